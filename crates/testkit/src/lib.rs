@@ -60,3 +60,53 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test vector hex"))
         .collect()
 }
+
+/// A store to run behaviour tests on, with whatever keeps it alive.
+pub struct TestStore {
+    /// How to open it.
+    pub config: webqx_store::StoreConfig,
+    /// Human label for assertion messages.
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The stores every behaviour test runs against: always a fresh SQLite file; also a
+/// fresh PostgreSQL schema when `WEBQX_TEST_POSTGRES` holds a `postgres://` URL (CI
+/// sets it to the server on 127.0.0.1:5432).
+pub fn test_stores() -> Vec<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = webqx_store::StoreConfig::sqlite(&dir.path().join("store.db"));
+    let mut out = vec![TestStore {
+        config: sqlite,
+        label: "sqlite",
+        _dir: Some(dir),
+    }];
+    if let Some(url) = postgres_url() {
+        let schema = format!("webqx_t_{}", uuid::Uuid::now_v7().simple());
+        let config = webqx_store::StoreConfig {
+            url,
+            schema: Some(schema),
+            max_connections: 4,
+        };
+        out.push(TestStore {
+            config,
+            label: "postgres",
+            _dir: None,
+        });
+    }
+    out
+}
+
+/// The PostgreSQL URL for tests, if configured. Under CI it must be.
+///
+/// # Panics
+/// Under CI when `WEBQX_TEST_POSTGRES` is unset.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("WEBQX_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must set WEBQX_TEST_POSTGRES so the PostgreSQL behaviour tests run")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,202 @@
+use crate::record::StoredBody;
+use crate::{AuditError, AuditRecord};
+use serde_json::Value;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, oneshot};
+use webqx_crypto::SecretBytes;
+use webqx_store::{Row, Store, WriteTx, query};
+
+/// Domain separation for the chain hash.
+const CHAIN_DOMAIN: &[u8] = b"webqx-audit-v1\n";
+/// Most records committed in one group.
+const MAX_GROUP: usize = 256;
+/// Records waiting for the writer before callers wait to enqueue (back-pressure,
+/// never dropping).
+const QUEUE_DEPTH: usize = 8192;
+
+/// `SHA-256(domain || previous hash || body)`.
+pub(crate) fn chain_hash(prev: &[u8], body: &[u8]) -> [u8; 32] {
+    let mut input = Vec::with_capacity(CHAIN_DOMAIN.len() + prev.len() + body.len());
+    input.extend_from_slice(CHAIN_DOMAIN);
+    input.extend_from_slice(prev);
+    input.extend_from_slice(body);
+    webqx_crypto::sha256(&input)
+}
+
+struct Pending {
+    record: AuditRecord,
+    reply: oneshot::Sender<Result<i64, String>>,
+}
+
+/// The audit trail writer. One per process; share it behind an `Arc`.
+pub struct AuditLog {
+    store: Store,
+    hmac_key: RwLock<Option<SecretBytes>>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Starts the log and its group-commit writer on the current Tokio runtime.
+    pub fn start(store: Store) -> Arc<AuditLog> {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let log = Arc::new(AuditLog {
+            store: store.clone(),
+            hmac_key: RwLock::new(None),
+            queue: tx,
+        });
+        tokio::spawn(group_writer(Arc::downgrade(&log), rx));
+        log
+    }
+
+    /// Sets (at unseal) or clears (at seal) the key that HMACs sensitive values.
+    pub fn set_hmac_key(&self, key: Option<SecretBytes>) {
+        if let Ok(mut slot) = self.hmac_key.write() {
+            *slot = key;
+        }
+    }
+
+    /// The HMAC of a sensitive value, as stored in records: hex, or `null` while sealed
+    /// (a sealed server refuses the work that would carry such values anyway).
+    pub fn hmac(&self, value: &[u8]) -> Value {
+        let slot = match self.hmac_key.read() {
+            Ok(slot) => slot,
+            Err(_) => return Value::Null,
+        };
+        match slot.as_ref() {
+            Some(key) => {
+                let tag = webqx_crypto::mac::tag(
+                    webqx_crypto::mac::Algorithm::Sha256,
+                    key.expose(),
+                    value,
+                );
+                Value::String(hex::encode(tag))
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// Appends `record` inside the caller's write transaction. It is durable only when
+    /// the caller commits.
+    ///
+    /// # Errors
+    /// [`AuditError::Store`] if the database refuses; the caller must roll back.
+    pub async fn append(&self, tx: &mut WriteTx, record: &AuditRecord) -> Result<i64, AuditError> {
+        let head = query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(tx.conn())
+            .await?;
+        let prev_seq: i64 = head.try_get(0)?;
+        let prev_hash: Vec<u8> = head.try_get(1)?;
+        let seq = prev_seq + 1;
+        let now = chrono::Utc::now();
+        let body = StoredBody {
+            v: 1,
+            seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            request_id: record.request_id.clone(),
+            actor: record.actor.clone(),
+            source: record.source.clone(),
+            purpose: record.purpose.clone(),
+            action: record.action.clone(),
+            target: record.target.clone(),
+            outcome: record.outcome,
+            reason: record.reason.clone(),
+            details: record.details.clone(),
+            hmac: record.hmac.clone(),
+        };
+        let text = serde_json::to_string(&body).map_err(|e| AuditError::Write(e.to_string()))?;
+        let hash = chain_hash(&prev_hash, text.as_bytes());
+
+        query(
+            "INSERT INTO audit_log (seq, id, time_ms, action, outcome, body, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(&body.id)
+        .bind(now.timestamp_millis())
+        .bind(&body.action)
+        .bind(outcome_text(&body))
+        .bind(&text)
+        .bind(&prev_hash)
+        .bind(&hash[..])
+        .execute(tx.conn())
+        .await?;
+        query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(&hash[..])
+            .execute(tx.conn())
+            .await?;
+        Ok(seq)
+    }
+
+    /// Writes `record` on its own, committed together with other concurrent records,
+    /// and returns once it is durable.
+    ///
+    /// # Errors
+    /// [`AuditError`] if it could not be written; the request it describes must fail.
+    pub async fn record(&self, record: AuditRecord) -> Result<i64, AuditError> {
+        let (reply, wait) = oneshot::channel();
+        self.queue
+            .send(Pending { record, reply })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        match wait.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(message)) => Err(AuditError::Write(message)),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+
+    async fn write_group(&self, group: &[Pending]) -> Result<Vec<i64>, AuditError> {
+        let mut tx = self.store.write().await?;
+        let mut seqs = Vec::with_capacity(group.len());
+        for pending in group {
+            seqs.push(self.append(&mut tx, &pending.record).await?);
+        }
+        tx.commit().await?;
+        Ok(seqs)
+    }
+}
+
+fn outcome_text(body: &StoredBody) -> &'static str {
+    match body.outcome {
+        crate::Outcome::Success => "success",
+        crate::Outcome::Denied => "denied",
+        crate::Outcome::Failure => "failure",
+    }
+}
+
+async fn group_writer(log: std::sync::Weak<AuditLog>, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let Some(log) = log.upgrade() else { break };
+        let result = log.write_group(&group).await;
+        drop(log);
+        match result {
+            Ok(seqs) => {
+                for (pending, seq) in group.into_iter().zip(seqs) {
+                    let _ = pending.reply.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = group.len(), "audit group write failed");
+                let message = e.to_string();
+                for pending in group {
+                    let _ = pending.reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}

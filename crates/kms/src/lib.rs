@@ -1,1 +1,158 @@
-//! placeholder
+//! The key service: the root key and its seal, named key rings with versions, and
+//! every operation done with them, including field-level encryption of FHIR resources.
+//!
+//! - [`Kms::initialize`], [`Kms::unseal_with_key`], [`Kms::submit_share`],
+//!   [`Kms::unseal_with_passphrase`], [`Kms::seal`]: the root key's life. Key material
+//!   is stored only wrapped (AES-256-GCM) by the root key; while sealed, every
+//!   operation answers [`KmsError::Sealed`].
+//! - [`Kms::create_key`] and friends: key ring lifecycle, each change committed with
+//!   its audit record in one transaction.
+//! - [`Kms::encrypt`] and friends: operations, each audited before it returns.
+//! - [`fhir`]: protecting the PHI elements of FHIR resources.
+//!
+//! This crate does no HTTP and no file I/O beyond the store; the server maps requests
+//! onto it and decides where key files live.
+
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod fhir;
+mod keys;
+mod ops;
+mod seal;
+mod types;
+
+pub use error::KmsError;
+pub use ops::{DataKey, Opened, Plain, Sealed, Signed, VerifyItem};
+pub use seal::{InitMethod, InitOutput, SealStatus};
+pub use types::{CreateKey, KeyConfig, KeyInfo, KeyState, KeyType, VersionInfo};
+pub use webqx_crypto::sign::SignatureFormat;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use webqx_audit::{AuditLog, AuditRecord, Outcome};
+use webqx_crypto::SecretBytes;
+use webqx_store::{Store, WriteTx};
+
+/// Tunables of the key service.
+#[derive(Debug, Clone)]
+pub struct KmsSettings {
+    /// Shortest waiting period a deletion may be scheduled with.
+    pub min_deletion_wait: Duration,
+    /// Waiting period when none is given.
+    pub default_deletion_wait: Duration,
+    /// Most items in one batch request.
+    pub max_batch_items: usize,
+}
+
+impl Default for KmsSettings {
+    fn default() -> Self {
+        KmsSettings {
+            min_deletion_wait: Duration::from_secs(86_400),
+            default_deletion_wait: Duration::from_secs(7 * 86_400),
+            max_batch_items: 10_000,
+        }
+    }
+}
+
+/// The key service. Share it behind an `Arc`.
+pub struct Kms {
+    store: Store,
+    audit: Arc<AuditLog>,
+    root: RwLock<Option<Arc<SecretBytes>>>,
+    shares: Mutex<Vec<webqx_crypto::shamir::Share>>,
+    settings: KmsSettings,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms")
+            .field("sealed", &self.is_sealed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    /// A sealed key service over `store`, auditing to `audit`.
+    pub fn new(store: Store, audit: Arc<AuditLog>, settings: KmsSettings) -> Kms {
+        Kms {
+            store,
+            audit,
+            root: RwLock::new(None),
+            shares: Mutex::new(Vec::new()),
+            settings,
+        }
+    }
+
+    /// True while no root key is loaded.
+    pub fn is_sealed(&self) -> bool {
+        self.root.read().map(|r| r.is_none()).unwrap_or(true)
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &KmsSettings {
+        &self.settings
+    }
+
+    fn root(&self) -> Result<Arc<SecretBytes>, KmsError> {
+        let slot = self.root.read().map_err(|_| KmsError::Sealed)?;
+        slot.clone().ok_or(KmsError::Sealed)
+    }
+
+    fn set_root(&self, root: Option<SecretBytes>) {
+        let audit_key = root.as_ref().and_then(|r| {
+            webqx_crypto::kdf::hkdf_sha256(r.expose(), b"webqx", b"audit-hmac-v1", 32).ok()
+        });
+        if let Ok(mut slot) = self.root.write() {
+            *slot = root.map(Arc::new);
+        }
+        self.audit.set_hmac_key(audit_key);
+    }
+
+    /// Runs a change and its audit record in one transaction. On failure the change is
+    /// rolled back and the failure is audited on its own.
+    async fn transact<T>(
+        &self,
+        mut rec: AuditRecord,
+        work: impl AsyncFnOnce(&mut WriteTx, &mut AuditRecord) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let mut tx = self.store.write().await?;
+        match work(&mut tx, &mut rec).await {
+            Ok(value) => {
+                self.audit.append(&mut tx, &rec).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Release the writer lock before the failure record needs it.
+                tx.rollback().await?;
+                rec.fail(outcome_of(&e), e.kind());
+                self.audit.record(rec).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs an operation that changes nothing, then writes its audit record; the result
+    /// is returned only once the record is durable.
+    async fn audited<T>(
+        &self,
+        mut rec: AuditRecord,
+        work: impl AsyncFnOnce(&mut AuditRecord) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let result = work(&mut rec).await;
+        if let Err(e) = &result {
+            rec.fail(outcome_of(e), e.kind());
+        }
+        self.audit.record(rec).await?;
+        result
+    }
+}
+
+/// Denials are refusals by policy or state; everything else is a failure.
+fn outcome_of(e: &KmsError) -> Outcome {
+    match e {
+        KmsError::Sealed | KmsError::NotExportable(_) => Outcome::Denied,
+        _ => Outcome::Failure,
+    }
+}

@@ -13,11 +13,13 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod time;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use sqlx::AnyPool;
 pub use sqlx::any::AnyRow;
 pub use sqlx::{Any, Row, query, query_as, query_scalar};
+pub use time::now_ms;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -287,14 +289,6 @@ impl WriteTx {
     pub async fn rollback(self) -> Result<(), StoreError> {
         self.tx.rollback().await.map_err(StoreError::from_sqlx)
     }
-}
-
-/// Milliseconds since the Unix epoch, the time unit of every table.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,0 +1,483 @@
+//! The root key and its seal.
+//!
+//! At initialization the service draws a random 256-bit root key and a random (or
+//! passphrase-derived) 256-bit unseal key, stores the root key sealed (AES-256-GCM)
+//! under the unseal key, and hands the unseal key out in one of three forms:
+//! - a key file, for local use only;
+//! - Shamir shares (any `threshold` of `shares` open it), printed once;
+//! - nothing: the unseal key is Argon2id of a passphrase and a stored salt.
+//!
+//! Unsealing recovers the unseal key, opens the root key, and derives the audit HMAC
+//! key from it. Nothing about the unseal key is stored.
+
+use crate::{Kms, KmsError};
+use serde::{Deserialize, Serialize};
+use webqx_audit::RequestContext;
+use webqx_crypto::kdf::Argon2Params;
+use webqx_crypto::{SecretBytes, aead, shamir};
+use webqx_store::{Row, query};
+
+const ROOT_AAD: &[u8] = b"webqx-root-v1";
+const SALT_LEN: usize = 16;
+
+/// How to protect the unseal key at initialization.
+pub enum InitMethod {
+    /// A key file (development and single-machine labs only).
+    KeyFile,
+    /// Shamir shares.
+    Shamir {
+        /// Number of shares printed.
+        shares: usize,
+        /// Shares needed to unseal.
+        threshold: usize,
+    },
+    /// A passphrase stretched with Argon2id.
+    Passphrase(SecretBytes),
+}
+
+/// What initialization hands out, once.
+#[derive(Default)]
+pub struct InitOutput {
+    /// For [`InitMethod::KeyFile`]: the unseal key, hex, to be written to a 0600 file.
+    pub key_file: Option<SecretBytes>,
+    /// For [`InitMethod::Shamir`]: the shares.
+    pub shares: Vec<SecretBytes>,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InitOutput {{ key_file: .., shares: {} }}",
+            self.shares.len()
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum SealConfig {
+    KeyFile,
+    Shamir {
+        shares: usize,
+        threshold: usize,
+    },
+    Passphrase {
+        salt: String,
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+    },
+}
+
+/// The seal's state, as `GET /v1/sys/seal-status` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SealStatus {
+    /// Whether `init` has run.
+    pub initialized: bool,
+    /// Whether the root key is not loaded.
+    pub sealed: bool,
+    /// `key-file`, `shamir` or `passphrase`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_type: Option<String>,
+    /// Shares needed (Shamir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<usize>,
+    /// Shares printed (Shamir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<usize>,
+    /// Shares given so far towards the next unseal (Shamir).
+    pub progress: usize,
+}
+
+impl Kms {
+    async fn seal_row(&self) -> Result<Option<(SealConfig, Vec<u8>)>, KmsError> {
+        let row = query("SELECT config, sealed_root FROM seal WHERE id = 1")
+            .fetch_optional(self.store.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let config: String = row.try_get(0)?;
+        let config = serde_json::from_str(&config).map_err(|e| {
+            KmsError::Internal(format!("stored seal configuration unreadable: {e}"))
+        })?;
+        Ok(Some((config, row.try_get(1)?)))
+    }
+
+    /// Whether `init` has run.
+    ///
+    /// # Errors
+    /// [`KmsError::Store`] if the store cannot be read.
+    pub async fn is_initialized(&self) -> Result<bool, KmsError> {
+        Ok(self.seal_row().await?.is_some())
+    }
+
+    /// Creates the root key, protects it as `method` says, and leaves the service
+    /// unsealed.
+    ///
+    /// # Errors
+    /// [`KmsError::AlreadyInitialized`], [`KmsError::Invalid`] for impossible share
+    /// counts, or storage and audit failures.
+    pub async fn initialize(
+        &self,
+        ctx: &RequestContext,
+        method: InitMethod,
+    ) -> Result<InitOutput, KmsError> {
+        let root = SecretBytes::new(webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?);
+        let (config, unseal_key, output) = prepare_unseal_key(method)?;
+        let sealed = aead::seal(
+            aead::Algorithm::AesGcm,
+            unseal_key.expose(),
+            ROOT_AAD,
+            root.expose(),
+        )
+        .map_err(crate::error::internal)?;
+        let config_text =
+            serde_json::to_string(&config).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let kind = seal_kind(&config);
+
+        let rec = ctx.record("sys.init", None);
+        self.transact(rec, async |tx, rec| {
+            let exists = query("SELECT 1 FROM seal WHERE id = 1").fetch_optional(tx.conn()).await?;
+            if exists.is_some() {
+                return Err(KmsError::AlreadyInitialized);
+            }
+            query("INSERT INTO seal (id, kind, config, sealed_root, created_ms) VALUES (1, $1, $2, $3, $4)")
+                .bind(kind)
+                .bind(&config_text)
+                .bind(&sealed)
+                .bind(webqx_store::now_ms())
+                .execute(tx.conn())
+                .await?;
+            rec.detail("seal_type", kind);
+            Ok(())
+        })
+        .await?;
+        self.set_root(Some(root));
+        Ok(output)
+    }
+
+    /// The seal's state.
+    ///
+    /// # Errors
+    /// [`KmsError::Store`] if the store cannot be read.
+    pub async fn seal_status(&self) -> Result<SealStatus, KmsError> {
+        let progress = self.shares.lock().map(|s| s.len()).unwrap_or(0);
+        let Some((config, _)) = self.seal_row().await? else {
+            return Ok(SealStatus {
+                initialized: false,
+                sealed: true,
+                seal_type: None,
+                threshold: None,
+                shares: None,
+                progress: 0,
+            });
+        };
+        let (threshold, shares) = match config {
+            SealConfig::Shamir { shares, threshold } => (Some(threshold), Some(shares)),
+            _ => (None, None),
+        };
+        Ok(SealStatus {
+            initialized: true,
+            sealed: self.is_sealed(),
+            seal_type: Some(seal_kind(&config).to_owned()),
+            threshold,
+            shares,
+            progress,
+        })
+    }
+
+    async fn open_root(
+        &self,
+        ctx: &RequestContext,
+        how: &str,
+        unseal_key: &SecretBytes,
+    ) -> Result<(), KmsError> {
+        let mut rec = ctx.record("sys.unseal", None);
+        rec.detail("method", how);
+        self.audited(rec, async |_| {
+            let (_, sealed) = self.seal_row().await?.ok_or(KmsError::NotInitialized)?;
+            let root = aead::open(
+                aead::Algorithm::AesGcm,
+                unseal_key.expose(),
+                ROOT_AAD,
+                &sealed,
+            )
+            .map_err(|_| KmsError::UnsealFailed(format!("the {how} does not open the root key")))?;
+            if root.len() != 32 {
+                return Err(KmsError::Internal(
+                    "stored root key has the wrong length".into(),
+                ));
+            }
+            self.set_root(Some(root));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Unseals with the key from a key file (hex).
+    ///
+    /// # Errors
+    /// [`KmsError::WrongUnsealMethod`] if not a key-file seal; [`KmsError::UnsealFailed`]
+    /// if the key is wrong.
+    pub async fn unseal_with_key(
+        &self,
+        ctx: &RequestContext,
+        key_hex: &SecretBytes,
+    ) -> Result<(), KmsError> {
+        self.require_seal("key-file").await?;
+        let text = std::str::from_utf8(key_hex.expose()).unwrap_or("").trim();
+        let key = SecretBytes::new(hex::decode(text).map_err(|_| {
+            KmsError::UnsealFailed("the key file does not hold a hex key; was it edited?".into())
+        })?);
+        self.open_root(ctx, "key file", &key).await
+    }
+
+    /// Unseals with a passphrase.
+    ///
+    /// # Errors
+    /// [`KmsError::WrongUnsealMethod`] if not a passphrase seal; [`KmsError::UnsealFailed`]
+    /// if the passphrase is wrong.
+    pub async fn unseal_with_passphrase(
+        &self,
+        ctx: &RequestContext,
+        passphrase: &SecretBytes,
+    ) -> Result<(), KmsError> {
+        let config = self.require_seal("passphrase").await?;
+        let SealConfig::Passphrase {
+            salt,
+            memory_kib,
+            iterations,
+            parallelism,
+        } = config
+        else {
+            return Err(KmsError::WrongUnsealMethod("with its passphrase"));
+        };
+        let salt =
+            hex::decode(salt).map_err(|_| KmsError::Internal("stored salt unreadable".into()))?;
+        let params = Argon2Params {
+            memory_kib,
+            iterations,
+            parallelism,
+        };
+        let phrase = passphrase.clone();
+        // Argon2id takes a second of CPU: keep it off the async workers.
+        let key = tokio::task::spawn_blocking(move || {
+            webqx_crypto::kdf::argon2id(phrase.expose(), &salt, params)
+        })
+        .await
+        .map_err(|e| KmsError::Internal(e.to_string()))?
+        .map_err(crate::error::internal)?;
+        self.open_root(ctx, "passphrase", &key).await
+    }
+
+    /// Adds one Shamir share. When the threshold is reached the shares are combined
+    /// and the service unseals; if they do not open the root key, progress is reset.
+    ///
+    /// # Errors
+    /// [`KmsError::UnsealFailed`] for a malformed or repeated share, or shares that do
+    /// not belong together.
+    pub async fn submit_share(
+        &self,
+        ctx: &RequestContext,
+        share: &str,
+    ) -> Result<SealStatus, KmsError> {
+        let config = self.require_seal("shamir").await?;
+        let SealConfig::Shamir { threshold, .. } = config else {
+            return Err(KmsError::WrongUnsealMethod("with Shamir shares"));
+        };
+        if !self.is_sealed() {
+            return self.seal_status().await;
+        }
+        let share = shamir::decode(share).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
+        let ready = {
+            let mut held = self
+                .shares
+                .lock()
+                .map_err(|_| KmsError::Internal("share list poisoned".into()))?;
+            if held.iter().any(|s| s.index == share.index) {
+                return Err(KmsError::UnsealFailed(format!(
+                    "share {} was already given; give a different share",
+                    share.index
+                )));
+            }
+            held.push(share);
+            if held.len() >= threshold {
+                Some(std::mem::take(&mut *held))
+            } else {
+                None
+            }
+        };
+        match ready {
+            None => {
+                let mut rec = ctx.record("sys.unseal", None);
+                rec.detail("method", "shamir")
+                    .detail("progress", "share accepted");
+                self.audit.record(rec).await?;
+            }
+            Some(shares) => {
+                let key =
+                    shamir::combine(&shares).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
+                self.open_root(ctx, "set of shares", &key)
+                    .await
+                    .map_err(|e| match e {
+                        KmsError::UnsealFailed(_) => KmsError::UnsealFailed(
+                            "these shares do not open the root key (a share is from another \
+                         initialization or was mistyped); progress was reset, start again"
+                                .into(),
+                        ),
+                        other => other,
+                    })?;
+            }
+        }
+        self.seal_status().await
+    }
+
+    /// Forgets shares given so far.
+    pub fn reset_unseal_progress(&self) {
+        if let Ok(mut held) = self.shares.lock() {
+            held.clear();
+        }
+    }
+
+    /// Drops the root key from memory; every operation is refused until unsealed.
+    ///
+    /// # Errors
+    /// [`KmsError::Audit`] if the seal cannot be audited (it still seals).
+    pub async fn seal(&self, ctx: &RequestContext) -> Result<(), KmsError> {
+        self.set_root(None);
+        self.reset_unseal_progress();
+        self.audit.record(ctx.record("sys.seal", None)).await?;
+        Ok(())
+    }
+
+    async fn require_seal(&self, kind: &str) -> Result<SealConfig, KmsError> {
+        let (config, _) = self.seal_row().await?.ok_or(KmsError::NotInitialized)?;
+        if seal_kind(&config) != kind {
+            let actual = match config {
+                SealConfig::KeyFile => "with its key file",
+                SealConfig::Shamir { .. } => "with Shamir shares",
+                SealConfig::Passphrase { .. } => "with its passphrase",
+            };
+            return Err(KmsError::WrongUnsealMethod(actual));
+        }
+        Ok(config)
+    }
+
+    /// Stores `value` wrapped by the root key under `name` (for the CA key and other
+    /// service secrets), inside the caller's transaction.
+    ///
+    /// # Errors
+    /// [`KmsError::Sealed`] or storage failures.
+    pub async fn put_secret(
+        &self,
+        tx: &mut webqx_store::WriteTx,
+        name: &str,
+        value: &SecretBytes,
+    ) -> Result<(), KmsError> {
+        let root = self.root()?;
+        let aad = secret_aad(name);
+        let wrapped = aead::seal(aead::Algorithm::AesGcm, root.expose(), &aad, value.expose())
+            .map_err(crate::error::internal)?;
+        query(
+            "INSERT INTO secrets (name, wrapped, created_ms) VALUES ($1, $2, $3) \
+               ON CONFLICT (name) DO UPDATE SET wrapped = excluded.wrapped",
+        )
+        .bind(name)
+        .bind(&wrapped)
+        .bind(webqx_store::now_ms())
+        .execute(tx.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Reads a secret stored with [`Kms::put_secret`].
+    ///
+    /// # Errors
+    /// [`KmsError::Sealed`], [`KmsError::Invalid`] if absent, storage failures.
+    pub async fn get_secret(&self, name: &str) -> Result<SecretBytes, KmsError> {
+        let root = self.root()?;
+        let row = query("SELECT wrapped FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.store.pool())
+            .await?
+            .ok_or_else(|| KmsError::Invalid(format!("no service secret named '{name}'")))?;
+        let wrapped: Vec<u8> = row.try_get(0)?;
+        aead::open(
+            aead::Algorithm::AesGcm,
+            root.expose(),
+            &secret_aad(name),
+            &wrapped,
+        )
+        .map_err(|_| KmsError::Internal(format!("service secret '{name}' does not open")))
+    }
+}
+
+fn secret_aad(name: &str) -> Vec<u8> {
+    let mut aad = b"webqx-secret-v1\0".to_vec();
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
+fn seal_kind(config: &SealConfig) -> &'static str {
+    match config {
+        SealConfig::KeyFile => "key-file",
+        SealConfig::Shamir { .. } => "shamir",
+        SealConfig::Passphrase { .. } => "passphrase",
+    }
+}
+
+fn prepare_unseal_key(
+    method: InitMethod,
+) -> Result<(SealConfig, SecretBytes, InitOutput), KmsError> {
+    let random_key = || {
+        webqx_crypto::rand::bytes(32)
+            .map(SecretBytes::new)
+            .map_err(crate::error::internal)
+    };
+    match method {
+        InitMethod::KeyFile => {
+            let key = random_key()?;
+            let hex_key = SecretBytes::new(hex::encode(key.expose()).into_bytes());
+            Ok((
+                SealConfig::KeyFile,
+                key,
+                InitOutput {
+                    key_file: Some(hex_key),
+                    shares: vec![],
+                },
+            ))
+        }
+        InitMethod::Shamir { shares, threshold } => {
+            let key = random_key()?;
+            let printed = shamir::split(key.expose(), threshold, shares)
+                .map_err(|e| KmsError::Invalid(e.to_string()))?;
+            let config = SealConfig::Shamir { shares, threshold };
+            Ok((
+                config,
+                key,
+                InitOutput {
+                    key_file: None,
+                    shares: printed,
+                },
+            ))
+        }
+        InitMethod::Passphrase(phrase) => {
+            if phrase.len() < 12 {
+                return Err(KmsError::Invalid(
+                    "the passphrase must be at least 12 characters; a few unrelated words work well".into(),
+                ));
+            }
+            let salt = webqx_crypto::rand::bytes(SALT_LEN).map_err(crate::error::internal)?;
+            let params = Argon2Params::UNSEAL;
+            let key = webqx_crypto::kdf::argon2id(phrase.expose(), &salt, params)
+                .map_err(crate::error::internal)?;
+            let config = SealConfig::Passphrase {
+                salt: hex::encode(salt),
+                memory_kib: params.memory_kib,
+                iterations: params.iterations,
+                parallelism: params.parallelism,
+            };
+            Ok((config, key, InitOutput::default()))
+        }
+    }
+}

@@ -1,5 +1,5 @@
 use crate::record::StoredBody;
-use crate::{AuditError, AuditRecord};
+use crate::{AuditError, AuditRecord, Outcome};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
@@ -153,6 +153,51 @@ impl AuditLog {
         }
     }
 
+    /// Runs a change and its audit record in one transaction: both commit, or neither.
+    /// On failure the change is rolled back and the failure is audited on its own.
+    ///
+    /// # Errors
+    /// The work's error, or an audit or storage failure (then nothing was changed).
+    pub async fn transact<T, E: Audited>(
+        &self,
+        mut rec: AuditRecord,
+        work: impl AsyncFnOnce(&mut WriteTx, &mut AuditRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut tx = self.store.write().await?;
+        match work(&mut tx, &mut rec).await {
+            Ok(value) => {
+                self.append(&mut tx, &rec).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Release the writer lock before the failure record needs it.
+                tx.rollback().await?;
+                rec.fail(e.audit_outcome(), e.audit_reason());
+                self.record(rec).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs work that changes nothing, then writes its audit record; the result is
+    /// returned only once the record is durable.
+    ///
+    /// # Errors
+    /// The work's error, or an audit failure (then the result is withheld).
+    pub async fn audited<T, E: Audited>(
+        &self,
+        mut rec: AuditRecord,
+        work: impl AsyncFnOnce(&mut AuditRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let result = work(&mut rec).await;
+        if let Err(e) = &result {
+            rec.fail(e.audit_outcome(), e.audit_reason());
+        }
+        self.record(rec).await?;
+        result
+    }
+
     async fn write_group(&self, group: &[Pending]) -> Result<Vec<i64>, AuditError> {
         let mut tx = self.store.write().await?;
         let mut seqs = Vec::with_capacity(group.len());
@@ -161,6 +206,17 @@ impl AuditLog {
         }
         tx.commit().await?;
         Ok(seqs)
+    }
+}
+
+/// An error type that audited work returns: it names its stable reason and outcome, and
+/// can carry the audit and storage failures of the wrapper itself.
+pub trait Audited: From<AuditError> + From<webqx_store::StoreError> {
+    /// Stable error type for the record's `reason`.
+    fn audit_reason(&self) -> &'static str;
+    /// Denied (refused by policy or state) or failed.
+    fn audit_outcome(&self) -> Outcome {
+        Outcome::Failure
     }
 }
 

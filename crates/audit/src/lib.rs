@@ -24,7 +24,7 @@ mod error;
 mod record;
 mod verify;
 
-pub use chain::AuditLog;
+pub use chain::{AuditLog, Audited};
 pub use error::AuditError;
 pub use record::{AuditRecord, Outcome, RequestContext};
 pub use verify::{Break, VerifyReport, verify};

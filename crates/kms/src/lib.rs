@@ -109,50 +109,33 @@ impl Kms {
         self.audit.set_hmac_key(audit_key);
     }
 
-    /// Runs a change and its audit record in one transaction. On failure the change is
-    /// rolled back and the failure is audited on its own.
     async fn transact<T>(
         &self,
-        mut rec: AuditRecord,
+        rec: AuditRecord,
         work: impl AsyncFnOnce(&mut WriteTx, &mut AuditRecord) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let mut tx = self.store.write().await?;
-        match work(&mut tx, &mut rec).await {
-            Ok(value) => {
-                self.audit.append(&mut tx, &rec).await?;
-                tx.commit().await?;
-                Ok(value)
-            }
-            Err(e) => {
-                // Release the writer lock before the failure record needs it.
-                tx.rollback().await?;
-                rec.fail(outcome_of(&e), e.kind());
-                self.audit.record(rec).await?;
-                Err(e)
-            }
-        }
+        self.audit.transact(rec, work).await
     }
 
-    /// Runs an operation that changes nothing, then writes its audit record; the result
-    /// is returned only once the record is durable.
     async fn audited<T>(
         &self,
-        mut rec: AuditRecord,
+        rec: AuditRecord,
         work: impl AsyncFnOnce(&mut AuditRecord) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let result = work(&mut rec).await;
-        if let Err(e) = &result {
-            rec.fail(outcome_of(e), e.kind());
-        }
-        self.audit.record(rec).await?;
-        result
+        self.audit.audited(rec, work).await
     }
 }
 
-/// Denials are refusals by policy or state; everything else is a failure.
-fn outcome_of(e: &KmsError) -> Outcome {
-    match e {
-        KmsError::Sealed | KmsError::NotExportable(_) => Outcome::Denied,
-        _ => Outcome::Failure,
+impl webqx_audit::Audited for KmsError {
+    fn audit_reason(&self) -> &'static str {
+        self.kind()
+    }
+
+    /// Denials are refusals by policy or state; everything else is a failure.
+    fn audit_outcome(&self) -> Outcome {
+        match self {
+            KmsError::Sealed | KmsError::NotExportable(_) => Outcome::Denied,
+            _ => Outcome::Failure,
+        }
     }
 }

@@ -1,1 +1,248 @@
-//! placeholder
+//! Certificates and TLS for WebQx Security.
+//!
+//! For now this crate owns what the service needs to run TLS 1.3 on its own: a local
+//! certificate authority made at initialization, the server certificate it signs, and
+//! the `rustls` configurations for the server and for clients that trust that CA. All
+//! of it uses the one crypto provider, `aws-lc-rs`. Issuing to others, revocation,
+//! OCSP, ACME and scanning will build on it.
+
+#![forbid(unsafe_code)]
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::fmt;
+use std::sync::Arc;
+use webqx_crypto::SecretBytes;
+
+/// Why a certificate or TLS configuration could not be made.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// Certificate generation failed.
+    Generate(String),
+    /// A PEM input could not be read; the text says which.
+    Pem(String),
+    /// rustls refused the configuration.
+    Tls(String),
+}
+
+impl fmt::Display for PkiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PkiError::Generate(e) => write!(f, "certificate generation failed: {e}"),
+            PkiError::Pem(e) => write!(f, "cannot read PEM: {e}"),
+            PkiError::Tls(e) => write!(f, "TLS configuration refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PkiError {}
+
+fn gen_err(e: rcgen::Error) -> PkiError {
+    PkiError::Generate(e.to_string())
+}
+
+/// The one crypto provider: aws-lc-rs.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A certificate authority: its certificate and its private key (PKCS#8 DER).
+pub struct Ca {
+    /// Subject common name, which also rebuilds the issuer name when signing.
+    pub name: String,
+    /// Certificate, PEM.
+    pub cert_pem: String,
+    /// Private key, PKCS#8 DER. Store it only wrapped.
+    pub key_pkcs8: SecretBytes,
+}
+
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ca")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A leaf certificate and its private key.
+pub struct Issued {
+    /// Certificate, PEM.
+    pub cert_pem: String,
+    /// Private key, PKCS#8 PEM.
+    pub key_pem: SecretBytes,
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued").finish_non_exhaustive()
+    }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    dn.push(DnType::OrganizationName, "WebQx Security");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+fn validity(params: &mut CertificateParams, days: u32) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(i64::from(days));
+}
+
+/// Creates a local CA (ECDSA P-256, ten years, may sign end-entity certificates only).
+///
+/// # Errors
+/// [`PkiError::Generate`] if key or certificate generation fails.
+pub fn new_local_ca(name: &str) -> Result<Ca, PkiError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+    let mut params = ca_params(name);
+    validity(&mut params, 3650);
+    let cert = params.self_signed(&key).map_err(gen_err)?;
+    Ok(Ca {
+        name: name.to_owned(),
+        cert_pem: cert.pem(),
+        key_pkcs8: SecretBytes::new(key.serialize_der()),
+    })
+}
+
+/// Issues a TLS server certificate for `names` (DNS names or IP addresses), valid for
+/// `days`, with a new ECDSA P-256 key.
+///
+/// # Errors
+/// [`PkiError::Generate`] for invalid names or a CA key that does not load.
+pub fn issue_server(ca: &Ca, names: &[String], days: u32) -> Result<Issued, PkiError> {
+    let ca_key = KeyPair::from_pkcs8_der_and_sign_algo(
+        &PrivatePkcs8KeyDer::from(ca.key_pkcs8.expose()),
+        &PKCS_ECDSA_P256_SHA256,
+    )
+    .map_err(gen_err)?;
+    let issuer = Issuer::new(ca_params(&ca.name), ca_key);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+    let mut params = CertificateParams::new(names.to_vec()).map_err(gen_err)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("webqx-sec"),
+    );
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    validity(&mut params, days);
+    let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
+    Ok(Issued {
+        cert_pem: cert.pem(),
+        key_pem: SecretBytes::new(key.serialize_pem().into_bytes()),
+    })
+}
+
+/// Which TLS versions a server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersions {
+    /// TLS 1.3 only (the default, Mozilla's "modern" profile).
+    #[default]
+    Tls13,
+    /// TLS 1.2 and 1.3 (Mozilla's "intermediate"), for old clients.
+    Tls12And13,
+}
+
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+static TLS12_AND_13: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn versions(v: TlsVersions) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    match v {
+        TlsVersions::Tls13 => TLS13_ONLY,
+        TlsVersions::Tls12And13 => TLS12_AND_13,
+    }
+}
+
+/// Reads every certificate in a PEM text.
+///
+/// # Errors
+/// [`PkiError::Pem`] if there is none or one is malformed.
+pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::Pem(format!("certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(PkiError::Pem("no certificate found".into()));
+    }
+    Ok(certs)
+}
+
+/// The server side: `chain_pem` (leaf first) and its key, ALPN h2 and http/1.1.
+///
+/// # Errors
+/// [`PkiError::Pem`] or [`PkiError::Tls`] for unreadable or mismatched inputs.
+pub fn server_config(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    v: TlsVersions,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let chain = certs_from_pem(chain_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| PkiError::Pem(format!("private key: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions(v))
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client that trusts only the CA certificates in `ca_pem`, TLS 1.2 or 1.3.
+///
+/// # Errors
+/// [`PkiError::Pem`] or [`PkiError::Tls`] for unreadable or unusable certificates.
+pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, PkiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs_from_pem(ca_pem)? {
+        roots.add(cert).map_err(|e| PkiError::Tls(e.to_string()))?;
+    }
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions(TlsVersions::Tls12And13))
+        .map_err(|e| PkiError::Tls(e.to_string()))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_ca_signs_a_server_certificate_both_configs_accept() {
+        let ca = new_local_ca("WebQx Security Local CA test").unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let leaf = issue_server(&ca, &names, 397).unwrap();
+        let mut chain = leaf.cert_pem.clone();
+        chain.push_str(&ca.cert_pem);
+        server_config(chain.as_bytes(), leaf.key_pem.expose(), TlsVersions::Tls13).unwrap();
+        client_config(ca.cert_pem.as_bytes()).unwrap();
+        assert!(!format!("{leaf:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn unreadable_pem_is_an_error() {
+        assert!(matches!(certs_from_pem(b"junk"), Err(PkiError::Pem(_))));
+        assert!(server_config(b"junk", b"junk", TlsVersions::Tls13).is_err());
+    }
+}

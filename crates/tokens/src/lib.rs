@@ -1,0 +1,580 @@
+//! API tokens: who may call the service, and what they may do.
+//!
+//! A token is `wqxt.<id>.<secret>`. The id is public (it names the token in audit
+//! records and lists); the secret is 256 random bits, stored only as its SHA-256 and
+//! compared in constant time. The admin token made at initialization may do
+//! everything; scoped tokens carry a [`Policy`]: which operations, on which keys
+//! (names or `prefix*` patterns), until when.
+//!
+//! OAuth 2.0 client credentials and JWT access tokens will map their scopes onto the
+//! same policies.
+
+#![forbid(unsafe_code)]
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use webqx_audit::{AuditError, AuditLog, Outcome, RequestContext};
+use webqx_crypto::SecretBytes;
+use webqx_store::time::{parse_duration, rfc3339};
+use webqx_store::{Row, Store, StoreError, WriteTx, now_ms, query};
+
+const PREFIX: &str = "wqxt";
+/// Longest token accepted, to bound work on garbage.
+const MAX_TOKEN_LEN: usize = 200;
+
+/// Something a token may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// Encrypt with a key.
+    Encrypt,
+    /// Decrypt with a key.
+    Decrypt,
+    /// Rewrap ciphertexts to a key's newest version.
+    Rewrap,
+    /// Generate data keys.
+    Datakey,
+    /// Sign.
+    Sign,
+    /// Verify signatures and HMACs.
+    Verify,
+    /// Compute HMACs.
+    Hmac,
+    /// Export material of exportable keys.
+    Export,
+    /// List keys and read their metadata.
+    KeyRead,
+    /// Create, rotate, configure, enable, disable, delete keys.
+    KeyAdmin,
+    /// Protect FHIR resources (with the policy's keys).
+    FhirProtect,
+    /// Unprotect FHIR resources (with the policy's keys).
+    FhirUnprotect,
+    /// Read and verify the audit trail.
+    AuditRead,
+    /// Read `/metrics`.
+    Metrics,
+    /// Seal the service and manage tokens.
+    Sys,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 15] = [
+        Operation::Encrypt,
+        Operation::Decrypt,
+        Operation::Rewrap,
+        Operation::Datakey,
+        Operation::Sign,
+        Operation::Verify,
+        Operation::Hmac,
+        Operation::Export,
+        Operation::KeyRead,
+        Operation::KeyAdmin,
+        Operation::FhirProtect,
+        Operation::FhirUnprotect,
+        Operation::AuditRead,
+        Operation::Metrics,
+        Operation::Sys,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Encrypt => "encrypt",
+            Operation::Decrypt => "decrypt",
+            Operation::Rewrap => "rewrap",
+            Operation::Datakey => "datakey",
+            Operation::Sign => "sign",
+            Operation::Verify => "verify",
+            Operation::Hmac => "hmac",
+            Operation::Export => "export",
+            Operation::KeyRead => "key-read",
+            Operation::KeyAdmin => "key-admin",
+            Operation::FhirProtect => "fhir-protect",
+            Operation::FhirUnprotect => "fhir-unprotect",
+            Operation::AuditRead => "audit-read",
+            Operation::Metrics => "metrics",
+            Operation::Sys => "sys",
+        }
+    }
+
+    /// Parses the API name.
+    pub fn parse(text: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Everything, including making other tokens. Only the initial admin token has it.
+    #[serde(default)]
+    pub admin: bool,
+    /// Allowed operations.
+    #[serde(default)]
+    pub operations: Vec<Operation>,
+    /// Key names or `prefix*` patterns (`*` for all) the operations apply to.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+impl Policy {
+    /// The policy of the admin token.
+    pub fn admin() -> Policy {
+        Policy {
+            admin: true,
+            operations: Operation::ALL.to_vec(),
+            keys: vec!["*".into()],
+        }
+    }
+
+    /// Whether `op` is allowed, on `key` when the operation concerns a key.
+    pub fn allows(&self, op: Operation, key: Option<&str>) -> bool {
+        if self.admin {
+            return true;
+        }
+        if !self.operations.contains(&op) {
+            return false;
+        }
+        match key {
+            None => true,
+            Some(key) => self.keys.iter().any(|pattern| matches_key(pattern, key)),
+        }
+    }
+
+    fn validate(&self) -> Result<(), TokenError> {
+        if self.operations.is_empty() {
+            return Err(TokenError::Invalid(
+                "give the token at least one operation".into(),
+            ));
+        }
+        for pattern in &self.keys {
+            let name = pattern.strip_suffix('*').unwrap_or(pattern);
+            if pattern != "*" && !webqx_crypto::envelope::valid_key_name(name) {
+                return Err(TokenError::Invalid(format!(
+                    "'{pattern}' is neither a key name nor a 'prefix*' pattern"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn matches_key(pattern: &str, key: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix),
+        None => pattern == key,
+    }
+}
+
+/// Why a token was refused, or a token request failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No token was presented.
+    Missing,
+    /// The token is malformed, unknown, or revoked (one answer, on purpose).
+    Invalid401,
+    /// The token was valid but has expired.
+    Expired(String),
+    /// A request to make or change tokens is malformed.
+    Invalid(String),
+    /// No such token.
+    NotFound(String),
+    /// The audit record could not be written.
+    Audit(AuditError),
+    /// Storage failed.
+    Store(StoreError),
+}
+
+impl TokenError {
+    /// Stable error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TokenError::Missing => "token-missing",
+            TokenError::Invalid401 => "token-invalid",
+            TokenError::Expired(_) => "token-expired",
+            TokenError::Invalid(_) => "invalid-request",
+            TokenError::NotFound(_) => "token-not-found",
+            TokenError::Audit(_) => "audit-unavailable",
+            TokenError::Store(_) => "storage-unavailable",
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Missing => f.write_str(
+                "no token: send 'Authorization: Bearer <token>' (the CLI reads --token, \
+                 WEBQX_TOKEN, or the data folder's admin.token)",
+            ),
+            TokenError::Invalid401 => f.write_str(
+                "the token is not valid (malformed, unknown or revoked); ask an \
+                 administrator for a new one",
+            ),
+            TokenError::Expired(at) => {
+                write!(
+                    f,
+                    "the token expired at {at}; ask an administrator for a new one"
+                )
+            }
+            TokenError::Invalid(why) => f.write_str(why),
+            TokenError::NotFound(id) => write!(f, "no token with id '{id}'"),
+            TokenError::Audit(e) => write!(f, "request refused because {e}"),
+            TokenError::Store(e) => write!(f, "storage failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        TokenError::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for TokenError {
+    fn from(e: sqlx::Error) -> Self {
+        TokenError::Store(StoreError::from_sqlx(e))
+    }
+}
+
+impl From<AuditError> for TokenError {
+    fn from(e: AuditError) -> Self {
+        TokenError::Audit(e)
+    }
+}
+
+impl webqx_audit::Audited for TokenError {
+    fn audit_reason(&self) -> &'static str {
+        self.kind()
+    }
+
+    fn audit_outcome(&self) -> Outcome {
+        match self {
+            TokenError::Missing | TokenError::Invalid401 | TokenError::Expired(_) => {
+                Outcome::Denied
+            }
+            _ => Outcome::Failure,
+        }
+    }
+}
+
+/// The caller, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Token id.
+    pub token_id: String,
+    /// Token's display name.
+    pub name: String,
+    /// What it may do.
+    pub policy: Policy,
+}
+
+impl Principal {
+    /// The actor string for audit records.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.token_id)
+    }
+}
+
+/// A request for a new token.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A name for people (`billing-service`).
+    pub name: String,
+    /// Allowed operations.
+    pub operations: Vec<Operation>,
+    /// Key names or `prefix*` patterns (`*` for all).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Lifetime (`30d`, `12h`); none for no expiry.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// A token's metadata. The secret is shown only once, at creation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// What it may do.
+    pub policy: Policy,
+    /// Who made it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created: String,
+    /// Expiry (RFC 3339), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Revocation time (RFC 3339), if revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+}
+
+/// Token storage and authentication.
+pub struct Tokens {
+    store: Store,
+    audit: Arc<AuditLog>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+fn secret_hash(secret: &[u8]) -> [u8; 32] {
+    webqx_crypto::sha256(secret)
+}
+
+fn split_token(presented: &str) -> Option<(&str, &str)> {
+    if presented.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = presented.trim().splitn(3, '.');
+    let (prefix, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex_id = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    (prefix == PREFIX && hex_id && !secret.is_empty()).then_some((id, secret))
+}
+
+impl Tokens {
+    /// Token storage over `store`, auditing to `audit`.
+    pub fn new(store: Store, audit: Arc<AuditLog>) -> Tokens {
+        Tokens { store, audit }
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut WriteTx,
+        name: &str,
+        policy: &Policy,
+        created_by: &str,
+        expires_ms: Option<i64>,
+    ) -> Result<(String, SecretBytes), TokenError> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let raw = webqx_crypto::rand::bytes(32).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
+        let policy_text =
+            serde_json::to_string(policy).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        query(
+            "INSERT INTO tokens (id, secret_hash, name, policy, created_by, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(&secret_hash(secret.as_bytes())[..])
+        .bind(name)
+        .bind(&policy_text)
+        .bind(created_by)
+        .bind(now_ms())
+        .bind(expires_ms)
+        .execute(tx.conn())
+        .await?;
+        let token = SecretBytes::new(format!("{PREFIX}.{id}.{secret}").into_bytes());
+        Ok((id, token))
+    }
+
+    /// Makes the admin token inside the caller's transaction (at initialization).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn create_admin_in(&self, tx: &mut WriteTx) -> Result<SecretBytes, TokenError> {
+        let (_, token) = self
+            .insert(tx, "admin", &Policy::admin(), "init", None)
+            .await?;
+        Ok(token)
+    }
+
+    /// Makes a scoped token. The returned secret is shown once and never stored.
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for an empty or admin policy, a bad pattern or lifetime.
+    pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        req: &NewToken,
+    ) -> Result<(TokenInfo, SecretBytes), TokenError> {
+        let mut rec = ctx.record("token.create", None);
+        rec.detail("name", req.name.clone());
+        self.audit
+            .transact(rec, async |tx, rec| {
+                let policy = Policy {
+                    admin: false,
+                    operations: req.operations.clone(),
+                    keys: req.keys.clone(),
+                };
+                policy.validate()?;
+                if req.name.trim().is_empty() || req.name.len() > 200 {
+                    return Err(TokenError::Invalid(
+                        "give the token a name of 1 to 200 characters".into(),
+                    ));
+                }
+                let expires = match &req.ttl {
+                    None => None,
+                    Some(ttl) => {
+                        let d = parse_duration(ttl)
+                            .map_err(|e| TokenError::Invalid(format!("ttl: {e}")))?;
+                        if d.is_zero() {
+                            return Err(TokenError::Invalid("ttl must be longer than 0".into()));
+                        }
+                        Some(
+                            now_ms()
+                                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                        )
+                    }
+                };
+                let (id, token) = self
+                    .insert(tx, &req.name, &policy, &ctx.actor, expires)
+                    .await?;
+                rec.target = Some(format!("token:{id}"));
+                let info = TokenInfo {
+                    id,
+                    name: req.name.clone(),
+                    policy,
+                    created_by: ctx.actor.clone(),
+                    created: rfc3339(now_ms()),
+                    expires: expires.map(rfc3339),
+                    revoked: None,
+                };
+                Ok((info, token))
+            })
+            .await
+    }
+
+    /// Checks a presented token. Unknown, malformed and revoked tokens get one answer.
+    ///
+    /// # Errors
+    /// [`TokenError::Missing`], [`TokenError::Invalid401`], [`TokenError::Expired`], or
+    /// storage failures.
+    pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, TokenError> {
+        let presented = presented.ok_or(TokenError::Missing)?;
+        let (id, secret) = split_token(presented).ok_or(TokenError::Invalid401)?;
+        let row = query(
+            "SELECT secret_hash, name, policy, expires_ms, revoked_ms FROM tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        // Hash even when the id is unknown, so timing says nothing about which ids exist.
+        let presented_hash = secret_hash(secret.as_bytes());
+        let Some(row) = row else {
+            return Err(TokenError::Invalid401);
+        };
+        let stored: Vec<u8> = row.try_get(0)?;
+        if !webqx_crypto::ct_eq(&stored, &presented_hash) {
+            return Err(TokenError::Invalid401);
+        }
+        let revoked: Option<i64> = row.try_get(4)?;
+        if revoked.is_some() {
+            return Err(TokenError::Invalid401);
+        }
+        let expires: Option<i64> = row.try_get(3)?;
+        if let Some(at) = expires.filter(|&at| at <= now_ms()) {
+            return Err(TokenError::Expired(rfc3339(at)));
+        }
+        let policy: String = row.try_get(2)?;
+        let policy = serde_json::from_str(&policy).map_err(|_| TokenError::Invalid401)?;
+        Ok(Principal {
+            token_id: id.to_owned(),
+            name: row.try_get(1)?,
+            policy,
+        })
+    }
+
+    /// Lists tokens (never their secrets).
+    ///
+    /// # Errors
+    /// Storage and audit failures.
+    pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<TokenInfo>, TokenError> {
+        self.audit
+            .audited(ctx.record("token.list", None), async |_| {
+                let rows = query(
+                    "SELECT id, name, policy, created_by, created_ms, expires_ms, revoked_ms \
+                     FROM tokens ORDER BY id",
+                )
+                .fetch_all(self.store.pool())
+                .await?;
+                rows.iter().map(info_of).collect()
+            })
+            .await
+    }
+
+    /// Revokes a token at once.
+    ///
+    /// # Errors
+    /// [`TokenError::NotFound`], storage and audit failures.
+    pub async fn revoke(&self, ctx: &RequestContext, id: &str) -> Result<(), TokenError> {
+        let rec = ctx.record("token.revoke", Some(format!("token:{id}")));
+        self.audit
+            .transact(rec, async |tx, _| {
+                let done =
+                    query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+                        .bind(now_ms())
+                        .bind(id)
+                        .execute(tx.conn())
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(TokenError::NotFound(id.chars().take(64).collect()));
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn info_of(row: &webqx_store::AnyRow) -> Result<TokenInfo, TokenError> {
+    let policy: String = row.try_get(2)?;
+    Ok(TokenInfo {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        policy: serde_json::from_str(&policy).unwrap_or_default(),
+        created_by: row.try_get(3)?,
+        created: rfc3339(row.try_get(4)?),
+        expires: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
+        revoked: row.try_get::<Option<i64>, _>(6)?.map(rfc3339),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let p = Policy {
+            admin: false,
+            operations: vec![Operation::Encrypt],
+            keys: vec!["phi-*".into(), "billing".into()],
+        };
+        assert!(p.allows(Operation::Encrypt, Some("phi-notes")));
+        assert!(p.allows(Operation::Encrypt, Some("billing")));
+        assert!(!p.allows(Operation::Encrypt, Some("billing2")));
+        assert!(!p.allows(Operation::Decrypt, Some("phi-notes")));
+        assert!(Policy::admin().allows(Operation::Sys, None));
+    }
+
+    #[test]
+    fn token_shapes() {
+        assert!(split_token("wqxt.0123456789abcdef0123456789abcdef.s3cret").is_some());
+        for bad in [
+            "",
+            "wqxt..x",
+            "wqxt.zz.x",
+            "abc.0123456789abcdef0123456789abcdef.x",
+            "wqxt.0123456789abcdef0123456789abcdef.",
+        ] {
+            assert!(split_token(bad).is_none(), "{bad}");
+        }
+        assert!(split_token(&"x".repeat(10_000)).is_none());
+    }
+}

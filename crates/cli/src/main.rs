@@ -1,1 +1,174 @@
-fn main() {}
+//! `webqx-sec`: the WebQx Security server and its command-line client.
+//!
+//! `webqx-sec serve` runs the service; every other command talks to it over HTTPS (or,
+//! for `init`, `audit verify` and `config check`, works on the data folder directly).
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod commands;
+mod exit;
+mod output;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use exit::{Exit, Failure};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid),
+2 usage, 3 cannot reach the server, 4 request refused (4xx), 5 server error or
+unavailable, sealed included (5xx), 6 local problem (configuration, files).";
+
+/// WebQx Security: key management, PHI encryption, audit for the WebQx EHR.
+#[derive(Parser, Debug)]
+#[command(name = "webqx-sec", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Data folder (SQLite store, TLS material, admin token).
+    #[arg(long, global = true, env = "WEBQX_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: ./webqx-sec.toml when present).
+    #[arg(long, global = true, env = "WEBQX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Server address (default: the local data folder's server).
+    #[arg(long, global = true, env = "WEBQX_ADDR", value_name = "URL")]
+    pub addr: Option<String>,
+    /// API token (default: the local data folder's admin token).
+    #[arg(
+        long,
+        global = true,
+        env = "WEBQX_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// CA certificate to trust (default: the local data folder's CA).
+    #[arg(
+        long = "ca-cert",
+        global = true,
+        env = "WEBQX_CACERT",
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (HTTPS, TLS 1.3). On an empty data folder it initializes itself
+    /// for local use first.
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Initialize for production: the server then starts sealed.
+    Init(commands::InitArgs),
+    /// Give the sealed server an unseal share (or its passphrase).
+    Unseal(commands::UnsealArgs),
+    /// Seal the server: every key operation is refused until unsealed.
+    Seal,
+    /// Show health and seal state.
+    Status,
+    /// Key rings: lifecycle and operations.
+    #[command(subcommand)]
+    Key(commands::KeyCommand),
+    /// Protect or restore PHI elements of FHIR resources.
+    #[command(subcommand)]
+    Fhir(commands::FhirCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(commands::TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(commands::AuditCommand),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(commands::ConfigCommand),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages into a folder.
+    Man {
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(Exit::Local as i32);
+        }
+    };
+    let json = cli.global.json;
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            if json {
+                let doc = failure
+                    .problem
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"detail": failure.message}));
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            eprintln!("error: {}", failure.message);
+            if let Some(errors) = failure
+                .problem
+                .as_ref()
+                .and_then(|p| p.get("errors"))
+                .and_then(|e| e.as_array())
+            {
+                for e in errors.iter().take(50) {
+                    eprintln!("  - {}", output::item_line(e));
+                }
+            }
+            failure.exit as i32
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "webqx-sec",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Man { out } => commands::man(&out).map(|()| 0),
+        Command::Serve { listen } => commands::serve(&cli.global, listen).await.map(|()| 0),
+        Command::Init(args) => commands::init(&cli.global, args).await.map(|()| 0),
+        Command::Config(c) => commands::config(&cli.global, c),
+        Command::Audit(a) => commands::audit(&cli.global, a).await,
+        Command::Unseal(args) => commands::unseal(&cli.global, args).await.map(|()| 0),
+        Command::Seal => commands::seal(&cli.global).await.map(|()| 0),
+        Command::Status => commands::status(&cli.global).await,
+        Command::Key(k) => commands::key(&cli.global, k).await,
+        Command::Fhir(f) => commands::fhir(&cli.global, f).await.map(|()| 0),
+        Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
+    }
+}

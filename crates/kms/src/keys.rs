@@ -223,7 +223,21 @@ impl Kms {
         let mut rec = ctx.record("key.create", Some(format!("key:{}", req.name)));
         rec.detail("type", req.key_type.as_str())
             .detail("exportable", req.exportable);
-        self.transact(rec, async |tx, _| {
+        self.transact(rec, async |tx, _| self.create_key_in(tx, req).await)
+            .await
+    }
+
+    /// Creates a key ring inside the caller's transaction (which also carries the audit
+    /// record).
+    ///
+    /// # Errors
+    /// As for [`Kms::create_key`].
+    pub async fn create_key_in(
+        &self,
+        tx: &mut WriteTx,
+        req: &CreateKey,
+    ) -> Result<KeyInfo, KmsError> {
+        {
             self.root()?;
             check_name(&req.name)?;
             let auto = match &req.auto_rotate_period {
@@ -269,8 +283,7 @@ impl Kms {
             };
             self.add_version(tx, &key, 1).await?;
             self.info_in(tx, &key).await
-        })
-        .await
+        }
     }
 
     async fn info_in(&self, tx: &mut WriteTx, key: &KeyRow) -> Result<KeyInfo, KmsError> {
@@ -436,16 +449,34 @@ impl Kms {
         .await
     }
 
+    fn deletion_due(&self, wait: Option<&str>) -> Result<Option<i64>, KmsError> {
+        let wait = match wait {
+            Some(text) => parse_duration(text)
+                .map_err(|e| KmsError::Invalid(format!("waiting_period: {e}")))?,
+            None => self.settings.default_deletion_wait,
+        };
+        if wait < self.settings.min_deletion_wait {
+            return Err(KmsError::Invalid(format!(
+                "waiting_period must be at least {} (kms.min_deletion_wait)",
+                format_duration(self.settings.min_deletion_wait)
+            )));
+        }
+        Ok(Some(now_ms().saturating_add(
+            i64::try_from(wait.as_millis()).unwrap_or(i64::MAX),
+        )))
+    }
+
     async fn set_state(
         &self,
         ctx: &RequestContext,
         name: &str,
         action: &str,
         (from, to): (&[KeyState], KeyState),
-        due_ms: Option<i64>,
+        due_ms: Result<Option<i64>, KmsError>,
     ) -> Result<KeyInfo, KmsError> {
         let rec = ctx.record(action, Some(format!("key:{name}")));
         self.transact(rec, async |tx, _| {
+            let due_ms = due_ms?;
             let key = self.key_row(tx.conn(), name).await?;
             if !from.contains(&key.state) {
                 if key.state == KeyState::Destroyed {
@@ -480,7 +511,7 @@ impl Kms {
             name,
             "key.enable",
             (USABLE_OR_DISABLED, KeyState::Enabled),
-            None,
+            Ok(None),
         )
         .await
     }
@@ -495,7 +526,7 @@ impl Kms {
             name,
             "key.disable",
             (USABLE_OR_DISABLED, KeyState::Disabled),
-            None,
+            Ok(None),
         )
         .await
     }
@@ -511,25 +542,14 @@ impl Kms {
         name: &str,
         wait: Option<&str>,
     ) -> Result<KeyInfo, KmsError> {
-        let wait = match wait {
-            Some(text) => parse_duration(text)
-                .map_err(|e| KmsError::Invalid(format!("waiting_period: {e}")))?,
-            None => self.settings.default_deletion_wait,
-        };
-        if wait < self.settings.min_deletion_wait {
-            return Err(KmsError::Invalid(format!(
-                "waiting_period must be at least {} (kms.min_deletion_wait)",
-                format_duration(self.settings.min_deletion_wait)
-            )));
-        }
-        let due = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        let due = self.deletion_due(wait);
         let from = &[KeyState::Enabled, KeyState::Disabled][..];
         self.set_state(
             ctx,
             name,
             "key.schedule_deletion",
             (from, KeyState::PendingDeletion),
-            Some(due),
+            due,
         )
         .await
     }
@@ -549,7 +569,7 @@ impl Kms {
             name,
             "key.cancel_deletion",
             (from, KeyState::Disabled),
-            None,
+            Ok(None),
         )
         .await
     }

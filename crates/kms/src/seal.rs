@@ -122,6 +122,21 @@ impl Kms {
         ctx: &RequestContext,
         method: InitMethod,
     ) -> Result<InitOutput, KmsError> {
+        self.initialize_with(ctx, method, async |_, _| Ok(())).await
+    }
+
+    /// Like [`Kms::initialize`], and runs `more` in the same transaction, with the root
+    /// key already usable (to store the CA key, make the admin token and the first keys):
+    /// all of it commits, or none of it and the service stays uninitialized.
+    ///
+    /// # Errors
+    /// As for [`Kms::initialize`], or whatever `more` returns.
+    pub async fn initialize_with(
+        &self,
+        ctx: &RequestContext,
+        method: InitMethod,
+        more: impl AsyncFnOnce(&mut webqx_store::WriteTx, &InitOutput) -> Result<(), KmsError>,
+    ) -> Result<InitOutput, KmsError> {
         let root = SecretBytes::new(webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?);
         let (config, unseal_key, output) = prepare_unseal_key(method)?;
         let sealed = aead::seal(
@@ -136,7 +151,7 @@ impl Kms {
         let kind = seal_kind(&config);
 
         let rec = ctx.record("sys.init", None);
-        self.transact(rec, async |tx, rec| {
+        let result = self.transact(rec, async |tx, rec| {
             let exists = query("SELECT 1 FROM seal WHERE id = 1").fetch_optional(tx.conn()).await?;
             if exists.is_some() {
                 return Err(KmsError::AlreadyInitialized);
@@ -149,10 +164,14 @@ impl Kms {
                 .execute(tx.conn())
                 .await?;
             rec.detail("seal_type", kind);
-            Ok(())
+            self.set_root(Some(root.clone()));
+            more(tx, &output).await
         })
-        .await?;
-        self.set_root(Some(root));
+        .await;
+        if let Err(e) = result {
+            self.set_root(None);
+            return Err(e);
+        }
         Ok(output)
     }
 

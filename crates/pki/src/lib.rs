@@ -13,10 +13,12 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::crypto::CryptoProvider;
+use rustls::server::ResolvesServerCert;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use webqx_crypto::SecretBytes;
 
 /// Why a certificate or TLS configuration could not be made.
@@ -205,6 +207,67 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| PkiError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A certificate chain and key ready for rustls.
+///
+/// # Errors
+/// [`PkiError::Pem`] or [`PkiError::Tls`] for unreadable or unsupported inputs.
+pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>, PkiError> {
+    let chain = certs_from_pem(chain_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| PkiError::Pem(format!("private key: {e}")))?;
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// The server's certificate, replaceable while connections are served: new handshakes
+/// get the new certificate, established connections are untouched.
+#[derive(Debug)]
+pub struct ReloadableCert {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    /// Starts with `initial`.
+    pub fn new(initial: Arc<CertifiedKey>) -> Arc<ReloadableCert> {
+        Arc::new(ReloadableCert {
+            current: RwLock::new(initial),
+        })
+    }
+
+    /// Replaces the certificate for new handshakes.
+    pub fn replace(&self, next: Arc<CertifiedKey>) {
+        if let Ok(mut slot) = self.current.write() {
+            *slot = next;
+        }
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
+/// A server configuration that takes its certificate from `cert`.
+///
+/// # Errors
+/// [`PkiError::Tls`] if rustls refuses the versions.
+pub fn server_config_reloadable(
+    cert: Arc<ReloadableCert>,
+    v: TlsVersions,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions(v))
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

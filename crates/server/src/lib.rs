@@ -1,1 +1,225 @@
-//! placeholder
+//! The WebQx Security server: the HTTPS API over the capability crates.
+//!
+//! This crate maps HTTP onto the capabilities and owns what is about HTTP and the
+//! process: authentication of callers, authorization of each operation, the problem
+//! document for every error, the audit record for every request, metrics, the OpenAPI
+//! description, the data folder, start-up and shutdown, and the scheduler. It holds no
+//! cryptography and no business rules of its own.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod bootstrap;
+pub mod config;
+pub mod datadir;
+pub mod extract;
+mod listener;
+pub mod middleware;
+pub mod problem;
+pub mod state;
+
+use bootstrap::{InitKind, Services};
+use config::Config;
+use state::AppState;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use webqx_audit::RequestContext;
+use webqx_crypto::SecretBytes;
+
+const LOCAL_USE_WARNING: &str = "\
+*** LOCAL USE ONLY *** This service unseals itself with the key file in its data folder.
+Anyone who can read that folder can decrypt every key. In production initialize with
+`webqx-sec init --shares N --threshold K` (Shamir shares held by different people) or
+`webqx-sec init --passphrase`, and keep no unseal.key on the server.";
+
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (embedded use): render an empty registry.
+                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .build_recorder()
+                    .handle(),
+            }
+        })
+        .clone()
+}
+
+/// Initializes a data folder for production (`webqx-sec init`): the service then starts
+/// sealed. Returns the Shamir shares to print (none for a passphrase).
+///
+/// # Errors
+/// A message for the operator.
+pub async fn init(config: &Config, kind: InitKind) -> Result<Vec<SecretBytes>, String> {
+    let s = bootstrap::open(config).await?;
+    if s.kms.is_initialized().await.map_err(|e| e.to_string())? {
+        return Err(format!(
+            "{} is already initialized; nothing was changed (a new service needs a new data folder or database)",
+            s.data.root().display()
+        ));
+    }
+    let out = bootstrap::initialize(config, &s, kind)
+        .await
+        .map_err(|e| e.to_string())?;
+    s.store.close().await;
+    Ok(out.shares)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+///
+/// On an empty data folder it first initializes itself for local use (a key file seal,
+/// with a loud warning). A key-file seal is opened at start; other seals wait for
+/// `webqx-sec unseal`.
+///
+/// # Errors
+/// A message for the operator when the service cannot start.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let s = bootstrap::open(&config).await?;
+    if !s.kms.is_initialized().await.map_err(|e| e.to_string())? {
+        tracing::warn!(data_dir = %s.data.root().display(), "first start: initializing for local use");
+        bootstrap::initialize(&config, &s, InitKind::Dev)
+            .await
+            .map_err(|e| format!("initialization failed: {e}"))?;
+        s.kms
+            .seal(&RequestContext::internal("system"))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    unseal_from_key_file(&s).await?;
+    if let Err(e) = bootstrap::renew_server_cert_if_needed(&config, &s).await {
+        tracing::warn!(error = %e, "server certificate renewal failed; serving the current one");
+    }
+
+    let cert = webqx_pki::certified_key(&read(&s.data.server_pem())?, &read(&s.data.server_key())?)
+        .map_err(|e| format!("cannot load the server certificate: {e}"))?;
+    let cert = webqx_pki::ReloadableCert::new(cert);
+    let versions = if config.tls.min_version == "1.2" {
+        webqx_pki::TlsVersions::Tls12And13
+    } else {
+        webqx_pki::TlsVersions::Tls13
+    };
+    let tls =
+        webqx_pki::server_config_reloadable(cert.clone(), versions).map_err(|e| e.to_string())?;
+
+    let config = Arc::new(config);
+    let state = AppState {
+        store: s.store.clone(),
+        audit: s.audit.clone(),
+        kms: s.kms.clone(),
+        tokens: s.tokens.clone(),
+        policy: Arc::new(config.fhir.policy()),
+        config: config.clone(),
+        metrics: prometheus(),
+    };
+    let app = api::router(state);
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let local = if bound.ip().is_unspecified() {
+        format!("127.0.0.1:{}", bound.port())
+    } else {
+        bound.to_string()
+    };
+    datadir::write_private(&s.data.addr(), format!("https://{local}\n").as_bytes())?;
+    tracing::info!(address = %bound, tls = %config.tls.min_version, sealed = s.kms.is_sealed(), "listening (HTTPS)");
+
+    let s = Arc::new(s);
+    let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
+    let grace = Config::duration(&config.server.shutdown_grace);
+    listener::serve(listener, tls, app, shutdown_signal(), grace).await;
+    scheduler.abort();
+    let _ = std::fs::remove_file(s.data.addr());
+    s.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+async fn unseal_from_key_file(s: &Services) -> Result<(), String> {
+    let path = s.data.unseal_key();
+    let status = s.kms.seal_status().await.map_err(|e| e.to_string())?;
+    if status.seal_type.as_deref() != Some("key-file") {
+        if path.exists() {
+            tracing::warn!(file = %path.display(), "unseal.key present but the seal is not a key file; ignoring it");
+        }
+        tracing::info!("sealed: unseal with `webqx-sec unseal`");
+        return Ok(());
+    }
+    let key = std::fs::read(&path).map_err(|e| {
+        format!(
+            "this service unseals with {}, which cannot be read: {e}",
+            path.display()
+        )
+    })?;
+    eprintln!("{LOCAL_USE_WARNING}");
+    tracing::warn!("unsealing with a key file: local use only");
+    s.kms
+        .unseal_with_key(&RequestContext::internal("system"), &SecretBytes::new(key))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::ReloadableCert>) {
+    let every = Config::duration(&config.server.scheduler_interval).max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ctx = RequestContext::internal("scheduler");
+        match s.kms.run_due_work(&ctx).await {
+            Ok((0, 0)) => {}
+            Ok((rotated, destroyed)) => {
+                tracing::info!(rotated, destroyed, "scheduled key work done")
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduled key work failed"),
+        }
+        match bootstrap::renew_server_cert_if_needed(&config, &s).await {
+            Ok(true) => match (read(&s.data.server_pem()), read(&s.data.server_key())) {
+                (Ok(chain), Ok(key)) => match webqx_pki::certified_key(&chain, &key) {
+                    Ok(next) => {
+                        cert.replace(next);
+                        tracing::info!("server certificate renewed and reloaded");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "renewed certificate does not load"),
+                },
+                _ => tracing::warn!("renewed certificate files cannot be read"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "server certificate renewal failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

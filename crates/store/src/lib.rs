@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod meta;
 pub mod time;
 
 pub use error::{StoreError, StoreErrorKind};

@@ -1,0 +1,104 @@
+//! Human output: short tables and key facts. `--json` prints the server's JSON as is.
+
+use serde_json::Value;
+
+/// Pretty JSON on standard output.
+pub fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// One key ring.
+pub fn print_key(v: &Value) {
+    for field in [
+        "name",
+        "type",
+        "state",
+        "exportable",
+        "latest_version",
+        "min_decryption_version",
+        "min_encryption_version",
+        "auto_rotate_period",
+        "deletion_date",
+        "created",
+        "last_rotated",
+        "destroyed",
+    ] {
+        if !v[field].is_null() {
+            println!("{field:<24} {}", s(&v[field]));
+        }
+    }
+    if let Some(versions) = v["versions"].as_array() {
+        for ver in versions {
+            println!(
+                "version {:<16} created {}",
+                s(&ver["version"]),
+                s(&ver["created"])
+            );
+            if let Some(pem) = ver["public_key_pem"].as_str() {
+                print!("{pem}");
+            }
+        }
+    }
+}
+
+/// A page of keys.
+pub fn print_keys(v: &Value) {
+    println!(
+        "{:<32} {:<18} {:<17} {:>7}  LAST ROTATED",
+        "NAME", "TYPE", "STATE", "VERSION"
+    );
+    for k in v["keys"].as_array().into_iter().flatten() {
+        println!(
+            "{:<32} {:<18} {:<17} {:>7}  {}",
+            s(&k["name"]),
+            s(&k["type"]),
+            s(&k["state"]),
+            s(&k["latest_version"]),
+            s(&k["last_rotated"])
+        );
+    }
+    if let Some(next) = v["next_cursor"].as_str() {
+        println!("(more: --cursor {next})");
+    }
+}
+
+/// Tokens.
+pub fn print_tokens(v: &Value) {
+    println!(
+        "{:<34} {:<24} {:<26} {:<26} STATE",
+        "ID", "NAME", "CREATED", "EXPIRES"
+    );
+    for t in v["tokens"].as_array().into_iter().flatten() {
+        let state = if t["revoked"].is_null() {
+            "active"
+        } else {
+            "revoked"
+        };
+        println!(
+            "{:<34} {:<24} {:<26} {:<26} {state}",
+            s(&t["id"]),
+            s(&t["name"]),
+            s(&t["created"]),
+            s(&t["expires"])
+        );
+    }
+}
+
+/// One per-item error of a problem document.
+pub fn item_line(e: &Value) -> String {
+    let place = match (e.get("item"), e.get("line"), e.get("location")) {
+        (Some(i), _, Some(l)) => format!("item {i}, {}: ", s(l)),
+        (_, Some(line), _) => format!("line {line}: "),
+        (_, _, Some(l)) => format!("{}: ", s(l)),
+        _ => String::new(),
+    };
+    format!("{place}{}", s(&e["detail"]))
+}

@@ -1,0 +1,505 @@
+//! The configuration file (`webqx-sec.toml`), with every key overridable by an
+//! environment variable `WEBQX_<SECTION>_<KEY>` (for example `WEBQX_STORAGE_URL`).
+//!
+//! Errors name the file and line (or the environment variable) and say what is
+//! expected. Nothing secret is required in the file.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use webqx_kms::fhir::{Policy, TypeRule};
+use webqx_store::time::parse_duration;
+
+/// Name of the configuration file looked for in the current folder.
+pub const DEFAULT_FILE: &str = "webqx-sec.toml";
+const SECTIONS: [&str; 7] = ["server", "tls", "storage", "kms", "fhir", "metrics", "log"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerSection,
+    /// `[tls]`.
+    pub tls: TlsSection,
+    /// `[storage]`.
+    pub storage: StorageSection,
+    /// `[kms]`.
+    pub kms: KmsSection,
+    /// `[fhir]`.
+    pub fhir: FhirSection,
+    /// `[metrics]`.
+    pub metrics: MetricsSection,
+    /// `[log]`.
+    pub log: LogSection,
+}
+
+/// `[server]`: where and how the API listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address to listen on (HTTPS only).
+    pub listen: String,
+    /// Data folder (SQLite store, TLS material, admin token).
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How often the scheduler looks for due rotations and deletions.
+    pub scheduler_interval: String,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8443".into(),
+            data_dir: PathBuf::from("webqx-data"),
+            max_body_bytes: 32 * 1024 * 1024,
+            scheduler_interval: "30s".into(),
+            shutdown_grace: "30s".into(),
+        }
+    }
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// `"1.3"` (default) or `"1.2"` to also accept TLS 1.2 clients.
+    pub min_version: String,
+    /// Extra DNS names or addresses for the server certificate (besides localhost,
+    /// 127.0.0.1, ::1, this host's name and the listen address).
+    pub names: Vec<String>,
+    /// Server certificate lifetime in days.
+    pub cert_days: u32,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            min_version: "1.3".into(),
+            names: Vec::new(),
+            cert_days: 397,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `postgres://…` for PostgreSQL; empty for SQLite in the data folder.
+    pub url: String,
+    /// PostgreSQL schema (created if missing).
+    pub schema: Option<String>,
+    /// Most database connections.
+    pub max_connections: u32,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            url: String::new(),
+            schema: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// `[kms]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KmsSection {
+    /// Shortest waiting period before a key may be destroyed.
+    pub min_deletion_wait: String,
+    /// Waiting period when none is given.
+    pub default_deletion_wait: String,
+    /// Most items in one batch request.
+    pub max_batch_items: usize,
+}
+
+impl Default for KmsSection {
+    fn default() -> Self {
+        KmsSection {
+            min_deletion_wait: "24h".into(),
+            default_deletion_wait: "7d".into(),
+            max_batch_items: 10_000,
+        }
+    }
+}
+
+/// `[fhir]`: the protection policy. Rules under `[fhir.resources.<Type>]` replace the
+/// built-in rule for that type (or add one); `replace_defaults = true` starts from
+/// nothing instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FhirSection {
+    /// Key for randomized field encryption.
+    pub key: String,
+    /// Key for searchable identifiers.
+    pub search_key: String,
+    /// Protect the `display` of every Reference.
+    pub protect_reference_display: bool,
+    /// Drop the built-in rules.
+    pub replace_defaults: bool,
+    /// Rules per resource type (`*` for all).
+    pub resources: BTreeMap<String, TypeRule>,
+}
+
+impl Default for FhirSection {
+    fn default() -> Self {
+        let p = Policy::default();
+        FhirSection {
+            key: p.key,
+            search_key: p.search_key,
+            protect_reference_display: p.protect_reference_display,
+            replace_defaults: false,
+            resources: BTreeMap::new(),
+        }
+    }
+}
+
+impl FhirSection {
+    /// The effective policy.
+    pub fn policy(&self) -> Policy {
+        let mut resources = if self.replace_defaults {
+            BTreeMap::new()
+        } else {
+            Policy::default().resources
+        };
+        resources.extend(self.resources.clone());
+        Policy {
+            key: self.key.clone(),
+            search_key: self.search_key.clone(),
+            protect_reference_display: self.protect_reference_display,
+            resources,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve `/metrics` without a token (for scrapers on a trusted network).
+    pub public: bool,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a filter such as
+    /// `info,webqx_kms=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `file:line:column`, `file`, or `environment variable X`.
+    pub location: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// Where `section.key` is written in the file, for messages about its value.
+fn locate(file: &str, text: &str, section: &str, key: &str) -> String {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = name.trim().to_owned();
+        } else if current == section && t.split('=').next().map(str::trim) == Some(key) {
+            return format!("{file}:{}", i + 1);
+        }
+    }
+    format!("{file} ([{section}] {key})")
+}
+
+fn env_overrides(table: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("WEBQX_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        if !SECTIONS.contains(&section.as_str()) {
+            continue;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let entry = table
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(section_table) = entry else {
+            return Err(ConfigError {
+                location: format!("environment variable {name}"),
+                message: "its section is not a table in the file".into(),
+            });
+        };
+        section_table.insert(key.to_ascii_lowercase(), parsed);
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Loads `path` (or `webqx-sec.toml` in the current folder if present, or the
+    /// defaults), applies the environment, and checks every value.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file and line, or the variable, that is wrong.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let (file, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    location: p.display().to_string(),
+                    message: format!("cannot read the configuration file: {e}"),
+                })?;
+                (p.display().to_string(), text)
+            }
+            None if Path::new(DEFAULT_FILE).exists() => {
+                let text = std::fs::read_to_string(DEFAULT_FILE).unwrap_or_default();
+                (DEFAULT_FILE.to_owned(), text)
+            }
+            None => ("(defaults)".to_owned(), String::new()),
+        };
+        Config::from_text(&file, &text, &vars)
+    }
+
+    /// Parses configuration text with the given environment.
+    ///
+    /// # Errors
+    /// As for [`Config::load`].
+    pub fn from_text(
+        file: &str,
+        text: &str,
+        vars: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let location = match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    format!("{file}:{line}:{col}")
+                }
+                None => file.to_owned(),
+            };
+            ConfigError {
+                location,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        env_overrides(&mut table, vars)?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError {
+                    location: file.to_owned(),
+                    message: e.message().trim().to_owned(),
+                })?;
+        config.validate(file, text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let at = |section: &str, key: &str, message: String| ConfigError {
+            location: locate(file, text, section, key),
+            message,
+        };
+        self.server.listen.parse::<SocketAddr>().map_err(|_| {
+            at(
+                "server",
+                "listen",
+                format!(
+                    "'{}' is not an address such as 127.0.0.1:8443",
+                    self.server.listen
+                ),
+            )
+        })?;
+        for (section, key, value) in [
+            (
+                "server",
+                "scheduler_interval",
+                &self.server.scheduler_interval,
+            ),
+            ("server", "shutdown_grace", &self.server.shutdown_grace),
+            ("kms", "min_deletion_wait", &self.kms.min_deletion_wait),
+            (
+                "kms",
+                "default_deletion_wait",
+                &self.kms.default_deletion_wait,
+            ),
+        ] {
+            parse_duration(value).map_err(|e| at(section, key, e))?;
+        }
+        if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
+            return Err(at(
+                "tls",
+                "min_version",
+                "must be \"1.3\" (default) or \"1.2\"".into(),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(at(
+                "server",
+                "max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        let url = &self.storage.url;
+        if !(url.is_empty()
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(at(
+                "storage",
+                "url",
+                "must be empty (SQLite in the data folder), sqlite:PATH or postgres://…".into(),
+            ));
+        }
+        self.fhir.policy().validate().map_err(|e| ConfigError {
+            location: format!("{file} [fhir]"),
+            message: e,
+        })?;
+        Ok(())
+    }
+
+    /// A duration that [`Config::load`] has already checked.
+    pub fn duration(text: &str) -> Duration {
+        parse_duration(text).unwrap_or(Duration::from_secs(30))
+    }
+
+    /// The listen address, already checked.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443)))
+    }
+
+    /// The key service settings.
+    pub fn kms_settings(&self) -> webqx_kms::KmsSettings {
+        webqx_kms::KmsSettings {
+            min_deletion_wait: Config::duration(&self.kms.min_deletion_wait),
+            default_deletion_wait: Config::duration(&self.kms.default_deletion_wait),
+            max_batch_items: self.kms.max_batch_items,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8443");
+        assert_eq!(c.tls.min_version, "1.3");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let e = Config::from_text("x.toml", "[server]\nlisten = \n", &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2:10", "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_explained() {
+        let e = Config::from_text("x.toml", "[server]\nlisen = \"a\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("lisen"), "{e}");
+        let e = Config::from_text("x.toml", "[kms]\n\nmin_deletion_wait = \"soon\"\n", &[])
+            .unwrap_err();
+        assert_eq!(e.location, "x.toml:3");
+        assert!(e.message.contains("30d"), "{e}");
+        let e = Config::from_text(
+            "x.toml",
+            "[fhir.resources.Patient]\nprotect = [\"a..b\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("a..b"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let vars = vec![
+            (
+                "WEBQX_SERVER_LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            (
+                "WEBQX_SERVER_MAX_BODY_BYTES".to_string(),
+                "4096".to_string(),
+            ),
+            (
+                "WEBQX_STORAGE_URL".to_string(),
+                "postgres://root@127.0.0.1/test".to_string(),
+            ),
+            (
+                "WEBQX_TOKEN".to_string(),
+                "ignored: not a section".to_string(),
+            ),
+        ];
+        let c = Config::from_text("x.toml", "[server]\nlisten = \"127.0.0.1:1\"\n", &vars).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9999");
+        assert_eq!(c.server.max_body_bytes, 4096);
+        assert_eq!(c.storage.url, "postgres://root@127.0.0.1/test");
+        let bad = vec![("WEBQX_KMS_NOPE".to_string(), "1".to_string())];
+        assert!(Config::from_text("x.toml", "", &bad).is_err());
+    }
+
+    #[test]
+    fn fhir_rules_extend_or_replace_the_defaults() {
+        let c = Config::from_text(
+            "x.toml",
+            "[fhir.resources.Practitioner]\nprotect = [\"name\"]\n",
+            &[],
+        )
+        .unwrap();
+        let p = c.fhir.policy();
+        assert!(p.resources.contains_key("Patient") && p.resources.contains_key("Practitioner"));
+        let c = Config::from_text("x.toml", "[fhir]\nreplace_defaults = true\n", &[]).unwrap();
+        assert!(c.fhir.policy().resources.is_empty());
+    }
+}

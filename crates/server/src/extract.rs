@@ -1,0 +1,246 @@
+//! Extractors: the authenticated caller, and request bodies read within the size limit.
+
+use crate::middleware::ReqMeta;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine as _;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use webqx_audit::{Outcome, RequestContext};
+use webqx_tokens::{Operation, Principal};
+
+/// The authenticated caller and its audit context.
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// Audit context of this request.
+    pub ctx: RequestContext,
+}
+
+fn meta(parts: &Parts) -> ReqMeta {
+    parts
+        .extensions
+        .get::<ReqMeta>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let meta = meta(parts);
+        match state.tokens.authenticate(bearer(parts)).await {
+            Ok(principal) => {
+                let actor = principal.actor();
+                if let Ok(mut slot) = meta.actor.lock() {
+                    *slot = Some(actor.clone());
+                }
+                Ok(Caller {
+                    principal,
+                    ctx: meta.context(&actor),
+                })
+            }
+            Err(e) => {
+                let route = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned());
+                let mut rec = meta.context("anonymous").record("auth.authenticate", route);
+                rec.fail(Outcome::Denied, e.kind());
+                let error = ApiError::from(e);
+                state.audit.record(rec).await.map_err(|_| audit_down())?;
+                metrics::counter!("webqx_server_auth_failures_total", "kind" => error.kind)
+                    .increment(1);
+                Err(error.audited())
+            }
+        }
+    }
+}
+
+fn audit_down() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit-unavailable",
+        "the audit trail cannot be written, so the request was refused; retry later",
+    )
+    .audited()
+}
+
+impl Caller {
+    /// Refuses (403, audited) unless the token allows `op` (on `key`).
+    ///
+    /// # Errors
+    /// 403 naming what the token lacks.
+    pub async fn require(
+        &self,
+        state: &AppState,
+        op: Operation,
+        key: Option<&str>,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        if self.principal.policy.allows(op, key) {
+            return Ok(());
+        }
+        let target = key.map(|k| format!("key:{k}"));
+        let mut rec = self.ctx.record(action, target);
+        rec.fail(Outcome::Denied, "forbidden");
+        state.audit.record(rec).await.map_err(|_| audit_down())?;
+        let on = key.map(|k| format!(" with key '{k}'")).unwrap_or_default();
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token '{}' may not {}{on}; ask an administrator for a token that allows it",
+                self.principal.name,
+                op.as_str()
+            ),
+        )
+        .audited())
+    }
+}
+
+/// A request body read up to `server.max_body_bytes`, with its content type.
+pub struct Body {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// `Content-Type`, lowercased.
+    pub content_type: String,
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        format!(
+            "the request body is larger than the limit of {limit} bytes (server.max_body_bytes); \
+             split it into smaller batches"
+        ),
+    )
+}
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.server.max_body_bytes;
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large(limit));
+        }
+        let limited = http_body_util::Limited::new(req.into_body(), limit);
+        let bytes = match limited.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(too_large(limit));
+            }
+            Err(_) => return Err(ApiError::bad_request("the request body could not be read")),
+        };
+        Ok(Body {
+            bytes,
+            content_type,
+        })
+    }
+}
+
+/// A JSON body, parsed into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let body = Body::from_request(req, state).await?;
+        parse_json(&body.bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, saying where it is malformed.
+///
+/// # Errors
+/// 400 `malformed-json`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => {
+                "the JSON does not have the expected fields or types"
+            }
+            _ => "the request body is not valid JSON",
+        };
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            format!(
+                "{what}: {} (line {}, column {})",
+                short_serde(&e),
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// serde's message without the position suffix, and without echoing long values.
+fn short_serde(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
+    text.chars().take(200).collect()
+}
+
+/// Decodes a standard base64 field, naming it when it is not.
+///
+/// # Errors
+/// 400 `invalid-base64`.
+pub fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-base64",
+                format!("{field} is not valid base64 (standard alphabet, with padding)"),
+            )
+        })
+}
+
+/// Encodes bytes as standard base64.
+pub fn to_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,206 @@
+//! One mapping from errors to HTTP: RFC 9457 `application/problem+json` documents with
+//! a stable `type` per error kind, a `detail` that says what to do, and the request id.
+//! Internal details go to the log, not to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use webqx_kms::KmsError;
+use webqx_tokens::TokenError;
+
+/// Base of every problem `type`.
+pub const PROBLEM_BASE: &str = "https://webqx.health/problems/";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://webqx.health/problems/<kind>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened and what to do.
+    pub detail: String,
+    /// Per-item errors of a batch or a FHIR request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub errors: Option<Value>,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Status.
+    pub status: StatusCode,
+    /// Stable kind.
+    pub kind: &'static str,
+    /// Message for the client.
+    pub detail: String,
+    /// Per-item errors.
+    pub errors: Option<Value>,
+    /// Whether a capability already wrote the audit record for this request.
+    pub audited: bool,
+}
+
+impl ApiError {
+    /// A client error not yet audited.
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            detail: detail.into(),
+            errors: None,
+            audited: false,
+        }
+    }
+
+    /// 400 with the given message.
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", detail)
+    }
+
+    /// Marks the error as already audited.
+    pub fn audited(mut self) -> ApiError {
+        self.audited = true;
+        self
+    }
+}
+
+fn title(kind: &str) -> String {
+    let mut t = kind.replace('-', " ");
+    if let Some(first) = t.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    t
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            problem_type: format!("{PROBLEM_BASE}{}", self.kind),
+            title: title(self.kind),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"webqx\""),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+            .extensions_mut()
+            .insert(crate::middleware::ProblemKind(self.kind));
+        if self.audited {
+            response
+                .extensions_mut()
+                .insert(crate::middleware::AuditDone);
+        }
+        response
+    }
+}
+
+/// HTTP status of a key service error.
+pub fn kms_status(e: &KmsError) -> StatusCode {
+    match e {
+        KmsError::Sealed | KmsError::NotInitialized | KmsError::Audit(_) | KmsError::Store(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        KmsError::AlreadyInitialized
+        | KmsError::KeyExists(_)
+        | KmsError::KeyDisabled(_)
+        | KmsError::KeyPendingDeletion(_) => StatusCode::CONFLICT,
+        KmsError::KeyNotFound(_) => StatusCode::NOT_FOUND,
+        KmsError::KeyDestroyed(_) => StatusCode::GONE,
+        KmsError::NotExportable(_) => StatusCode::FORBIDDEN,
+        KmsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The client's message for a key service error: internal ones are logged, not shown.
+pub fn kms_detail(e: &KmsError) -> String {
+    match e {
+        KmsError::Internal(_) | KmsError::Store(_) | KmsError::Audit(_) => {
+            tracing::error!(error = %e, "request failed inside the service");
+            match e {
+                KmsError::Internal(_) => {
+                    "internal error; the server log has the details under this request's id".into()
+                }
+                KmsError::Audit(_) => {
+                    "the audit trail cannot be written, so the request was refused; retry later"
+                        .into()
+                }
+                _ => "storage is unavailable; retry later".into(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> ApiError {
+        ApiError {
+            status: kms_status(&e),
+            kind: e.kind(),
+            detail: kms_detail(&e),
+            errors: None,
+            audited: true,
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> ApiError {
+        let status = match &e {
+            TokenError::Missing | TokenError::Invalid401 | TokenError::Expired(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            TokenError::Invalid(_) => StatusCode::BAD_REQUEST,
+            TokenError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let detail = match &e {
+            TokenError::Audit(_) | TokenError::Store(_) => {
+                tracing::error!(error = %e, "token request failed inside the service");
+                "the service cannot reach its store or audit trail; retry later".into()
+            }
+            other => other.to_string(),
+        };
+        // Authentication failures are audited by the caller (it knows the route).
+        let audited = !matches!(
+            e,
+            TokenError::Missing | TokenError::Invalid401 | TokenError::Expired(_)
+        );
+        ApiError {
+            status,
+            kind: e.kind(),
+            detail,
+            errors: None,
+            audited,
+        }
+    }
+}
+
+/// The per-item error object used in batch results and FHIR errors.
+pub fn item_error(e: &KmsError) -> Value {
+    serde_json::json!({
+        "type": format!("{PROBLEM_BASE}{}", e.kind()),
+        "status": kms_status(e).as_u16(),
+        "detail": kms_detail(e),
+    })
+}

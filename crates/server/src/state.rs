@@ -1,0 +1,28 @@
+//! What every handler shares.
+
+use crate::config::Config;
+use std::sync::Arc;
+use webqx_audit::AuditLog;
+use webqx_kms::Kms;
+use webqx_kms::fhir::Policy;
+use webqx_store::Store;
+use webqx_tokens::Tokens;
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct AppState {
+    /// Store.
+    pub store: Store,
+    /// Audit trail.
+    pub audit: Arc<AuditLog>,
+    /// Key service.
+    pub kms: Arc<Kms>,
+    /// Tokens.
+    pub tokens: Arc<Tokens>,
+    /// FHIR protection policy.
+    pub policy: Arc<Policy>,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Prometheus renderer.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}

@@ -1020,6 +1020,62 @@ fn run_one(
     Ok(std::mem::take(&mut walker.stats))
 }
 
+/// Protects then unprotects `resource` with the default policy and fixed in-memory keys
+/// (no store, no audit), returning the protected and the restored forms. For fuzzing
+/// the walker; never use it to protect real data.
+///
+/// # Errors
+/// The walker's error for the item, as text.
+#[doc(hidden)]
+pub fn roundtrip_in_memory(resource: &Value) -> Result<(Value, Value), String> {
+    let policy = Policy::default();
+    let (random, search) = fuzz_rings(&policy);
+    let mut walker = Walker {
+        policy: &policy,
+        random: &random,
+        search: &search,
+        stats: Stats::default(),
+    };
+    let mut protected = resource.clone();
+    run_one(&mut walker, &mut protected, Direction::Protect).map_err(|e| e.to_string())?;
+    let mut restored = protected.clone();
+    run_one(&mut walker, &mut restored, Direction::Unprotect).map_err(|e| e.to_string())?;
+    Ok((protected, restored))
+}
+
+/// Unprotects hostile input with fixed in-memory keys, for fuzzing.
+///
+/// # Errors
+/// The walker's error for the item, as text.
+#[doc(hidden)]
+pub fn unprotect_in_memory(resource: &mut Value) -> Result<(), String> {
+    let policy = Policy::default();
+    let (random, search) = fuzz_rings(&policy);
+    let mut walker = Walker {
+        policy: &policy,
+        random: &random,
+        search: &search,
+        stats: Stats::default(),
+    };
+    run_one(&mut walker, resource, Direction::Unprotect)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn fuzz_rings(policy: &Policy) -> (Ring, Ring) {
+    let random = Ring::in_memory(
+        &policy.key,
+        KeyType::Aes256Gcm,
+        SecretBytes::from_slice(&[7u8; 32]),
+    );
+    let search = Ring::in_memory(
+        &policy.search_key,
+        KeyType::Aes256Siv,
+        SecretBytes::from_slice(&[9u8; 64]),
+    );
+    (random, search)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1049,6 +1105,17 @@ mod tests {
             assert!(parse_path(bad).is_err(), "{bad}");
         }
         Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn in_memory_round_trip() {
+        let r = serde_json::json!({"resourceType": "Patient", "name": [{"family": "X"}], "birthDate": "2000-01-01"});
+        let (protected, restored) = roundtrip_in_memory(&r).unwrap();
+        assert!(!protected.to_string().contains("2000-01-01"));
+        assert_eq!(restored, r);
+        let mut hostile = protected.clone();
+        hostile["name"][0]["extension"][0]["valueString"] = "wqx1:AAAA".into();
+        assert!(unprotect_in_memory(&mut hostile).is_err());
     }
 
     #[test]

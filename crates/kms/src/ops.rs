@@ -121,6 +121,31 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
+    /// A ring of one version held only in memory (fixed key material), for fuzzing and
+    /// tests of code that works on loaded rings.
+    pub(crate) fn in_memory(name: &str, key_type: KeyType, material: SecretBytes) -> Ring {
+        let key = KeyRow {
+            name: name.to_owned(),
+            id: format!("in-memory-{name}"),
+            key_type,
+            state: crate::KeyState::Enabled,
+            exportable: false,
+            latest_version: 1,
+            min_decryption_version: 1,
+            min_encryption_version: 0,
+            auto_rotate_secs: None,
+            deletion_due_ms: None,
+            created_ms: 0,
+            updated_ms: 0,
+            rotated_ms: 0,
+            destroyed_ms: None,
+        };
+        Ring {
+            key,
+            cache: HashMap::from([(1, material)]),
+        }
+    }
+
     async fn material(&mut self, kms: &Kms, version: u32) -> Result<&SecretBytes, KmsError> {
         if !self.cache.contains_key(&version) {
             let m = kms.material(&self.key, version).await?;

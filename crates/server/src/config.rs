@@ -250,7 +250,10 @@ fn locate(file: &str, text: &str, section: &str, key: &str) -> String {
     format!("{file} ([{section}] {key})")
 }
 
+/// Applies `WEBQX_<SECTION>_<KEY>` variables. A value is read as the type the key has
+/// (a string key takes the text as is; numbers, booleans and lists are parsed as TOML).
 fn env_overrides(table: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("WEBQX_") else {
             continue;
@@ -258,25 +261,34 @@ fn env_overrides(table: &mut toml::Table, vars: &[(String, String)]) -> Result<(
         let Some((section, key)) = rest.split_once('_') else {
             continue;
         };
-        let section = section.to_ascii_lowercase();
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         if !SECTIONS.contains(&section.as_str()) {
             continue;
         }
-        let parsed = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let err = |message: String| ConfigError {
+            location: format!("environment variable {name}"),
+            message,
+        };
+        let default = defaults.get(&section).and_then(|s| s.get(&key));
+        let parsed = match default {
+            None | Some(toml::Value::String(_)) => toml::Value::String(value.clone()),
+            Some(_) => format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .ok_or_else(|| {
+                    err(format!(
+                        "'{value}' is not a valid value for {section}.{key}"
+                    ))
+                })?,
+        };
         let entry = table
             .entry(section)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let toml::Value::Table(section_table) = entry else {
-            return Err(ConfigError {
-                location: format!("environment variable {name}"),
-                message: "its section is not a table in the file".into(),
-            });
+            return Err(err("its section is not a table in the file".into()));
         };
-        section_table.insert(key.to_ascii_lowercase(), parsed);
+        section_table.insert(key, parsed);
     }
     Ok(())
 }
@@ -487,6 +499,23 @@ mod tests {
         assert_eq!(c.storage.url, "postgres://root@127.0.0.1/test");
         let bad = vec![("WEBQX_KMS_NOPE".to_string(), "1".to_string())];
         assert!(Config::from_text("x.toml", "", &bad).is_err());
+        let zero = vec![("WEBQX_KMS_MIN_DELETION_WAIT".to_string(), "0".to_string())];
+        assert_eq!(
+            Config::from_text("x.toml", "", &zero)
+                .unwrap()
+                .kms
+                .min_deletion_wait,
+            "0"
+        );
+        let typo = vec![(
+            "WEBQX_SERVER_MAX_BODY_BYTES".to_string(),
+            "lots".to_string(),
+        )];
+        let e = Config::from_text("x.toml", "", &typo).unwrap_err();
+        assert_eq!(
+            e.location,
+            "environment variable WEBQX_SERVER_MAX_BODY_BYTES"
+        );
     }
 
     #[test]

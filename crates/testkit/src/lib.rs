@@ -5,6 +5,8 @@
 //! on a developer machine without the folder they are skipped with a message; under
 //! CI (`CI` set) a missing folder fails the test, loudly.
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 
 /// The workspace root (the folder holding the top `Cargo.toml`).

@@ -1,0 +1,270 @@
+//! Runs the real `webqx-sec` binary as a server in a temporary data folder, and talks to
+//! it over HTTPS the way a client would.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server (killed when dropped).
+pub struct Server {
+    /// The binary.
+    pub bin: PathBuf,
+    /// Data folder.
+    pub data: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub addr: String,
+    /// Extra environment for the server and CLI (PostgreSQL settings, config).
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Environment that points a server at a fresh PostgreSQL schema, when configured.
+pub fn postgres_env() -> Option<Vec<(String, String)>> {
+    let url = crate::postgres_url()?;
+    let schema = format!("webqx_e2e_{}", uuid::Uuid::now_v7().simple());
+    Some(vec![
+        ("WEBQX_STORAGE_URL".into(), url),
+        ("WEBQX_STORAGE_SCHEMA".into(), schema),
+    ])
+}
+
+impl Server {
+    /// Starts a server on a fresh data folder (first start: local initialization).
+    pub fn start(bin: &str, env: &[(String, String)]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut s = Server {
+            bin: bin.into(),
+            data,
+            addr: String::new(),
+            env: env.to_vec(),
+            child: None,
+            _dir: Some(dir),
+        };
+        s.spawn();
+        s
+    }
+
+    /// A server over an existing data folder, not yet started.
+    pub fn over(bin: &str, data: &Path, env: &[(String, String)]) -> Server {
+        Server {
+            bin: bin.into(),
+            data: data.into(),
+            addr: String::new(),
+            env: env.to_vec(),
+            child: None,
+            _dir: None,
+        }
+    }
+
+    /// Starts (or restarts) the process and waits until it listens.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.data.join("addr"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.with_extension("log"))
+            .expect("server log");
+        let child = Command::new(&self.bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("WEBQX_SERVER_SCHEDULER_INTERVAL", "1s")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(addr) = std::fs::read_to_string(self.data.join("addr")) {
+                self.addr = addr.trim().to_owned();
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("server exited at start ({status}); log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        c.wait().expect("exit status")
+    }
+
+    /// The admin token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data.join("admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_owned()
+    }
+
+    /// Path of the CA certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.data.join("tls").join("ca.pem")
+    }
+
+    /// Runs the CLI against this server (flags from the data folder).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, None)
+    }
+
+    /// Runs the CLI with `stdin` fed.
+    pub fn cli_with(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.env_remove("WEBQX_TOKEN")
+            .env_remove("WEBQX_ADDR")
+            .env_remove("WEBQX_CACERT");
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("cli runs");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input)
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("cli output")
+    }
+
+    /// An HTTPS client that trusts the server's CA.
+    pub fn http(&self) -> Http {
+        let pem = std::fs::read(self.ca()).expect("CA file");
+        let tls = webqx_pki::client_config(&pem).expect("client config");
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .expect("client");
+        Http {
+            client,
+            addr: self.addr.clone(),
+            token: Some(self.admin_token()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Text of a CLI run's standard output.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Text of a CLI run's standard error.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// An HTTPS client for one server.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    addr: String,
+    /// Bearer token sent with every request (None: none).
+    pub token: Option<String>,
+}
+
+/// A response: status, headers, JSON body (Null when empty or not JSON), raw text.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Parsed body.
+    pub json: Value,
+    /// Raw body.
+    pub text: String,
+}
+
+impl Http {
+    /// With another token (or none).
+    pub fn with_token(&self, token: Option<&str>) -> Http {
+        Http {
+            token: token.map(str::to_owned),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request with an optional raw body and content type.
+    pub async fn send(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.addr));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((bytes, ct)) = body {
+            req = req.header("content-type", ct).body(bytes);
+        }
+        let r = req.send().await.expect("request reaches the server");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            Some((body.to_string().into_bytes(), "application/json")),
+        )
+        .await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+}

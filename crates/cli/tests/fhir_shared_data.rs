@@ -21,7 +21,17 @@ use webqx_testkit::server::{Server, stderr};
 use webqx_testkit::shared_data;
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
-const NOT_IDENTIFYING: [&str; 9] = ["use", "system", "url", "status", "code", "contentType", "language", "rank", "gender"];
+const NOT_IDENTIFYING: [&str; 9] = [
+    "use",
+    "system",
+    "url",
+    "status",
+    "code",
+    "contentType",
+    "language",
+    "rank",
+    "gender",
+];
 
 fn leaves(v: &Value, key: &str, out: &mut Vec<String>) {
     match v {
@@ -35,10 +45,23 @@ fn leaves(v: &Value, key: &str, out: &mut Vec<String>) {
 
 /// Removes what `path` selects from `obj`, pushing its values to `taken`.
 fn take(obj: &mut Map<String, Value>, path: &[&str], taken: &mut Vec<String>) {
-    let Some((first, rest)) = path.split_first() else { return };
-    if let Some(url) = first.strip_prefix("extension(").and_then(|r| r.strip_suffix(')')) {
-        for ext in obj.get_mut("extension").and_then(Value::as_array_mut).into_iter().flatten() {
-            if let Some(e) = ext.as_object_mut().filter(|e| e.get("url").and_then(Value::as_str) == Some(url)) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if let Some(url) = first
+        .strip_prefix("extension(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        for ext in obj
+            .get_mut("extension")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(e) = ext
+                .as_object_mut()
+                .filter(|e| e.get("url").and_then(Value::as_str) == Some(url))
+            {
                 take(e, rest, taken);
             }
         }
@@ -61,7 +84,10 @@ fn take(obj: &mut Map<String, Value>, path: &[&str], taken: &mut Vec<String>) {
         } else {
             match obj.get_mut(&k) {
                 Some(Value::Object(o)) => take(o, rest, taken),
-                Some(Value::Array(a)) => a.iter_mut().filter_map(Value::as_object_mut).for_each(|o| take(o, rest, taken)),
+                Some(Value::Array(a)) => a
+                    .iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(|o| take(o, rest, taken)),
                 _ => {}
             }
         }
@@ -78,15 +104,28 @@ fn split(resource: &Value, policy: &Policy) -> (Vec<String>, Vec<String>, BTreeS
     (phi, public, ids)
 }
 
-fn strip(v: &mut Value, policy: &Policy, phi: &mut Vec<String>, ids: &mut BTreeSet<String>, root: bool) {
+fn strip(
+    v: &mut Value,
+    policy: &Policy,
+    phi: &mut Vec<String>,
+    ids: &mut BTreeSet<String>,
+    root: bool,
+) {
     match v {
         Value::Array(a) => a.iter_mut().for_each(|x| strip(x, policy, phi, ids, false)),
         Value::Object(o) => {
-            if let Some(rt) = o.get("resourceType").and_then(Value::as_str).map(str::to_owned) {
+            if let Some(rt) = o
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            {
                 if let Some(id) = o.get("id").and_then(Value::as_str) {
                     ids.insert(id.to_owned());
                 }
-                for rule in ["*", rt.as_str()].iter().filter_map(|t| policy.resources.get(*t)) {
+                for rule in ["*", rt.as_str()]
+                    .iter()
+                    .filter_map(|t| policy.resources.get(*t))
+                {
                     for path in &rule.protect {
                         take(o, &split_path(path), phi);
                     }
@@ -96,7 +135,10 @@ fn strip(v: &mut Value, policy: &Policy, phi: &mut Vec<String>, ids: &mut BTreeS
                         take(o, &p, phi);
                     }
                 }
-            } else if !root && o.contains_key("reference") && o.get("display").is_some_and(Value::is_string) {
+            } else if !root
+                && o.contains_key("reference")
+                && o.get("display").is_some_and(Value::is_string)
+            {
                 let d = o.remove("display").unwrap();
                 leaves(&d, "display", phi);
             }
@@ -140,7 +182,10 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 fn resources_of(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     if path.extension().is_some_and(|e| e == "ndjson") {
-        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     } else {
         vec![serde_json::from_str(&text).unwrap()]
     }
@@ -166,11 +211,17 @@ fn run(server: &Server, args: &[&str]) {
 
 #[test]
 fn every_shared_resource_round_trips_with_no_phi_left() {
-    let Some(root) = shared_data("fhir") else { return };
+    let Some(root) = shared_data("fhir") else {
+        return;
+    };
     let mut inputs = files(&root.join("synthea"), "json");
     inputs.extend(files(&root.join("hl7-r4-examples"), "json"));
     inputs.extend(files(&root.join("bulk-ndjson-10-patients"), "ndjson"));
-    assert!(inputs.len() >= 20, "expected the shared FHIR set, found {}", inputs.len());
+    assert!(
+        inputs.len() >= 20,
+        "expected the shared FHIR set, found {}",
+        inputs.len()
+    );
 
     let server = Server::start(BIN, &[]);
     let work = tempfile::tempdir().unwrap();
@@ -182,7 +233,16 @@ fn every_shared_resource_round_trips_with_no_phi_left() {
         let ext = input.extension().unwrap().to_str().unwrap();
         let prot = work.path().join(format!("{i}.protected.{ext}"));
         let back = work.path().join(format!("{i}.restored.{ext}"));
-        run(&server, &["fhir", "protect", input.to_str().unwrap(), "-o", prot.to_str().unwrap()]);
+        run(
+            &server,
+            &[
+                "fhir",
+                "protect",
+                input.to_str().unwrap(),
+                "-o",
+                prot.to_str().unwrap(),
+            ],
+        );
         let output = std::fs::read_to_string(&prot).unwrap();
 
         let (mut phi, mut public, mut ids) = (Vec::new(), Vec::new(), BTreeSet::new());
@@ -193,16 +253,40 @@ fn every_shared_resource_round_trips_with_no_phi_left() {
             ids.extend(i);
         }
         let public_text = public.join("\u{0}");
-        for v in phi.iter().filter(|v| v.len() >= 4 && !ids.contains(*v) && !public_text.contains(v.as_str())) {
-            assert!(!output.contains(v.as_str()), "{}: PHI value {v:?} is still in the protected output", input.display());
+        for v in phi
+            .iter()
+            .filter(|v| v.len() >= 4 && !ids.contains(*v) && !public_text.contains(v.as_str()))
+        {
+            assert!(
+                !output.contains(v.as_str()),
+                "{}: PHI value {v:?} is still in the protected output",
+                input.display()
+            );
             checked += 1;
         }
 
-        run(&server, &["fhir", "unprotect", prot.to_str().unwrap(), "-o", back.to_str().unwrap()]);
-        assert_eq!(std::fs::read_to_string(&back).unwrap(), canonical(input), "{}: not identical", input.display());
+        run(
+            &server,
+            &[
+                "fhir",
+                "unprotect",
+                prot.to_str().unwrap(),
+                "-o",
+                back.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(&back).unwrap(),
+            canonical(input),
+            "{}: not identical",
+            input.display()
+        );
         protected_files.push((input.clone(), prot, ext.to_owned()));
     }
-    assert!(checked > 1000, "the check looked at {checked} PHI values; the data should hold far more");
+    assert!(
+        checked > 1000,
+        "the check looked at {checked} PHI values; the data should hold far more"
+    );
 
     // Rotate both keys, rewrap everything, and unprotect again.
     run(&server, &["key", "rotate", "fhir-phi"]);
@@ -210,14 +294,37 @@ fn every_shared_resource_round_trips_with_no_phi_left() {
     for (i, (input, prot, ext)) in protected_files.iter().enumerate() {
         let rewrapped = work.path().join(format!("{i}.rewrapped.{ext}"));
         let back = work.path().join(format!("{i}.restored2.{ext}"));
-        run(&server, &["fhir", "rewrap", prot.to_str().unwrap(), "-o", rewrapped.to_str().unwrap()]);
+        run(
+            &server,
+            &[
+                "fhir",
+                "rewrap",
+                prot.to_str().unwrap(),
+                "-o",
+                rewrapped.to_str().unwrap(),
+            ],
+        );
         let before = std::fs::read_to_string(prot).unwrap();
         let after = std::fs::read_to_string(&rewrapped).unwrap();
         if before.contains("wqx1:") {
             assert_ne!(before, after, "{}: rewrap changed nothing", input.display());
         }
-        run(&server, &["fhir", "unprotect", rewrapped.to_str().unwrap(), "-o", back.to_str().unwrap()]);
-        assert_eq!(std::fs::read_to_string(&back).unwrap(), canonical(input), "{}: not identical after rewrap", input.display());
+        run(
+            &server,
+            &[
+                "fhir",
+                "unprotect",
+                rewrapped.to_str().unwrap(),
+                "-o",
+                back.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(&back).unwrap(),
+            canonical(input),
+            "{}: not identical after rewrap",
+            input.display()
+        );
     }
     let verify = server.cli(&["audit", "verify", "--remote"]);
     assert!(verify.status.success(), "{}", stderr(&verify));

@@ -263,6 +263,25 @@ impl Http {
         .await
     }
 
+    /// POST JSON; `None` when the server cannot be reached (it was killed).
+    pub async fn try_post(&self, path: &str, body: Value) -> Option<Reply> {
+        let mut req = self.client.post(format!("{}{path}", self.addr)).json(&body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.ok()?;
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.ok()?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Some(Reply {
+            status,
+            headers,
+            json,
+            text,
+        })
+    }
+
     /// GET.
     pub async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None).await

@@ -120,17 +120,18 @@ async fn acknowledged_writes_survive_kill_9() {
                 t.await.unwrap();
             }
             server.spawn();
-            let a = acked.lock().unwrap();
-            assert!(
-                a.ciphertexts.len() > 50 * (round + 1),
-                "{label}: too little traffic to mean anything"
-            );
-            let snapshot = Acked {
-                ciphertexts: a.ciphertexts.clone(),
-                rotations: a.rotations,
-                keys: a.keys.clone(),
+            let snapshot = {
+                let a = acked.lock().unwrap();
+                assert!(
+                    a.ciphertexts.len() > 50 * (round + 1),
+                    "{label}: too little traffic to mean anything"
+                );
+                Acked {
+                    ciphertexts: a.ciphertexts.clone(),
+                    rotations: a.rotations,
+                    keys: a.keys.clone(),
+                }
             };
-            drop(a);
             check(&server.http(), &snapshot, &format!("{label} round {round}")).await;
         }
     }

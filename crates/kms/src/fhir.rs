@@ -39,6 +39,10 @@ use webqx_crypto::SecretBytes;
 pub const PROTECTED_URL: &str = "https://webqx.health/fhir/StructureDefinition/protected";
 /// URL of the extension that marks an identifier protected for equality search.
 pub const SEARCH_URL: &str = "https://webqx.health/fhir/StructureDefinition/protected-search";
+/// Search marker values: whether protecting created the identifier's `extension` array
+/// (so that unprotecting removes it again) or found one there.
+const MARK_CREATED: &str = "value";
+const MARK_KEPT: &str = "value;extension-kept";
 const PLACEHOLDER_DIV: &str =
     "<div xmlns=\"http://www.w3.org/1999/xhtml\">This narrative is protected.</div>";
 /// Deepest nesting of JSON the walker follows.
@@ -549,8 +553,15 @@ impl Walker<'_> {
             return Ok(());
         };
         let siblings = match obj.get(&under) {
+            None => None,
             Some(Value::Array(s)) if s.len() == values.len() => Some(s.clone()),
-            _ => None,
+            Some(_) => {
+                let why = format!(
+                    "'{under}' must be an array as long as '{key}' (FHIR JSON keeps the ids and \
+                     extensions of a primitive array there); fix the resource"
+                );
+                return Err(item_err(path, KmsError::Invalid(why)));
+            }
         };
         let mut holders = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
@@ -583,9 +594,18 @@ impl Walker<'_> {
             .seal_loaded(self.search.key.latest_version, &plain)
             .map_err(|e| item_err(path, e))?;
         id.insert("value".into(), sealed.ciphertext.into());
+        let kept = match id.get("extension") {
+            None => false,
+            Some(Value::Array(_)) => true,
+            Some(_) => {
+                let why = "an Identifier's extension must be an array; fix the resource";
+                return Err(item_err(path, KmsError::Invalid(why.into())));
+            }
+        };
         let mut marker = Map::new();
         marker.insert("url".into(), SEARCH_URL.into());
-        marker.insert("valueString".into(), "value".into());
+        let mark = if kept { MARK_KEPT } else { MARK_CREATED };
+        marker.insert("valueString".into(), mark.into());
         match id.get_mut("extension") {
             Some(Value::Array(list)) => list.push(Value::Object(marker)),
             _ => {
@@ -817,6 +837,7 @@ impl Walker<'_> {
         ext_index: usize,
         path: &str,
     ) -> Result<(), ItemError> {
+        let created = find_ext(id, SEARCH_URL).is_some_and(|(_, mark)| mark == MARK_CREATED);
         let ciphertext = id
             .get("value")
             .and_then(Value::as_str)
@@ -836,7 +857,7 @@ impl Walker<'_> {
         id.insert("value".into(), value.into());
         if let Some(Value::Array(list)) = id.get_mut("extension") {
             list.remove(ext_index);
-            if list.is_empty() {
+            if list.is_empty() && created {
                 id.shift_remove("extension");
             }
         }
@@ -1113,6 +1134,19 @@ mod tests {
         let (protected, restored) = roundtrip_in_memory(&r).unwrap();
         assert!(!protected.to_string().contains("2000-01-01"));
         assert_eq!(restored, r);
+        for bad in [
+            serde_json::json!({"resourceType": "Patient", "name": [null], "_name": []}),
+            serde_json::json!({"resourceType": "Patient", "identifier": [{"value": "1", "extension": 5}]}),
+        ] {
+            assert!(
+                roundtrip_in_memory(&bad)
+                    .unwrap_err()
+                    .contains("fix the resource"),
+                "{bad}"
+            );
+        }
+        let kept = serde_json::json!({"resourceType": "Patient", "identifier": [{"value": "1", "extension": []}]});
+        assert_eq!(roundtrip_in_memory(&kept).unwrap().1, kept);
         let mut hostile = protected.clone();
         hostile["name"][0]["extension"][0]["valueString"] = "wqx1:AAAA".into();
         assert!(unprotect_in_memory(&mut hostile).is_err());

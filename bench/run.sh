@@ -67,6 +67,7 @@ NPORT=$(free_port)
 mkdir -p "$WORK/nginx/www" "$WORK/nginx/logs"
 head -c 1024 /dev/urandom >"$WORK/nginx/www/1k"
 cat >"$WORK/nginx/nginx.conf" <<CONF
+user $(id -un);
 worker_processes auto;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/logs/error.log warn;
@@ -75,8 +76,7 @@ http {
     access_log off;
     keepalive_requests 1000000;
     server {
-        listen 127.0.0.1:$NPORT ssl;
-        http2 on;
+        listen 127.0.0.1:$NPORT ssl http2;
         ssl_protocols TLSv1.3;
         ssl_certificate $DATA/tls/server.pem;
         ssl_certificate_key $DATA/tls/server.key;
@@ -93,7 +93,8 @@ p99() { awk '$1 == "99%" {print $2}' "$1"; }
 
 curl -sf --cacert "$DATA/tls/ca.pem" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
     -d "{\"plaintext\":\"$PLAIN_B64\"}" "https://127.0.0.1:$PORT/v1/keys/bench/encrypt" >/dev/null
-curl -sf -k "https://127.0.0.1:$NPORT/1k" -o /dev/null
+curl -sf --cacert "$DATA/tls/ca.pem" "https://localhost:$NPORT/1k" -o /dev/null || {
+    echo "nginx does not serve the file:"; cat "$WORK/nginx/logs/error.log"; exit 1; }
 
 run_wrk "$CONNS" -s "$WORK/encrypt.lua" "https://127.0.0.1:$PORT/v1/keys/bench/encrypt" >"$WORK/wq.txt"
 run_wrk "$CONNS" "https://127.0.0.1:$NPORT/1k" >"$WORK/nginx.txt"

@@ -4,12 +4,12 @@ use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use webqx_crypto::SecretBytes;
-use webqx_store::{Row, Store, WriteTx, query};
+use webqx_store::{Store, WriteTx, query};
 
 /// Domain separation for the chain hash.
 const CHAIN_DOMAIN: &[u8] = b"webqx-audit-v1\n";
 /// Most records committed in one group.
-const MAX_GROUP: usize = 256;
+const MAX_GROUP: usize = 512;
 /// Records waiting for the writer before callers wait to enqueue (back-pressure,
 /// never dropping).
 const QUEUE_DEPTH: usize = 8192;
@@ -87,52 +87,48 @@ impl AuditLog {
     /// # Errors
     /// [`AuditError::Store`] if the database refuses; the caller must roll back.
     pub async fn append(&self, tx: &mut WriteTx, record: &AuditRecord) -> Result<i64, AuditError> {
-        let head = query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(tx.conn())
-            .await?;
-        let prev_seq: i64 = head.try_get(0)?;
-        let prev_hash: Vec<u8> = head.try_get(1)?;
-        let seq = prev_seq + 1;
-        let now = chrono::Utc::now();
-        let body = StoredBody {
-            v: 1,
-            seq,
-            id: uuid::Uuid::now_v7().to_string(),
-            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            request_id: record.request_id.clone(),
-            actor: record.actor.clone(),
-            source: record.source.clone(),
-            purpose: record.purpose.clone(),
-            action: record.action.clone(),
-            target: record.target.clone(),
-            outcome: record.outcome,
-            reason: record.reason.clone(),
-            details: record.details.clone(),
-            hmac: record.hmac.clone(),
-        };
-        let text = serde_json::to_string(&body).map_err(|e| AuditError::Write(e.to_string()))?;
-        let hash = chain_hash(&prev_hash, text.as_bytes());
+        let seqs = self.append_many(tx, &[record]).await?;
+        seqs.first()
+            .copied()
+            .ok_or_else(|| AuditError::Write("no record appended".into()))
+    }
 
-        query(
-            "INSERT INTO audit_log (seq, id, time_ms, action, outcome, body, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(seq)
-        .bind(&body.id)
-        .bind(now.timestamp_millis())
-        .bind(&body.action)
-        .bind(outcome_text(&body))
-        .bind(&text)
-        .bind(&prev_hash)
-        .bind(&hash[..])
-        .execute(tx.conn())
-        .await?;
+    /// Appends several records in order with multi-row inserts and one update of the
+    /// chain head: the group-commit path.
+    async fn append_many(
+        &self,
+        tx: &mut WriteTx,
+        records: &[&AuditRecord],
+    ) -> Result<Vec<i64>, AuditError> {
+        let (mut seq, prev) = tx.chain_head();
+        let mut prev = prev.to_vec();
+        let now = chrono::Utc::now();
+        let time = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            seq += 1;
+            let text = serde_json::to_string(&stored(record, seq, &time))
+                .map_err(|e| AuditError::Write(e.to_string()))?;
+            let hash = chain_hash(&prev, text.as_bytes()).to_vec();
+            rows.push(NewRow {
+                seq,
+                text,
+                prev,
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            insert_rows(tx, chunk, now.timestamp_millis()).await?;
+        }
         query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
-            .bind(&hash[..])
+            .bind(&prev)
             .execute(tx.conn())
             .await?;
-        Ok(seq)
+        tx.set_chain_head(seq, prev);
+        Ok(rows.iter().map(|r| r.seq).collect())
     }
 
     /// Writes `record` on its own, committed together with other concurrent records,
@@ -199,11 +195,9 @@ impl AuditLog {
     }
 
     async fn write_group(&self, group: &[Pending]) -> Result<Vec<i64>, AuditError> {
+        let records: Vec<&AuditRecord> = group.iter().map(|p| &p.record).collect();
         let mut tx = self.store.write().await?;
-        let mut seqs = Vec::with_capacity(group.len());
-        for pending in group {
-            seqs.push(self.append(&mut tx, &pending.record).await?);
-        }
+        let seqs = self.append_many(&mut tx, &records).await?;
         tx.commit().await?;
         Ok(seqs)
     }
@@ -220,11 +214,63 @@ pub trait Audited: From<AuditError> + From<webqx_store::StoreError> {
     }
 }
 
-fn outcome_text(body: &StoredBody) -> &'static str {
-    match body.outcome {
-        crate::Outcome::Success => "success",
-        crate::Outcome::Denied => "denied",
-        crate::Outcome::Failure => "failure",
+/// Rows per INSERT statement (5 parameters each, well under every backend's limit).
+const ROWS_PER_INSERT: usize = 100;
+
+struct NewRow {
+    seq: i64,
+    text: String,
+    prev: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+async fn insert_rows(tx: &mut WriteTx, rows: &[NewRow], time_ms: i64) -> Result<(), AuditError> {
+    let mut sql =
+        String::from("INSERT INTO audit_log (seq, time_ms, body, prev_hash, hash) VALUES ");
+    for i in 0..rows.len() {
+        let p = i * 5;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        ));
+    }
+    // The statement text holds only placeholders; every value is bound.
+    let mut q = query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(r.seq)
+            .bind(time_ms)
+            .bind(&r.text)
+            .bind(&r.prev)
+            .bind(&r.hash);
+    }
+    q.execute(tx.conn()).await?;
+    Ok(())
+}
+
+fn stored(record: &AuditRecord, seq: i64, time: &str) -> StoredBody {
+    StoredBody {
+        v: 1,
+        seq,
+        id: uuid::Uuid::now_v7().to_string(),
+        time: time.to_owned(),
+        request_id: record.request_id.clone(),
+        actor: record.actor.clone(),
+        source: record.source.clone(),
+        purpose: record.purpose.clone(),
+        action: record.action.clone(),
+        target: record.target.clone(),
+        outcome: record.outcome,
+        reason: record.reason.clone(),
+        details: record.details.clone(),
+        hmac: record.hmac.clone(),
     }
 }
 
@@ -238,7 +284,14 @@ async fn group_writer(log: std::sync::Weak<AuditLog>, mut rx: mpsc::Receiver<Pen
             }
         }
         let Some(log) = log.upgrade() else { break };
+        let started = std::time::Instant::now();
         let result = log.write_group(&group).await;
+        metrics::histogram!("webqx_audit_group_records").record(group.len() as f64);
+        metrics::histogram!("webqx_audit_group_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("webqx_audit_write_failures_total").increment(1);
+        }
         drop(log);
         match result {
             Ok(seqs) => {

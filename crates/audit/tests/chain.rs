@@ -122,9 +122,8 @@ async fn inserted_record_is_caught() {
         exec(&store, "UPDATE audit_log SET seq = seq - 9 WHERE seq >= 12").await;
         exec(
             &store,
-            "INSERT INTO audit_log (seq, id, time_ms, action, outcome, body, prev_hash, hash) \
-             SELECT 2, id, time_ms, action, outcome, body, prev_hash, hash FROM audit_log \
-             WHERE seq = 1",
+            "INSERT INTO audit_log (seq, time_ms, body, prev_hash, hash) \
+             SELECT 2, time_ms, body, prev_hash, hash FROM audit_log WHERE seq = 1",
         )
         .await;
         let b = verify(&store).await.unwrap().first_break.expect("caught");

@@ -164,6 +164,21 @@ impl Kms {
         version: u32,
     ) -> Result<SecretBytes, KmsError> {
         let root = self.root()?;
+        let wrapped = match self.cache.wrapped(key, version) {
+            Some(w) => w,
+            None => {
+                let w = self.wrapped_from_store(key, version).await?;
+                self.cache.put_wrapped(key, version, &w);
+                w
+            }
+        };
+        let aad = material_aad(&key.id, version, key.key_type);
+        aead::open(aead::Algorithm::AesGcm, root.expose(), &aad, &wrapped).map_err(|_| {
+            KmsError::Internal(format!("key '{}' v{version} does not unwrap", key.name))
+        })
+    }
+
+    async fn wrapped_from_store(&self, key: &KeyRow, version: u32) -> Result<Vec<u8>, KmsError> {
         let row = query("SELECT wrapped FROM key_versions WHERE key_id = $1 AND version = $2")
             .bind(&key.id)
             .bind(i64::from(version))
@@ -173,11 +188,17 @@ impl Kms {
                 KmsError::KeyVersion(format!("key '{}' has no version {version}", key.name))
             })?;
         let wrapped: Option<Vec<u8>> = row.try_get(0)?;
-        let wrapped = wrapped.ok_or_else(|| KmsError::KeyDestroyed(key.name.clone()))?;
-        let aad = material_aad(&key.id, version, key.key_type);
-        aead::open(aead::Algorithm::AesGcm, root.expose(), &aad, &wrapped).map_err(|_| {
-            KmsError::Internal(format!("key '{}' v{version} does not unwrap", key.name))
-        })
+        wrapped.ok_or_else(|| KmsError::KeyDestroyed(key.name.clone()))
+    }
+
+    /// The key row for an operation: from the cache when fresh, else from the store.
+    pub(crate) async fn cached_row(&self, name: &str) -> Result<KeyRow, KmsError> {
+        if let Some(row) = self.cache.row(name) {
+            return Ok(row);
+        }
+        let row = self.key_row(self.store.pool(), name).await?;
+        self.cache.put_row(&row);
+        Ok(row)
     }
 
     async fn add_version(

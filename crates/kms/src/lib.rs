@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 pub mod fhir;
 mod keys;
@@ -43,6 +44,9 @@ pub struct KmsSettings {
     pub default_deletion_wait: Duration,
     /// Most items in one batch request.
     pub max_batch_items: usize,
+    /// How long key metadata and wrapped material are cached (0: not at all). Changes
+    /// made on another node are seen within this time.
+    pub cache_ttl: Duration,
 }
 
 impl Default for KmsSettings {
@@ -51,6 +55,7 @@ impl Default for KmsSettings {
             min_deletion_wait: Duration::from_secs(86_400),
             default_deletion_wait: Duration::from_secs(7 * 86_400),
             max_batch_items: 10_000,
+            cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -61,6 +66,7 @@ pub struct Kms {
     audit: Arc<AuditLog>,
     root: RwLock<Option<Arc<SecretBytes>>>,
     shares: Mutex<Vec<webqx_crypto::shamir::Share>>,
+    cache: cache::RingCache,
     settings: KmsSettings,
 }
 
@@ -80,6 +86,7 @@ impl Kms {
             audit,
             root: RwLock::new(None),
             shares: Mutex::new(Vec::new()),
+            cache: cache::RingCache::new(settings.cache_ttl),
             settings,
         }
     }
@@ -103,6 +110,9 @@ impl Kms {
         let audit_key = root.as_ref().and_then(|r| {
             webqx_crypto::kdf::hkdf_sha256(r.expose(), b"webqx", b"audit-hmac-v1", 32).ok()
         });
+        if root.is_none() {
+            self.cache.clear();
+        }
         if let Ok(mut slot) = self.root.write() {
             *slot = root.map(Arc::new);
         }
@@ -114,7 +124,10 @@ impl Kms {
         rec: AuditRecord,
         work: impl AsyncFnOnce(&mut WriteTx, &mut AuditRecord) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        self.audit.transact(rec, work).await
+        let result = self.audit.transact(rec, work).await;
+        // Key changes are rare: forget every cached key ring rather than track which.
+        self.cache.clear();
+        result
     }
 
     async fn audited<T>(

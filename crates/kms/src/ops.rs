@@ -287,7 +287,7 @@ impl Kms {
         fits: fn(KeyType) -> bool,
     ) -> Result<Ring, KmsError> {
         self.root()?;
-        let key = self.key_row(self.store.pool(), name).await?;
+        let key = self.cached_row(name).await?;
         key.usable()?;
         if !fits(key.key_type) {
             return Err(KmsError::WrongKeyType {

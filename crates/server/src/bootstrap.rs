@@ -69,7 +69,8 @@ pub async fn open(config: &Config) -> Result<Services, String> {
         audit.clone(),
         config.kms_settings(),
     ));
-    let tokens = Arc::new(Tokens::new(store.clone(), audit.clone()));
+    let ttl = Config::duration(&config.server.cache_ttl);
+    let tokens = Arc::new(Tokens::with_cache_ttl(store.clone(), audit.clone(), ttl));
     Ok(Services {
         data,
         store,

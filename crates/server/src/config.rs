@@ -51,6 +51,9 @@ pub struct ServerSection {
     pub scheduler_interval: String,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: String,
+    /// How long tokens and key metadata are cached in memory (`0`: not at all).
+    /// Changes made on another node sharing the database are seen within this time.
+    pub cache_ttl: String,
 }
 
 impl Default for ServerSection {
@@ -61,6 +64,7 @@ impl Default for ServerSection {
             max_body_bytes: 32 * 1024 * 1024,
             scheduler_interval: "30s".into(),
             shutdown_grace: "30s".into(),
+            cache_ttl: "1s".into(),
         }
     }
 }
@@ -374,6 +378,7 @@ impl Config {
                 &self.server.scheduler_interval,
             ),
             ("server", "shutdown_grace", &self.server.shutdown_grace),
+            ("server", "cache_ttl", &self.server.cache_ttl),
             ("kms", "min_deletion_wait", &self.kms.min_deletion_wait),
             (
                 "kms",
@@ -435,6 +440,7 @@ impl Config {
             min_deletion_wait: Config::duration(&self.kms.min_deletion_wait),
             default_deletion_wait: Config::duration(&self.kms.default_deletion_wait),
             max_batch_items: self.kms.max_batch_items,
+            cache_ttl: Config::duration(&self.server.cache_ttl),
         }
     }
 }

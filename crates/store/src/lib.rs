@@ -136,12 +136,14 @@ impl Store {
     pub async fn write(&self) -> Result<WriteTx, StoreError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
         // A no-op update takes SQLite's write lock at once (avoiding a deferred
-        // read-then-write upgrade failure) and PostgreSQL's row lock on the head.
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut *tx)
+        // read-then-write upgrade failure) and PostgreSQL's row lock on the head, and
+        // returns the head, which the audit trail appends after.
+        let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-        Ok(WriteTx { tx })
+        let head = (head.try_get(0)?, head.try_get(1)?);
+        Ok(WriteTx { tx, head })
     }
 
     /// Checks that the database answers.
@@ -185,7 +187,8 @@ async fn open_sqlite(config: &StoreConfig) -> Result<AnyPool, StoreError> {
     let url = format!("sqlite://{path}?mode=rwc");
     let options = AnyConnectOptions::from_str(&url).map_err(StoreError::from_sqlx)?;
     AnyPoolOptions::new()
-        .max_connections(config.max_connections.max(1))
+        // SQLite has one writer; a few readers are enough and each costs memory.
+        .max_connections(config.max_connections.clamp(1, 8))
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _| {
             Box::pin(async move {
@@ -194,7 +197,7 @@ async fn open_sqlite(config: &StoreConfig) -> Result<AnyPool, StoreError> {
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
-                     PRAGMA secure_delete = ON;",
+                     PRAGMA secure_delete = ON; PRAGMA cache_size = -1024;",
                 )
                 .await?;
                 Ok(())
@@ -267,9 +270,21 @@ async fn open_postgres(config: &StoreConfig) -> Result<AnyPool, StoreError> {
 /// [`WriteTx::commit`] rolls back.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, Any>,
+    head: (i64, Vec<u8>),
 }
 
 impl WriteTx {
+    /// The audit chain head (last sequence number and hash) as it is in this
+    /// transaction; the audit trail keeps it current as it appends.
+    pub fn chain_head(&self) -> (i64, &[u8]) {
+        (self.head.0, &self.head.1)
+    }
+
+    /// Records the new chain head after appending.
+    pub fn set_chain_head(&mut self, seq: i64, hash: Vec<u8>) {
+        self.head = (seq, hash);
+    }
+
     /// The connection to run statements on: `query(..).execute(tx.conn())`.
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx

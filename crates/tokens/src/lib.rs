@@ -13,8 +13,10 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 use webqx_audit::{AuditError, AuditLog, Outcome, RequestContext};
 use webqx_crypto::SecretBytes;
@@ -322,10 +324,30 @@ pub struct TokenInfo {
     pub revoked: Option<String>,
 }
 
+/// A token row as authentication needs it, cached briefly.
+#[derive(Clone)]
+struct Known {
+    hash: Vec<u8>,
+    name: String,
+    policy: Policy,
+    expires_ms: Option<i64>,
+    revoked: bool,
+    at: Instant,
+}
+
+/// Most tokens cached; beyond it the cache starts over.
+const MAX_CACHED: usize = 10_000;
+
 /// Token storage and authentication.
+///
+/// Known tokens are cached for `cache_ttl` (default 1 s) so that a request does not
+/// read the store: a revocation through this node takes effect at once, one made on
+/// another node sharing the database within `cache_ttl`. Unknown ids are never cached.
 pub struct Tokens {
     store: Store,
     audit: Arc<AuditLog>,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<String, Known>>,
 }
 
 impl fmt::Debug for Tokens {
@@ -351,7 +373,50 @@ fn split_token(presented: &str) -> Option<(&str, &str)> {
 impl Tokens {
     /// Token storage over `store`, auditing to `audit`.
     pub fn new(store: Store, audit: Arc<AuditLog>) -> Tokens {
-        Tokens { store, audit }
+        Tokens::with_cache_ttl(store, audit, Duration::from_secs(1))
+    }
+
+    /// Token storage with a given cache lifetime (zero: no caching).
+    pub fn with_cache_ttl(store: Store, audit: Arc<AuditLog>, cache_ttl: Duration) -> Tokens {
+        Tokens {
+            store,
+            audit,
+            cache_ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn known(&self, id: &str) -> Result<Option<Known>, TokenError> {
+        if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(id).cloned())
+            && k.at.elapsed() < self.cache_ttl
+        {
+            return Ok(Some(k));
+        }
+        let row = query(
+            "SELECT secret_hash, name, policy, expires_ms, revoked_ms FROM tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let policy: String = row.try_get(2)?;
+        let known = Known {
+            hash: row.try_get(0)?,
+            name: row.try_get(1)?,
+            policy: serde_json::from_str(&policy).map_err(|_| TokenError::Invalid401)?,
+            expires_ms: row.try_get(3)?,
+            revoked: row.try_get::<Option<i64>, _>(4)?.is_some(),
+            at: Instant::now(),
+        };
+        if !self.cache_ttl.is_zero()
+            && let Ok(mut c) = self.cache.lock()
+        {
+            if c.len() >= MAX_CACHED {
+                c.clear();
+            }
+            c.insert(id.to_owned(), known.clone());
+        }
+        Ok(Some(known))
     }
 
     async fn insert(
@@ -459,35 +524,21 @@ impl Tokens {
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, TokenError> {
         let presented = presented.ok_or(TokenError::Missing)?;
         let (id, secret) = split_token(presented).ok_or(TokenError::Invalid401)?;
-        let row = query(
-            "SELECT secret_hash, name, policy, expires_ms, revoked_ms FROM tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        // Hash even when the id is unknown, so timing says nothing about which ids exist.
+        // Hash before looking up, so timing says nothing about which ids exist.
         let presented_hash = secret_hash(secret.as_bytes());
-        let Some(row) = row else {
+        let Some(known) = self.known(id).await? else {
             return Err(TokenError::Invalid401);
         };
-        let stored: Vec<u8> = row.try_get(0)?;
-        if !webqx_crypto::ct_eq(&stored, &presented_hash) {
+        if !webqx_crypto::ct_eq(&known.hash, &presented_hash) || known.revoked {
             return Err(TokenError::Invalid401);
         }
-        let revoked: Option<i64> = row.try_get(4)?;
-        if revoked.is_some() {
-            return Err(TokenError::Invalid401);
-        }
-        let expires: Option<i64> = row.try_get(3)?;
-        if let Some(at) = expires.filter(|&at| at <= now_ms()) {
+        if let Some(at) = known.expires_ms.filter(|&at| at <= now_ms()) {
             return Err(TokenError::Expired(rfc3339(at)));
         }
-        let policy: String = row.try_get(2)?;
-        let policy = serde_json::from_str(&policy).map_err(|_| TokenError::Invalid401)?;
         Ok(Principal {
             token_id: id.to_owned(),
-            name: row.try_get(1)?,
-            policy,
+            name: known.name,
+            policy: known.policy,
         })
     }
 
@@ -528,7 +579,11 @@ impl Tokens {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(id);
+        }
+        Ok(())
     }
 }
 

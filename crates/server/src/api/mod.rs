@@ -46,8 +46,15 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.clone(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -66,10 +66,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'h
 
 CREATE TABLE audit_log (
     seq       BIGINT PRIMARY KEY,
-    id        TEXT    NOT NULL,
     time_ms   BIGINT NOT NULL,
-    action    TEXT    NOT NULL,
-    outcome   TEXT    NOT NULL,
     body      TEXT    NOT NULL,
     prev_hash BYTEA    NOT NULL,
     hash      BYTEA    NOT NULL

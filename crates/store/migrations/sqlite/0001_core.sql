@@ -66,10 +66,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
 
 CREATE TABLE audit_log (
     seq       INTEGER PRIMARY KEY,
-    id        TEXT    NOT NULL,
     time_ms   INTEGER NOT NULL,
-    action    TEXT    NOT NULL,
-    outcome   TEXT    NOT NULL,
     body      TEXT    NOT NULL,
     prev_hash BLOB    NOT NULL,
     hash      BLOB    NOT NULL

@@ -114,6 +114,9 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(StoreError::migration)?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpointer(pool.clone()));
+        }
         tracing::debug!(?backend, "store opened and migrated");
         Ok(Store { pool, backend })
     }
@@ -180,6 +183,27 @@ impl Store {
     }
 }
 
+/// Moves SQLite's write-ahead log into the database in the background, so that no
+/// request waits for it: commits append to the log (and are durable there), and this
+/// task copies committed frames without blocking readers or the writer. Ends when the
+/// pool is closed.
+async fn checkpointer(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "background checkpoint failed; will retry");
+        }
+    }
+}
+
 async fn open_sqlite(config: &StoreConfig) -> Result<AnyPool, StoreError> {
     let path = config.url.strip_prefix("sqlite://").unwrap_or(&config.url);
     let path = path.strip_prefix("sqlite:").unwrap_or(path);
@@ -197,7 +221,8 @@ async fn open_sqlite(config: &StoreConfig) -> Result<AnyPool, StoreError> {
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
-                     PRAGMA secure_delete = ON; PRAGMA cache_size = -1024;",
+                     PRAGMA secure_delete = ON; PRAGMA cache_size = -1024; \
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
                 )
                 .await?;
                 Ok(())

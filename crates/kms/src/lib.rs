@@ -67,6 +67,7 @@ pub struct Kms {
     root: RwLock<Option<Arc<SecretBytes>>>,
     shares: Mutex<Vec<webqx_crypto::shamir::Share>>,
     cache: cache::RingCache,
+    kdf_turn: tokio::sync::Mutex<()>,
     settings: KmsSettings,
 }
 
@@ -87,6 +88,7 @@ impl Kms {
             root: RwLock::new(None),
             shares: Mutex::new(Vec::new()),
             cache: cache::RingCache::new(settings.cache_ttl),
+            kdf_turn: tokio::sync::Mutex::new(()),
             settings,
         }
     }

@@ -278,8 +278,14 @@ impl Kms {
             iterations,
             parallelism,
         };
+        // One derivation at a time: each takes 64 MiB and about a second of CPU, and the
+        // unseal endpoint needs no token, so parallel attempts must not pile up.
+        let _turn = self.kdf_turn.lock().await;
+        if !self.is_sealed() {
+            return Ok(());
+        }
         let phrase = passphrase.clone();
-        // Argon2id takes a second of CPU: keep it off the async workers.
+        // Keep the derivation off the async workers.
         let key = tokio::task::spawn_blocking(move || {
             webqx_crypto::kdf::argon2id(phrase.expose(), &salt, params)
         })

@@ -32,6 +32,20 @@ fn ok<T>(value: T) -> ApiResult<T> {
     Ok(Done(StatusCode::OK, value))
 }
 
+/// A key-admin change on one named key: authorize, run, answer with the metadata.
+async fn key_admin(
+    s: &AppState,
+    caller: &Caller,
+    name: &str,
+    action: &str,
+    change: impl AsyncFnOnce(&webqx_kms::Kms) -> Result<KeyInfo, KmsError>,
+) -> ApiResult<KeyInfo> {
+    caller
+        .require(s, Operation::KeyAdmin, Some(name), action)
+        .await?;
+    ok(change(&s.kms).await?)
+}
+
 /// A page of keys.
 #[derive(Serialize, ToSchema)]
 pub struct KeyList {
@@ -107,10 +121,10 @@ pub async fn rotate(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<KeyInfo> {
-    caller
-        .require(&s, Operation::KeyAdmin, Some(&name), "key.rotate")
-        .await?;
-    ok(s.kms.rotate_key(&caller.ctx, &name).await?)
+    key_admin(&s, &caller, &name, "key.rotate", async |k| {
+        k.rotate_key(&caller.ctx, &name).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/keys/{name}/config", tag = "keys", request_body = KeyConfig, responses((status = 200, body = KeyInfo)))]
@@ -134,10 +148,10 @@ pub async fn enable(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<KeyInfo> {
-    caller
-        .require(&s, Operation::KeyAdmin, Some(&name), "key.enable")
-        .await?;
-    ok(s.kms.enable_key(&caller.ctx, &name).await?)
+    key_admin(&s, &caller, &name, "key.enable", async |k| {
+        k.enable_key(&caller.ctx, &name).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/keys/{name}/disable", tag = "keys", responses((status = 200, body = KeyInfo)))]
@@ -147,10 +161,10 @@ pub async fn disable(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<KeyInfo> {
-    caller
-        .require(&s, Operation::KeyAdmin, Some(&name), "key.disable")
-        .await?;
-    ok(s.kms.disable_key(&caller.ctx, &name).await?)
+    key_admin(&s, &caller, &name, "key.disable", async |k| {
+        k.disable_key(&caller.ctx, &name).await
+    })
+    .await
 }
 
 /// Scheduling a deletion.
@@ -189,10 +203,10 @@ pub async fn cancel_deletion(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<KeyInfo> {
-    caller
-        .require(&s, Operation::KeyAdmin, Some(&name), "key.cancel_deletion")
-        .await?;
-    ok(s.kms.cancel_deletion(&caller.ctx, &name).await?)
+    key_admin(&s, &caller, &name, "key.cancel_deletion", async |k| {
+        k.cancel_deletion(&caller.ctx, &name).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/keys/{name}/destroy", tag = "keys", responses((status = 200, body = KeyInfo)))]
@@ -202,10 +216,10 @@ pub async fn destroy(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<KeyInfo> {
-    caller
-        .require(&s, Operation::KeyAdmin, Some(&name), "key.destroy")
-        .await?;
-    ok(s.kms.destroy_key(&caller.ctx, &name).await?)
+    key_admin(&s, &caller, &name, "key.destroy", async |k| {
+        k.destroy_key(&caller.ctx, &name).await
+    })
+    .await
 }
 
 /// Which version to export.

@@ -468,3 +468,57 @@ async fn oversize_bodies_get_413_naming_the_limit() {
         .await;
     assert_problem(&r, 413, "body-too-large", "fhir");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_audit_trail_cannot_be_written_requests_fail_and_change_nothing() {
+    let server = Server::start(BIN, &[]);
+    let h = server.http();
+    let store = webqx_store::Store::open(&webqx_store::StoreConfig::sqlite(
+        &server.data.join("store.db"),
+    ))
+    .await
+    .unwrap();
+    let block = "CREATE TRIGGER block_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'audit blocked by test'); END";
+    webqx_store::query(block)
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let r = h
+        .post("/v1/keys/fhir-phi/encrypt", json!({"plaintext": b64("x")}))
+        .await;
+    assert_problem(&r, 503, "audit-unavailable", "encrypt");
+    assert!(
+        r.json.get("ciphertext").is_none(),
+        "no result without its audit record"
+    );
+    let r = h.post("/v1/keys", json!({"name": "unaudited"})).await;
+    assert_problem(&r, 503, "audit-unavailable", "create");
+    let r = h
+        .post("/v1/keys/fhir-phi/encrypt", json!({"plaintxt": "x"}))
+        .await;
+    assert_eq!(
+        r.status, 503,
+        "even a bad request is refused when it cannot be audited: {}",
+        r.text
+    );
+
+    webqx_store::query("DROP TRIGGER block_audit")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    assert_eq!(
+        h.get("/v1/keys/unaudited").await.status,
+        404,
+        "the key was not created"
+    );
+    assert_eq!(
+        h.post("/v1/keys/fhir-phi/encrypt", json!({"plaintext": b64("x")}))
+            .await
+            .status,
+        200
+    );
+    let report = h.get("/v1/audit/verify").await;
+    assert!(report.json["first_break"].is_null(), "{}", report.text);
+}

@@ -774,12 +774,19 @@ pub enum TokenCommand {
     List,
     /// Revoke a token at once.
     Revoke { id: String },
+    /// On the server: replace the admin token (revokes every admin token, writes a new
+    /// admin.token). Works on the store directly, with the server running or not.
+    ResetAdmin,
 }
 
 /// `token …`.
 pub async fn token(g: &Global, cmd: TokenCommand) -> Result<(), Failure> {
+    if matches!(cmd, TokenCommand::ResetAdmin) {
+        return reset_admin(g).await;
+    }
     let client = connect(g)?;
     match cmd {
+        TokenCommand::ResetAdmin => {}
         TokenCommand::Create {
             name,
             operations,
@@ -820,6 +827,32 @@ pub async fn token(g: &Global, cmd: TokenCommand) -> Result<(), Failure> {
                 println!("revoked {id}")
             }
         }
+    }
+    Ok(())
+}
+
+async fn reset_admin(g: &Global) -> Result<(), Failure> {
+    let config = load_config(g)?;
+    let s = webqx_server::bootstrap::open(&config)
+        .await
+        .map_err(Failure::local)?;
+    let ctx = webqx_audit::RequestContext::internal("cli");
+    let token = s
+        .tokens
+        .reset_admin(&ctx)
+        .await
+        .map_err(|e| Failure::local(e.to_string()))?;
+    let mut line = token.expose().to_vec();
+    line.push(b'\n');
+    webqx_server::datadir::write_private(&s.data.admin_token(), &line).map_err(Failure::local)?;
+    s.store.close().await;
+    if g.json {
+        print_json(&json!({"admin_token_file": s.data.admin_token()}));
+    } else {
+        println!(
+            "New admin token written to {}; every earlier admin token is revoked.",
+            s.data.admin_token().display()
+        );
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! Shamir secret sharing of the unseal key over GF(256), by `vsss-rs`.
 //!
-//! A share is printed as `wqxs1-<hex>`, where the hex holds the share's index byte, the
-//! share bytes and a 4-byte SHA-256 check so that a mistyped share is reported as
-//! mistyped instead of silently producing a wrong key.
+//! A share is printed as `wqxs1-<hex>`, where the hex holds an 8-byte set id (random,
+//! the same for every share of one split), the share's index byte, the share bytes, and
+//! a 4-byte SHA-256 check so that a mistyped share is reported as mistyped instead of
+//! silently producing a wrong key. The set id lets the service refuse shares of another
+//! split, and makes a well-formed share hard to forge for anyone who holds none.
 
 use crate::{Error, SecretBytes};
 use vsss_rs::Gf256;
@@ -10,6 +12,8 @@ use zeroize::Zeroizing;
 
 const PREFIX: &str = "wqxs1-";
 const CHECK_LEN: usize = 4;
+/// Length of the set id that starts every share.
+pub const SET_ID_LEN: usize = 8;
 
 /// Largest number of shares.
 pub const MAX_SHARES: usize = 255;
@@ -21,7 +25,12 @@ pub const MAX_SHARES: usize = 255;
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for impossible counts.
-pub fn split(secret: &[u8], threshold: usize, shares: usize) -> Result<Vec<SecretBytes>, Error> {
+pub fn split(
+    secret: &[u8],
+    threshold: usize,
+    shares: usize,
+    set_id: [u8; SET_ID_LEN],
+) -> Result<Vec<SecretBytes>, Error> {
     check_counts(threshold, shares)?;
     if secret.is_empty() {
         return Err(Error::InvalidParameter("cannot split an empty secret"));
@@ -36,7 +45,7 @@ pub fn split(secret: &[u8], threshold: usize, shares: usize) -> Result<Vec<Secre
     };
     Ok(raw
         .into_iter()
-        .map(|share| SecretBytes::from(encode(Zeroizing::new(share))))
+        .map(|share| SecretBytes::from(encode(&set_id, Zeroizing::new(share))))
         .collect())
 }
 
@@ -58,9 +67,10 @@ fn check_counts(threshold: usize, shares: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn encode(share: Zeroizing<Vec<u8>>) -> Vec<u8> {
-    let check = crate::sha256(&share);
-    let mut body = Zeroizing::new(share.to_vec());
+fn encode(set_id: &[u8; SET_ID_LEN], share: Zeroizing<Vec<u8>>) -> Vec<u8> {
+    let mut body = Zeroizing::new(set_id.to_vec());
+    body.extend_from_slice(&share);
+    let check = crate::sha256(&body);
     body.extend_from_slice(&check[..CHECK_LEN]);
     let mut out = PREFIX.as_bytes().to_vec();
     out.extend_from_slice(hex::encode(&*body).as_bytes());
@@ -69,6 +79,8 @@ fn encode(share: Zeroizing<Vec<u8>>) -> Vec<u8> {
 
 /// A decoded share: its index (1-255) and bytes.
 pub struct Share {
+    /// Which split it belongs to.
+    pub set_id: [u8; SET_ID_LEN],
     /// The share's x-coordinate.
     pub index: u8,
     bytes: SecretBytes,
@@ -93,23 +105,27 @@ pub fn decode(text: &str) -> Result<Share, Error> {
         hex::decode(hex_part)
             .map_err(|_| Error::Share("the share is not valid hex after its prefix".into()))?,
     );
-    if body.len() < 2 + CHECK_LEN {
+    if body.len() < SET_ID_LEN + 2 + CHECK_LEN {
         return Err(Error::Share(
             "the share is too short; was it cut off?".into(),
         ));
     }
-    let (share, check) = body.split_at(body.len() - CHECK_LEN);
-    if !crate::ct_eq(&crate::sha256(share)[..CHECK_LEN], check) {
+    let (signed, check) = body.split_at(body.len() - CHECK_LEN);
+    if !crate::ct_eq(&crate::sha256(signed)[..CHECK_LEN], check) {
         return Err(Error::Share(
             "the share's check digits do not match; is it mistyped?".into(),
         ));
     }
+    let (set, share) = signed.split_at(SET_ID_LEN);
+    let mut set_id = [0u8; SET_ID_LEN];
+    set_id.copy_from_slice(set);
     if share[0] == 0 {
         return Err(Error::Share(
             "the share has index 0, which no valid share has".into(),
         ));
     }
     Ok(Share {
+        set_id,
         index: share[0],
         bytes: SecretBytes::from_slice(share),
     })
@@ -151,7 +167,7 @@ mod tests {
     #[test]
     fn any_threshold_subset_recovers() {
         let secret = [42u8; 32];
-        let shares = split(&secret, 3, 5).unwrap();
+        let shares = split(&secret, 3, 5, [1; 8]).unwrap();
         let decoded: Vec<Share> = shares.iter().map(|s| decode(&text(s)).unwrap()).collect();
         let picks = [[0, 1, 2], [4, 2, 0], [1, 3, 4]];
         for pick in picks {
@@ -166,7 +182,7 @@ mod tests {
 
     #[test]
     fn one_of_one() {
-        let shares = split(b"k", 1, 1).unwrap();
+        let shares = split(b"k", 1, 1, [1; 8]).unwrap();
         assert_eq!(
             combine(&[decode(&text(&shares[0])).unwrap()])
                 .unwrap()
@@ -177,16 +193,16 @@ mod tests {
 
     #[test]
     fn typos_and_bad_counts_are_reported() {
-        let shares = split(&[9u8; 32], 2, 3).unwrap();
+        let shares = split(&[9u8; 32], 2, 3, [1; 8]).unwrap();
         let mut t = text(&shares[0]);
         let last = t.pop().unwrap();
         t.push(if last == '0' { '1' } else { '0' });
         assert!(matches!(decode(&t), Err(Error::Share(m)) if m.contains("mistyped")));
         assert!(decode("nope").is_err());
         assert!(decode("wqxs1-zz").is_err());
-        assert!(split(b"k", 1, 3).is_err());
-        assert!(split(b"k", 4, 3).is_err());
-        assert!(split(b"k", 2, 256).is_err());
+        assert!(split(b"k", 1, 3, [1; 8]).is_err());
+        assert!(split(b"k", 4, 3, [1; 8]).is_err());
+        assert!(split(b"k", 2, 256, [1; 8]).is_err());
         let a = decode(&text(&shares[0])).unwrap();
         let b = decode(&text(&shares[0])).unwrap();
         assert!(combine(&[a, b]).is_err());

@@ -998,6 +998,10 @@ impl Kms {
             rec.detail("resources", out.len())
                 .detail("failed", failed)
                 .detail("elements", elements);
+            if let Some(Err(e)) = out.iter().find(|r| r.is_err()) {
+                // The server answers nothing but the errors when any resource fails.
+                rec.fail(webqx_audit::Outcome::Failure, e.error.kind());
+            }
             if !patients.is_empty() {
                 rec.hmac.insert("patients".into(), patients.into());
             }

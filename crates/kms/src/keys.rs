@@ -12,6 +12,9 @@ use webqx_store::{AnyRow, Row, WriteTx, now_ms, query};
 
 const USABLE_OR_DISABLED: &[KeyState] = &[KeyState::Enabled, KeyState::Disabled];
 
+/// Longest rotation period or deletion wait: ten years.
+const MAX_PERIOD: Duration = Duration::from_secs(3650 * 86_400);
+
 /// Shortest automatic rotation period.
 const MIN_AUTO_ROTATE: Duration = Duration::from_secs(3600);
 /// Most keys in one page of a list.
@@ -134,9 +137,9 @@ fn auto_rotate(text: &str) -> Result<Option<i64>, KmsError> {
     if d.is_zero() {
         return Ok(None);
     }
-    if d < MIN_AUTO_ROTATE {
+    if d < MIN_AUTO_ROTATE || d > MAX_PERIOD {
         return Err(KmsError::Invalid(
-            "auto_rotate_period must be 0 (off) or at least 1h".into(),
+            "auto_rotate_period must be 0 (off), or between 1h and 3650d".into(),
         ));
     }
     Ok(Some(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
@@ -427,6 +430,7 @@ impl Kms {
     ) -> Result<KeyInfo, KmsError> {
         let rec = ctx.record("key.configure", Some(format!("key:{name}")));
         self.transact(rec, async |tx, rec| {
+            self.root()?;
             let key = self.key_row(tx.conn(), name).await?;
             key.not_destroyed()?;
             let min_dec = change
@@ -476,6 +480,11 @@ impl Kms {
                 .map_err(|e| KmsError::Invalid(format!("waiting_period: {e}")))?,
             None => self.settings.default_deletion_wait,
         };
+        if wait > MAX_PERIOD {
+            return Err(KmsError::Invalid(
+                "waiting_period must be at most 3650d".into(),
+            ));
+        }
         if wait < self.settings.min_deletion_wait {
             return Err(KmsError::Invalid(format!(
                 "waiting_period must be at least {} (kms.min_deletion_wait)",
@@ -497,6 +506,7 @@ impl Kms {
     ) -> Result<KeyInfo, KmsError> {
         let rec = ctx.record(action, Some(format!("key:{name}")));
         self.transact(rec, async |tx, _| {
+            self.root()?;
             let due_ms = due_ms?;
             let key = self.key_row(tx.conn(), name).await?;
             if !from.contains(&key.state) {
@@ -605,6 +615,7 @@ impl Kms {
         let rec = ctx.record("key.destroy", Some(format!("key:{name}")));
         let info = self
             .transact(rec, async |tx, rec| {
+                self.root()?;
                 let key = self.key_row(tx.conn(), name).await?;
                 let now = now_ms();
                 match (key.state, key.deletion_due_ms) {
@@ -644,7 +655,9 @@ impl Kms {
                 self.info_in(tx, &key).await
             })
             .await?;
-        self.store.purge_deleted().await?;
+        self.store
+            .purge_deleted(webqx_store::PurgeTable::KeyVersions)
+            .await?;
         Ok(info)
     }
 

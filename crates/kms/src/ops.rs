@@ -97,8 +97,14 @@ fn aad(header: &[u8], context: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The message actually signed: the input itself, or with a context, a domain-separated
-/// encoding of both (so a context-bound signature never verifies without its context).
+/// Set in a signature's or MAC's algorithm byte when it was made with a context; verify
+/// then requires the context, and one made without a context never verifies with one.
+const CONTEXT_BOUND: u8 = 0x80;
+
+/// The message actually signed or MACed: the input itself (so that other tools can
+/// verify it with the public key), or with a context, a domain-separated encoding of
+/// both. The envelope's [`CONTEXT_BOUND`] bit says which, so neither form can pass for
+/// the other.
 fn signed_message(input: &[u8], context: &[u8]) -> Vec<u8> {
     if context.is_empty() {
         return input.to_vec();
@@ -473,6 +479,11 @@ impl Kms {
         self.audited(rec, async |rec| {
             self.check_batch(items.len())?;
             let mut ring = self.ring(name, "signing", KeyType::signs).await?;
+            if ring.key.key_type == KeyType::Ed25519 && format == SignatureFormat::P1363 {
+                return Err(KmsError::Invalid(
+                    "signature_format applies to ECDSA keys; Ed25519 has one encoding".into(),
+                ));
+            }
             let v = ring.key.latest_version;
             let (alg, id) = signing_alg(ring.key.key_type, format);
             let material = ring.material(self, v).await?.clone();
@@ -486,7 +497,7 @@ impl Kms {
                 )
                 .map_err(crate::error::internal)
                 .map(|raw| {
-                    let mut env = ring.header(Kind::Signature, id, v);
+                    let mut env = ring.header(Kind::Signature, id | context_bit(context), v);
                     env.payload = raw.clone();
                     Signed {
                         signature: env.to_text(),
@@ -511,7 +522,7 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         name: &str,
-        inputs: &[Vec<u8>],
+        inputs: &[(Vec<u8>, Vec<u8>)],
         sha512: bool,
     ) -> Result<Vec<Result<Sealed, KmsError>>, KmsError> {
         let rec = ctx.record("key.hmac", Some(format!("key:{name}")));
@@ -523,9 +534,9 @@ impl Kms {
             let material = ring.material(self, v).await?.clone();
             let out: Vec<Result<Sealed, KmsError>> = inputs
                 .iter()
-                .map(|input| {
-                    let mut env = ring.header(Kind::Mac, id, v);
-                    env.payload = mac::tag(alg, material.expose(), input);
+                .map(|(input, context)| {
+                    let mut env = ring.header(Kind::Mac, id | context_bit(context), v);
+                    env.payload = mac::tag(alg, material.expose(), &signed_message(input, context));
                     Ok(Sealed {
                         ciphertext: env.to_text(),
                         key_version: v,
@@ -580,28 +591,32 @@ impl Kms {
             return Ok(false);
         }
         ring.check_decryption_version(env.key_version)?;
+        if env.algorithm & CONTEXT_BOUND != context_bit(&item.context) {
+            return Ok(false);
+        }
+        let algorithm = env.algorithm & !CONTEXT_BOUND;
+        let message = signed_message(&item.input, &item.context);
         let key_type = ring.key.key_type;
         let material = ring.material(self, env.key_version).await?;
         if key_type == KeyType::Hmac {
-            let alg = match env.algorithm {
+            let alg = match algorithm {
                 a if a == KeyType::Hmac.algorithm_id() => mac::Algorithm::Sha256,
                 ALG_HMAC_SHA512 => mac::Algorithm::Sha512,
                 _ => return Ok(false),
             };
             let full = env.kind == Kind::Mac && env.payload.len() == alg.tag_len();
-            return Ok(full && mac::verify(alg, material.expose(), &item.input, &env.payload));
+            return Ok(full && mac::verify(alg, material.expose(), &message, &env.payload));
         }
-        let format = if env.algorithm == ALG_ECDSA_P1363 {
+        let format = if algorithm == ALG_ECDSA_P1363 {
             SignatureFormat::P1363
         } else {
             SignatureFormat::Der
         };
         let (alg, id) = signing_alg(key_type, format);
-        if env.kind != Kind::Signature || env.algorithm != id {
+        if env.kind != Kind::Signature || algorithm != id {
             return Ok(false);
         }
         let public = sign::public_key(alg, material.expose()).map_err(crate::error::internal)?;
-        let message = signed_message(&item.input, &item.context);
         Ok(sign::verify(alg, &public, &message, &env.payload, format))
     }
 
@@ -662,6 +677,10 @@ fn signing_alg(key_type: KeyType, format: SignatureFormat) -> (sign::Algorithm, 
     }
 }
 
+fn context_bit(context: &[u8]) -> u8 {
+    if context.is_empty() { 0 } else { CONTEXT_BOUND }
+}
+
 fn hmac_alg(sha512: bool) -> (mac::Algorithm, u8) {
     if sha512 {
         (mac::Algorithm::Sha512, ALG_HMAC_SHA512)
@@ -678,6 +697,10 @@ fn note_results<'r, T>(
     rec.detail("items", out.len()).detail("failed", failed);
     if let Some(Err(e)) = out.iter().find(|r| r.is_err()) {
         rec.detail("first_error", e.kind());
+        if failed == out.len() {
+            // Nothing succeeded: the client got an error, and so does the record.
+            rec.fail(webqx_audit::Outcome::Failure, e.kind());
+        }
     }
     rec
 }

@@ -61,6 +61,8 @@ enum SealConfig {
     Shamir {
         shares: usize,
         threshold: usize,
+        /// Hex of the set id every share of this initialization carries.
+        set_id: String,
     },
     Passphrase {
         salt: String,
@@ -192,7 +194,9 @@ impl Kms {
             });
         };
         let (threshold, shares) = match config {
-            SealConfig::Shamir { shares, threshold } => (Some(threshold), Some(shares)),
+            SealConfig::Shamir {
+                shares, threshold, ..
+            } => (Some(threshold), Some(shares)),
             _ => (None, None),
         };
         Ok(SealStatus {
@@ -205,32 +209,36 @@ impl Kms {
         })
     }
 
-    async fn open_root(
+    /// Opens the sealed root key with `unseal_key`. Not audited here: the public entry
+    /// points audit the whole attempt.
+    async fn open_root(&self, how: &str, unseal_key: &SecretBytes) -> Result<(), KmsError> {
+        let (_, sealed) = self.seal_row().await?.ok_or(KmsError::NotInitialized)?;
+        let root = aead::open(
+            aead::Algorithm::AesGcm,
+            unseal_key.expose(),
+            ROOT_AAD,
+            &sealed,
+        )
+        .map_err(|_| KmsError::UnsealFailed(format!("the {how} does not open the root key")))?;
+        if root.len() != 32 {
+            return Err(KmsError::Internal(
+                "stored root key has the wrong length".into(),
+            ));
+        }
+        self.set_root(Some(root));
+        Ok(())
+    }
+
+    /// Audits one unseal attempt, whatever its outcome, never with its content.
+    async fn unseal_attempt<T>(
         &self,
         ctx: &RequestContext,
-        how: &str,
-        unseal_key: &SecretBytes,
-    ) -> Result<(), KmsError> {
+        method: &str,
+        work: impl AsyncFnOnce(&mut webqx_audit::AuditRecord) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
         let mut rec = ctx.record("sys.unseal", None);
-        rec.detail("method", how);
-        self.audited(rec, async |_| {
-            let (_, sealed) = self.seal_row().await?.ok_or(KmsError::NotInitialized)?;
-            let root = aead::open(
-                aead::Algorithm::AesGcm,
-                unseal_key.expose(),
-                ROOT_AAD,
-                &sealed,
-            )
-            .map_err(|_| KmsError::UnsealFailed(format!("the {how} does not open the root key")))?;
-            if root.len() != 32 {
-                return Err(KmsError::Internal(
-                    "stored root key has the wrong length".into(),
-                ));
-            }
-            self.set_root(Some(root));
-            Ok(())
-        })
-        .await
+        rec.detail("method", method);
+        self.audited(rec, work).await
     }
 
     /// Unseals with the key from a key file (hex).
@@ -243,15 +251,23 @@ impl Kms {
         ctx: &RequestContext,
         key_hex: &SecretBytes,
     ) -> Result<(), KmsError> {
-        self.require_seal("key-file").await?;
-        let text = std::str::from_utf8(key_hex.expose()).unwrap_or("").trim();
-        let key = SecretBytes::new(hex::decode(text).map_err(|_| {
-            KmsError::UnsealFailed("the key file does not hold a hex key; was it edited?".into())
-        })?);
-        self.open_root(ctx, "key file", &key).await
+        self.unseal_attempt(ctx, "key-file", async |_| {
+            self.require_seal("key-file").await?;
+            if !self.is_sealed() {
+                return Ok(());
+            }
+            let text = std::str::from_utf8(key_hex.expose()).unwrap_or("").trim();
+            let key = SecretBytes::new(hex::decode(text).map_err(|_| {
+                KmsError::UnsealFailed(
+                    "the key file does not hold a hex key; was it edited?".into(),
+                )
+            })?);
+            self.open_root("key file", &key).await
+        })
+        .await
     }
 
-    /// Unseals with a passphrase.
+    /// Unseals with a passphrase. Attempts run one at a time.
     ///
     /// # Errors
     /// [`KmsError::WrongUnsealMethod`] if not a passphrase seal; [`KmsError::UnsealFailed`]
@@ -261,100 +277,122 @@ impl Kms {
         ctx: &RequestContext,
         passphrase: &SecretBytes,
     ) -> Result<(), KmsError> {
-        let config = self.require_seal("passphrase").await?;
-        let SealConfig::Passphrase {
-            salt,
-            memory_kib,
-            iterations,
-            parallelism,
-        } = config
-        else {
-            return Err(KmsError::WrongUnsealMethod("with its passphrase"));
-        };
-        let salt =
-            hex::decode(salt).map_err(|_| KmsError::Internal("stored salt unreadable".into()))?;
-        let params = Argon2Params {
-            memory_kib,
-            iterations,
-            parallelism,
-        };
-        // One derivation at a time: each takes 64 MiB and about a second of CPU, and the
-        // unseal endpoint needs no token, so parallel attempts must not pile up.
-        let _turn = self.kdf_turn.lock().await;
-        if !self.is_sealed() {
-            return Ok(());
-        }
-        let phrase = passphrase.clone();
-        // Keep the derivation off the async workers.
-        let key = tokio::task::spawn_blocking(move || {
-            webqx_crypto::kdf::argon2id(phrase.expose(), &salt, params)
+        self.unseal_attempt(ctx, "passphrase", async |_| {
+            let config = self.require_seal("passphrase").await?;
+            let SealConfig::Passphrase {
+                salt,
+                memory_kib,
+                iterations,
+                parallelism,
+            } = config
+            else {
+                return Err(KmsError::WrongUnsealMethod("with its passphrase"));
+            };
+            let salt = hex::decode(salt)
+                .map_err(|_| KmsError::Internal("stored salt unreadable".into()))?;
+            let params = Argon2Params {
+                memory_kib,
+                iterations,
+                parallelism,
+            };
+            // One derivation at a time: each takes 64 MiB and about a second of CPU, and
+            // the unseal endpoint needs no token, so parallel attempts must not pile up.
+            let _turn = self.kdf_turn.lock().await;
+            if !self.is_sealed() {
+                return Ok(());
+            }
+            let phrase = passphrase.clone();
+            // Keep the derivation off the async workers.
+            let key = tokio::task::spawn_blocking(move || {
+                webqx_crypto::kdf::argon2id(phrase.expose(), &salt, params)
+            })
+            .await
+            .map_err(|e| KmsError::Internal(e.to_string()))?
+            .map_err(crate::error::internal)?;
+            self.open_root("passphrase", &key).await
         })
         .await
-        .map_err(|e| KmsError::Internal(e.to_string()))?
-        .map_err(crate::error::internal)?;
-        self.open_root(ctx, "passphrase", &key).await
     }
 
     /// Adds one Shamir share. When the threshold is reached the shares are combined
     /// and the service unseals; if they do not open the root key, progress is reset.
+    /// Every attempt is audited (never with the share).
     ///
     /// # Errors
-    /// [`KmsError::UnsealFailed`] for a malformed or repeated share, or shares that do
-    /// not belong together.
+    /// [`KmsError::UnsealFailed`] for a malformed, foreign or repeated share, or shares
+    /// that do not belong together.
     pub async fn submit_share(
         &self,
         ctx: &RequestContext,
         share: &str,
     ) -> Result<SealStatus, KmsError> {
-        let config = self.require_seal("shamir").await?;
-        let SealConfig::Shamir { threshold, .. } = config else {
-            return Err(KmsError::WrongUnsealMethod("with Shamir shares"));
-        };
-        if !self.is_sealed() {
-            return self.seal_status().await;
+        self.unseal_attempt(ctx, "shamir", async |rec| {
+            let config = self.require_seal("shamir").await?;
+            let SealConfig::Shamir {
+                threshold, set_id, ..
+            } = config
+            else {
+                return Err(KmsError::WrongUnsealMethod("with Shamir shares"));
+            };
+            if !self.is_sealed() {
+                rec.detail("progress", "already unsealed");
+                return self.seal_status().await;
+            }
+            let share = shamir::decode(share).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
+            if hex::encode(share.set_id) != set_id {
+                return Err(KmsError::UnsealFailed(
+                    "this share belongs to another initialization of the service".into(),
+                ));
+            }
+            let Some(shares) = self.hold_share(share, threshold)? else {
+                rec.detail("progress", "share accepted");
+                return self.seal_status().await;
+            };
+            let key =
+                shamir::combine(&shares).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
+            self.open_root("set of shares", &key)
+                .await
+                .map_err(|e| match e {
+                    KmsError::UnsealFailed(_) => KmsError::UnsealFailed(
+                        "these shares do not open the root key (one was mistyped in a way the \
+                     check digits missed, or forged); progress was reset, start again"
+                            .into(),
+                    ),
+                    other => other,
+                })?;
+            self.seal_status().await
+        })
+        .await
+    }
+
+    /// Keeps a share; when there are `threshold` of them, hands them all back.
+    fn hold_share(
+        &self,
+        share: shamir::Share,
+        threshold: usize,
+    ) -> Result<Option<Vec<shamir::Share>>, KmsError> {
+        let mut held = self
+            .shares
+            .lock()
+            .map_err(|_| KmsError::Internal("share list poisoned".into()))?;
+        if held.iter().any(|s| s.index == share.index) {
+            return Err(KmsError::UnsealFailed(format!(
+                "share {} was already given; give a different share (or reset with \
+                 `webqx-sec unseal --reset`)",
+                share.index
+            )));
         }
-        let share = shamir::decode(share).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
-        let ready = {
-            let mut held = self
-                .shares
-                .lock()
-                .map_err(|_| KmsError::Internal("share list poisoned".into()))?;
-            if held.iter().any(|s| s.index == share.index) {
-                return Err(KmsError::UnsealFailed(format!(
-                    "share {} was already given; give a different share",
-                    share.index
-                )));
-            }
-            held.push(share);
-            if held.len() >= threshold {
-                Some(std::mem::take(&mut *held))
-            } else {
-                None
-            }
-        };
-        match ready {
-            None => {
-                let mut rec = ctx.record("sys.unseal", None);
-                rec.detail("method", "shamir")
-                    .detail("progress", "share accepted");
-                self.audit.record(rec).await?;
-            }
-            Some(shares) => {
-                let key =
-                    shamir::combine(&shares).map_err(|e| KmsError::UnsealFailed(e.to_string()))?;
-                self.open_root(ctx, "set of shares", &key)
-                    .await
-                    .map_err(|e| match e {
-                        KmsError::UnsealFailed(_) => KmsError::UnsealFailed(
-                            "these shares do not open the root key (a share is from another \
-                         initialization or was mistyped); progress was reset, start again"
-                                .into(),
-                        ),
-                        other => other,
-                    })?;
-            }
-        }
-        self.seal_status().await
+        held.push(share);
+        Ok((held.len() >= threshold).then(|| std::mem::take(&mut *held)))
+    }
+
+    /// Forgets shares given so far (audited).
+    ///
+    /// # Errors
+    /// [`KmsError::Audit`] if the reset cannot be audited (it still resets).
+    pub async fn reset_unseal(&self, ctx: &RequestContext) -> Result<(), KmsError> {
+        self.reset_unseal_progress();
+        self.unseal_attempt(ctx, "reset", async |_| Ok(())).await
     }
 
     /// Forgets shares given so far.
@@ -474,9 +512,15 @@ fn prepare_unseal_key(
         }
         InitMethod::Shamir { shares, threshold } => {
             let key = random_key()?;
-            let printed = shamir::split(key.expose(), threshold, shares)
+            let mut set_id = [0u8; shamir::SET_ID_LEN];
+            webqx_crypto::rand::fill(&mut set_id).map_err(crate::error::internal)?;
+            let printed = shamir::split(key.expose(), threshold, shares, set_id)
                 .map_err(|e| KmsError::Invalid(e.to_string()))?;
-            let config = SealConfig::Shamir { shares, threshold };
+            let config = SealConfig::Shamir {
+                shares,
+                threshold,
+                set_id: hex::encode(set_id),
+            };
             Ok((
                 config,
                 key,

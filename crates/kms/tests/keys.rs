@@ -273,6 +273,23 @@ async fn destroy_shreds_material_for_good() {
             .unwrap();
         assert_eq!(left, 0);
 
+        if env.store.backend() == Backend::Postgres {
+            // The table's file on disk, as a file-level backup would copy it.
+            query("CHECKPOINT").execute(env.store.pool()).await.unwrap();
+            let file: Vec<u8> =
+                query("SELECT pg_read_binary_file(pg_relation_filepath('key_versions'))")
+                    .fetch_one(env.store.pool())
+                    .await
+                    .unwrap()
+                    .try_get(0)
+                    .unwrap();
+            for w in &wrapped {
+                assert!(
+                    !file.windows(w.len()).any(|win| win == w.as_slice()),
+                    "wrapped material still in the table file"
+                );
+            }
+        }
         if env.store.backend() == Backend::Sqlite {
             // Not in the database file nor its write-ahead log: the bytes are overwritten.
             let db = std::path::PathBuf::from(&t.config.url);
@@ -351,7 +368,7 @@ async fn signatures_hmacs_datakeys_and_export() {
             .unwrap();
         let tag = env
             .kms
-            .hmac(&env.ctx, "mac", &[b"msg".to_vec()], false)
+            .hmac(&env.ctx, "mac", &[(b"msg".to_vec(), vec![])], false)
             .await
             .unwrap()
             .remove(0)
@@ -370,6 +387,70 @@ async fn signatures_hmacs_datakeys_and_export() {
             .await
             .unwrap();
         assert!(matches!(ok[0], Ok(true)));
+
+        // A context-bound HMAC only verifies with its context, and a signature made
+        // without a context over a crafted message never passes for a context-bound one.
+        let bound = env
+            .kms
+            .hmac(
+                &env.ctx,
+                "mac",
+                &[(b"m".to_vec(), b"ctx-a".to_vec())],
+                false,
+            )
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let check = |ctx: &[u8]| VerifyItem {
+            input: b"m".to_vec(),
+            context: ctx.to_vec(),
+            signature: bound.ciphertext.clone(),
+        };
+        let verdicts: Vec<bool> = env
+            .kms
+            .verify(
+                &env.ctx,
+                "mac",
+                &[check(b"ctx-a"), check(b"ctx-b"), check(b"")],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(verdicts, vec![true, false, false]);
+        let mut crafted = b"webqx-sign-ctx-v1\0".to_vec();
+        crafted.extend_from_slice(&3u32.to_be_bytes());
+        crafted.extend_from_slice(b"ctx");
+        crafted.extend_from_slice(b"order");
+        let forged = env
+            .kms
+            .sign(&env.ctx, "ed", &[(crafted, vec![])], SignatureFormat::Der)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let attempt = VerifyItem {
+            input: b"order".to_vec(),
+            context: b"ctx".to_vec(),
+            signature: forged.signature,
+        };
+        assert!(matches!(
+            env.kms.verify(&env.ctx, "ed", &[attempt]).await.unwrap()[0],
+            Ok(false)
+        ));
+        assert!(matches!(
+            env.kms
+                .sign(
+                    &env.ctx,
+                    "ed",
+                    &[(b"x".to_vec(), vec![])],
+                    SignatureFormat::P1363
+                )
+                .await,
+            Err(KmsError::Invalid(_))
+        ));
 
         env.kms
             .create_key(&env.ctx, &new_key("dk", KeyType::Aes256Gcm))

@@ -104,7 +104,7 @@ async fn shamir_shares_unseal_at_threshold_and_bad_sets_reset() {
         let status = kms.submit_share(&ctx, &text(&out.shares[2])).await.unwrap();
         assert!(!status.sealed, "{}: three shares unseal", t.label);
 
-        // Shares from another initialization do not open this one, and progress resets.
+        // Shares from another initialization are refused as such.
         let other_stores = test_stores();
         let (_s2, _a2, other) = fresh(&other_stores[0].config).await;
         let foreign = other
@@ -119,16 +119,26 @@ async fn shamir_shares_unseal_at_threshold_and_bad_sets_reset() {
             .unwrap();
         let kms = Kms::new(store.clone(), audit.clone(), settings());
         kms.submit_share(&ctx, &text(&out.shares[0])).await.unwrap();
-        kms.submit_share(&ctx, &text(&foreign.shares[1]))
-            .await
-            .unwrap();
         let err = kms
-            .submit_share(&ctx, &text(&foreign.shares[2]))
+            .submit_share(&ctx, &text(&foreign.shares[1]))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("progress was reset"), "{err}");
+        assert!(err.to_string().contains("another initialization"), "{err}");
+        assert_eq!(
+            kms.seal_status().await.unwrap().progress,
+            1,
+            "a foreign share does not count"
+        );
+        kms.reset_unseal(&ctx).await.unwrap();
         assert_eq!(kms.seal_status().await.unwrap().progress, 0);
         assert!(kms.is_sealed());
+        let before = webqx_audit::verify(&store).await.unwrap().records;
+        let _ = kms.submit_share(&ctx, "wqxs1-garbage").await;
+        let _ = kms
+            .unseal_with_passphrase(&ctx, &webqx_crypto::SecretBytes::from_slice(b"x"))
+            .await;
+        let after = webqx_audit::verify(&store).await.unwrap().records;
+        assert_eq!(after, before + 2, "every unseal attempt is audited");
 
         let wrong_method = kms.unseal_with_key(&ctx, &out.shares[0]).await.unwrap_err();
         assert!(

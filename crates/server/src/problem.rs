@@ -172,6 +172,7 @@ impl From<TokenError> for ApiError {
             }
             TokenError::Invalid(_) => StatusCode::BAD_REQUEST,
             TokenError::NotFound(_) => StatusCode::NOT_FOUND,
+            TokenError::Forbidden(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
         let detail = match &e {

@@ -31,6 +31,13 @@ use std::time::Duration;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Tables whose deleted rows must not linger on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeTable {
+    /// Wrapped key material.
+    KeyVersions,
+}
+
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -161,19 +168,24 @@ impl Store {
         Ok(())
     }
 
-    /// After deleting key material: makes SQLite move the write-ahead log into the main
-    /// file and truncate the log, so that with `secure_delete` no copy of the deleted
-    /// bytes remains on disk. A no-op on PostgreSQL, whose own VACUUM is the operator's.
+    /// After deleting key material from `table`: makes SQLite move the write-ahead log
+    /// into the main file and truncate the log, so that with `secure_delete` no copy of
+    /// the deleted bytes remains on disk; on PostgreSQL, rewrites the table.
     ///
     /// # Errors
     /// [`StoreError`] if the checkpoint fails.
-    pub async fn purge_deleted(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        }
+    pub async fn purge_deleted(&self, table: PurgeTable) -> Result<(), StoreError> {
+        let sql = match (self.backend, table) {
+            (Backend::Sqlite, _) => "PRAGMA wal_checkpoint(TRUNCATE)",
+            // Rewrites the table into a new file, so the old tuples (and the material in
+            // them) are not in the table's files any more, nor in base backups taken
+            // afterwards. WAL segments already archived still hold them until they expire.
+            (Backend::Postgres, PurgeTable::KeyVersions) => "VACUUM FULL key_versions",
+        };
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
         Ok(())
     }
 

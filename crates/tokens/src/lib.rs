@@ -167,6 +167,36 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Whether everything `other` allows is allowed by `self`: what a token may hand on
+    /// to a token it creates.
+    pub fn covers(&self, other: &Policy) -> bool {
+        if self.admin {
+            return true;
+        }
+        !other.admin
+            && other
+                .operations
+                .iter()
+                .all(|op| self.operations.contains(op))
+            && other
+                .keys
+                .iter()
+                .all(|k| self.keys.iter().any(|mine| pattern_covers(mine, k)))
+    }
+}
+
+/// Whether pattern `outer` matches every name `inner` (a name or pattern) matches.
+fn pattern_covers(outer: &str, inner: &str) -> bool {
+    match outer.strip_suffix('*') {
+        Some(prefix) => inner.starts_with(prefix),
+        None => outer == inner,
+    }
+}
+
+/// Longest token lifetime.
+const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(3650 * 86_400);
+
 fn matches_key(pattern: &str, key: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => key.starts_with(prefix),
@@ -188,6 +218,8 @@ pub enum TokenError {
     Invalid(String),
     /// No such token.
     NotFound(String),
+    /// The caller may not do this to tokens; the text says why.
+    Forbidden(String),
     /// The audit record could not be written.
     Audit(AuditError),
     /// Storage failed.
@@ -203,6 +235,7 @@ impl TokenError {
             TokenError::Expired(_) => "token-expired",
             TokenError::Invalid(_) => "invalid-request",
             TokenError::NotFound(_) => "token-not-found",
+            TokenError::Forbidden(_) => "forbidden",
             TokenError::Audit(_) => "audit-unavailable",
             TokenError::Store(_) => "storage-unavailable",
         }
@@ -228,6 +261,7 @@ impl fmt::Display for TokenError {
             }
             TokenError::Invalid(why) => f.write_str(why),
             TokenError::NotFound(id) => write!(f, "no token with id '{id}'"),
+            TokenError::Forbidden(why) => f.write_str(why),
             TokenError::Audit(e) => write!(f, "request refused because {e}"),
             TokenError::Store(e) => write!(f, "storage failed: {e}"),
         }
@@ -261,9 +295,10 @@ impl webqx_audit::Audited for TokenError {
 
     fn audit_outcome(&self) -> Outcome {
         match self {
-            TokenError::Missing | TokenError::Invalid401 | TokenError::Expired(_) => {
-                Outcome::Denied
-            }
+            TokenError::Missing
+            | TokenError::Invalid401
+            | TokenError::Expired(_)
+            | TokenError::Forbidden(_) => Outcome::Denied,
             _ => Outcome::Failure,
         }
     }
@@ -322,6 +357,8 @@ pub struct TokenInfo {
     /// Revocation time (RFC 3339), if revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
 }
 
 /// A token row as authentication needs it, cached briefly.
@@ -467,6 +504,7 @@ impl Tokens {
     pub async fn create(
         &self,
         ctx: &RequestContext,
+        creator: &Principal,
         req: &NewToken,
     ) -> Result<(TokenInfo, SecretBytes), TokenError> {
         let mut rec = ctx.record("token.create", None);
@@ -479,9 +517,19 @@ impl Tokens {
                     keys: req.keys.clone(),
                 };
                 policy.validate()?;
-                if req.name.trim().is_empty() || req.name.len() > 200 {
+                if !creator.policy.covers(&policy) {
+                    return Err(TokenError::Forbidden(
+                        "a token can only create tokens with operations and keys it has itself"
+                            .into(),
+                    ));
+                }
+                let bad_name = req.name.trim().is_empty()
+                    || req.name.len() > 200
+                    || req.name.chars().any(char::is_control);
+                if bad_name {
                     return Err(TokenError::Invalid(
-                        "give the token a name of 1 to 200 characters".into(),
+                        "give the token a name of 1 to 200 characters, without control characters"
+                            .into(),
                     ));
                 }
                 let expires = match &req.ttl {
@@ -489,8 +537,10 @@ impl Tokens {
                     Some(ttl) => {
                         let d = parse_duration(ttl)
                             .map_err(|e| TokenError::Invalid(format!("ttl: {e}")))?;
-                        if d.is_zero() {
-                            return Err(TokenError::Invalid("ttl must be longer than 0".into()));
+                        if d.is_zero() || d > MAX_TTL {
+                            return Err(TokenError::Invalid(
+                                "ttl must be longer than 0 and at most 3650d".into(),
+                            ));
                         }
                         Some(
                             now_ms()
@@ -498,18 +548,20 @@ impl Tokens {
                         )
                     }
                 };
+                let created_by = creator.actor();
                 let (id, token) = self
-                    .insert(tx, &req.name, &policy, &ctx.actor, expires)
+                    .insert(tx, &req.name, &policy, &created_by, expires)
                     .await?;
                 rec.target = Some(format!("token:{id}"));
                 let info = TokenInfo {
                     id,
                     name: req.name.clone(),
                     policy,
-                    created_by: ctx.actor.clone(),
+                    created_by,
                     created: rfc3339(now_ms()),
                     expires: expires.map(rfc3339),
                     revoked: None,
+                    state: "active".into(),
                 };
                 Ok((info, token))
             })
@@ -542,11 +594,54 @@ impl Tokens {
         })
     }
 
+    /// Replaces the admin token: revokes every admin token and makes a new one. For the
+    /// operator on the server (`webqx-sec token reset-admin`), e.g. after a leak.
+    ///
+    /// # Errors
+    /// Storage and audit failures.
+    pub async fn reset_admin(&self, ctx: &RequestContext) -> Result<SecretBytes, TokenError> {
+        let rec = ctx.record("token.reset_admin", None);
+        let token = self
+            .audit
+            .transact(rec, async |tx, rec| {
+                let rows = query("SELECT id, policy FROM tokens WHERE revoked_ms IS NULL")
+                    .fetch_all(tx.conn())
+                    .await?;
+                let mut revoked = Vec::new();
+                for row in &rows {
+                    let policy: String = row.try_get(1)?;
+                    if serde_json::from_str::<Policy>(&policy).is_ok_and(|p| p.admin) {
+                        let id: String = row.try_get(0)?;
+                        query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2")
+                            .bind(now_ms())
+                            .bind(&id)
+                            .execute(tx.conn())
+                            .await?;
+                        revoked.push(id);
+                    }
+                }
+                rec.detail("revoked", revoked);
+                let (_, token) = self
+                    .insert(tx, "admin", &Policy::admin(), &ctx.actor, None)
+                    .await?;
+                Ok::<_, TokenError>(token)
+            })
+            .await?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+        Ok(token)
+    }
+
     /// Lists tokens (never their secrets).
     ///
     /// # Errors
     /// Storage and audit failures.
-    pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<TokenInfo>, TokenError> {
+    pub async fn list(
+        &self,
+        ctx: &RequestContext,
+        viewer: &Principal,
+    ) -> Result<Vec<TokenInfo>, TokenError> {
         self.audit
             .audited(ctx.record("token.list", None), async |_| {
                 let rows = query(
@@ -555,7 +650,14 @@ impl Tokens {
                 )
                 .fetch_all(self.store.pool())
                 .await?;
-                rows.iter().map(info_of).collect()
+                let all = rows.iter().map(info_of).collect::<Result<Vec<_>, _>>()?;
+                let mine = viewer.actor();
+                Ok(all
+                    .into_iter()
+                    .filter(|t| {
+                        viewer.policy.admin || t.created_by == mine || t.id == viewer.token_id
+                    })
+                    .collect())
             })
             .await
     }
@@ -564,10 +666,34 @@ impl Tokens {
     ///
     /// # Errors
     /// [`TokenError::NotFound`], storage and audit failures.
-    pub async fn revoke(&self, ctx: &RequestContext, id: &str) -> Result<(), TokenError> {
+    pub async fn revoke(
+        &self,
+        ctx: &RequestContext,
+        revoker: &Principal,
+        id: &str,
+    ) -> Result<(), TokenError> {
         let rec = ctx.record("token.revoke", Some(format!("token:{id}")));
         self.audit
             .transact(rec, async |tx, _| {
+                let row = query("SELECT policy, created_by FROM tokens WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(tx.conn())
+                    .await?
+                    .ok_or_else(|| TokenError::NotFound(id.chars().take(64).collect()))?;
+                let policy: String = row.try_get(0)?;
+                let created_by: String = row.try_get(1)?;
+                if serde_json::from_str::<Policy>(&policy).is_ok_and(|p| p.admin) {
+                    return Err(TokenError::Forbidden(
+                        "the admin token cannot be revoked through the API; on the server run \
+                         `webqx-sec token reset-admin`, which replaces it"
+                            .into(),
+                    ));
+                }
+                if !revoker.policy.admin && created_by != revoker.actor() {
+                    return Err(TokenError::Forbidden(
+                        "a token can only revoke tokens it created".into(),
+                    ));
+                }
                 let done =
                     query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
                         .bind(now_ms())
@@ -589,14 +715,22 @@ impl Tokens {
 
 fn info_of(row: &webqx_store::AnyRow) -> Result<TokenInfo, TokenError> {
     let policy: String = row.try_get(2)?;
+    let expires: Option<i64> = row.try_get(5)?;
+    let revoked: Option<i64> = row.try_get(6)?;
     Ok(TokenInfo {
         id: row.try_get(0)?,
         name: row.try_get(1)?,
         policy: serde_json::from_str(&policy).unwrap_or_default(),
         created_by: row.try_get(3)?,
         created: rfc3339(row.try_get(4)?),
-        expires: row.try_get::<Option<i64>, _>(5)?.map(rfc3339),
-        revoked: row.try_get::<Option<i64>, _>(6)?.map(rfc3339),
+        expires: expires.map(rfc3339),
+        revoked: revoked.map(rfc3339),
+        state: match (revoked, expires) {
+            (Some(_), _) => "revoked",
+            (None, Some(at)) if at <= now_ms() => "expired",
+            _ => "active",
+        }
+        .into(),
     })
 }
 

@@ -607,8 +607,7 @@ pub async fn hmac(
         }
     };
     let (items, batch) = inputs(&mut req)?;
-    let data: Vec<Vec<u8>> = items.into_iter().map(|(input, _)| input).collect();
-    let out = s.kms.hmac(&caller.ctx, &name, &data, sha512).await?;
+    let out = s.kms.hmac(&caller.ctx, &name, &items, sha512).await?;
     respond(
         out,
         batch,

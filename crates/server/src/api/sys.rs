@@ -107,7 +107,7 @@ pub async fn unseal(
 ) -> ApiResult<SealStatus> {
     let ctx = meta.context("unsealer");
     if req.reset {
-        s.kms.reset_unseal_progress();
+        s.kms.reset_unseal(&ctx).await?;
     }
     let share = take_secret(&mut req.share);
     let passphrase = take_secret(&mut req.passphrase);

@@ -29,7 +29,10 @@ pub async fn create(
     caller
         .require(&s, Operation::Sys, None, "token.create")
         .await?;
-    let (info, secret) = s.tokens.create(&caller.ctx, &req).await?;
+    let (info, secret) = s
+        .tokens
+        .create(&caller.ctx, &caller.principal, &req)
+        .await?;
     let token = String::from_utf8_lossy(secret.expose()).into_owned();
     Ok(Done(StatusCode::CREATED, CreatedToken { token, info }))
 }
@@ -40,7 +43,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Value>
     caller
         .require(&s, Operation::Sys, None, "token.list")
         .await?;
-    let tokens = s.tokens.list(&caller.ctx).await?;
+    let tokens = s.tokens.list(&caller.ctx, &caller.principal).await?;
     Ok(Done(StatusCode::OK, json!({"tokens": tokens})))
 }
 
@@ -54,6 +57,6 @@ pub async fn revoke(
     caller
         .require(&s, Operation::Sys, None, "token.revoke")
         .await?;
-    s.tokens.revoke(&caller.ctx, &id).await?;
+    s.tokens.revoke(&caller.ctx, &caller.principal, &id).await?;
     Ok(Done(StatusCode::OK, json!({"revoked": id})))
 }

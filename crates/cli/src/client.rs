@@ -168,13 +168,29 @@ impl Client {
             why = format!("{why}: {s}");
             source = s.source();
         }
-        Failure::new(
-            Exit::Connect,
+        let tls = [
+            "UnknownIssuer",
+            "invalid peer certificate",
+            "NotValidForName",
+            "certificate",
+        ]
+        .iter()
+        .any(|s| why.contains(s));
+        let message = if tls {
             format!(
-                "cannot reach the server at {} ({why}); is `webqx-sec serve` running? (set --addr/WEBQX_ADDR and --ca-cert/WEBQX_CACERT for a remote one)",
+                "the server at {} presented a certificate that {} does not vouch for ({why}); \
+                 pass the right --ca-cert (or WEBQX_CACERT)",
+                self.target.addr,
+                self.target.ca.display()
+            )
+        } else {
+            format!(
+                "cannot reach the server at {} ({why}); is `webqx-sec serve` running? (set \
+                 --addr/WEBQX_ADDR and --ca-cert/WEBQX_CACERT for a remote one)",
                 self.target.addr
-            ),
-        )
+            )
+        };
+        Failure::new(Exit::Connect, message)
     }
 }
 

@@ -68,7 +68,8 @@ fn init_tracing(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -132,6 +133,8 @@ fn read_secret_line(prompt: &str, file: Option<&Path>) -> Result<SecretBytes, Fa
 pub async fn init(g: &Global, args: InitArgs) -> Result<(), Failure> {
     let config = load_config(g)?;
     let kind = if let (Some(shares), Some(threshold)) = (args.shares, args.threshold) {
+        webqx_crypto::shamir::check_counts(threshold, shares)
+            .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
         InitKind::Shamir { shares, threshold }
     } else if args.passphrase || args.passphrase_file.is_some() {
         let first = read_secret_line(
@@ -146,6 +149,12 @@ pub async fn init(g: &Global, args: InitArgs) -> Result<(), Failure> {
                     "the two passphrases differ; nothing was changed",
                 ));
             }
+        }
+        if first.len() < 12 {
+            return Err(Failure::new(
+                Exit::Usage,
+                "the passphrase must be at least 12 characters; a few unrelated words work well",
+            ));
         }
         InitKind::Passphrase(first)
     } else if args.dev {
@@ -307,7 +316,8 @@ pub enum KeyCommand {
         /// Name: letters, digits, '.', '_', '-'.
         name: String,
         /// aes256-gcm (default), chacha20-poly1305, aes256-siv, ed25519, ecdsa-p256, hmac.
-        #[arg(long = "type", default_value = "aes256-gcm")]
+        #[arg(long = "type", default_value = "aes256-gcm",
+              value_parser = ["aes256-gcm", "chacha20-poly1305", "aes256-siv", "ed25519", "ecdsa-p256", "hmac"])]
         key_type: String,
         /// Allow export of material (cannot be turned on later).
         #[arg(long)]
@@ -578,7 +588,10 @@ pub async fn key(g: &Global, cmd: KeyCommand) -> Result<i32, Failure> {
                 print_json(&out);
                 return Ok(0);
             }
-            let plain = unb64("plaintext", out["plaintext"].as_str().unwrap_or(""))?;
+            let mut plain = unb64("plaintext", out["plaintext"].as_str().unwrap_or(""))?;
+            if a.out.is_none() && std::io::stdout().is_terminal() && !plain.ends_with(b"\n") {
+                plain.push(b'\n');
+            }
             write_output(a.out.as_deref(), &plain)?;
             Ok(0)
         }

@@ -151,12 +151,10 @@ fn main() {
 async fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "webqx-sec",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "webqx-sec", &mut script);
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(0)
         }
         Command::Man { out } => commands::man(&out).map(|()| 0),

@@ -522,3 +522,120 @@ async fn when_the_audit_trail_cannot_be_written_requests_fail_and_change_nothing
     let report = h.get("/v1/audit/verify").await;
     assert!(report.json["first_break"].is_null(), "{}", report.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn review_findings_stay_fixed() {
+    let server = Server::start(BIN, &[]);
+    let admin = server.http();
+    admin.post("/v1/keys", json!({"name": "billing-a"})).await;
+    admin.post("/v1/keys", json!({"name": "psych-notes"})).await;
+
+    // A sys token cannot mint wider tokens nor revoke the admin token.
+    let r = admin
+        .post(
+            "/v1/tokens",
+            json!({"name": "ops", "operations": ["sys", "key-read"], "keys": ["billing-*"]}),
+        )
+        .await;
+    let ops = admin.with_token(r.json["token"].as_str());
+    let r = ops
+        .post(
+            "/v1/tokens",
+            json!({"name": "evil", "operations": ["decrypt"], "keys": ["*"]}),
+        )
+        .await;
+    assert_problem(&r, 403, "forbidden", "escalation");
+    let list = admin.get("/v1/tokens").await;
+    let admin_id = list.json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_problem(
+        &ops.send("DELETE", &format!("/v1/tokens/{admin_id}"), None)
+            .await,
+        403,
+        "forbidden",
+        "revoke admin",
+    );
+    assert_problem(
+        &admin
+            .send("DELETE", &format!("/v1/tokens/{admin_id}"), None)
+            .await,
+        403,
+        "forbidden",
+        "admin self-revoke",
+    );
+
+    // A key-read token scoped to billing-* lists only those keys.
+    let listed = ops.get("/v1/keys").await;
+    let names: Vec<&str> = listed.json["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["billing-a"]);
+
+    // Malformed query strings and paths get problem documents.
+    assert_problem(
+        &admin.get("/v1/keys?limit=-1").await,
+        400,
+        "invalid-request",
+        "query",
+    );
+    assert_problem(
+        &admin.get("/v1/keys/%ff%fe").await,
+        400,
+        "invalid-request",
+        "path",
+    );
+
+    // Duplicate keys in FHIR JSON are refused, not silently collapsed.
+    let dup =
+        br#"{"resourceType":"Patient","birthDate":"1970-01-01","birthDate":"1980-02-02"}"#.to_vec();
+    let r = admin
+        .send(
+            "POST",
+            "/v1/fhir/protect",
+            Some((dup, "application/fhir+json")),
+        )
+        .await;
+    assert_problem(&r, 400, "malformed-json", "duplicate");
+    assert!(r.text.contains("birthDate"), "{}", r.text);
+
+    // Unseal takes small bodies only; a sealed server refuses everything but unsealing.
+    let big = format!("{{\"share\": \"{}\"}}", "a".repeat(100_000)).into_bytes();
+    let r = admin
+        .with_token(None)
+        .send("POST", "/v1/sys/unseal", Some((big, "application/json")))
+        .await;
+    assert_problem(&r, 413, "body-too-large", "unseal body");
+    admin.post("/v1/sys/seal", json!({})).await;
+    assert_problem(
+        &admin.post("/v1/keys/billing-a/disable", json!({})).await,
+        503,
+        "sealed",
+        "disable while sealed",
+    );
+    assert_problem(
+        &admin
+            .post(
+                "/v1/tokens",
+                json!({"name": "x", "operations": ["encrypt"]}),
+            )
+            .await,
+        503,
+        "sealed",
+        "token while sealed",
+    );
+    assert_eq!(
+        admin.get("/metrics").await.status,
+        200,
+        "monitoring still works"
+    );
+}

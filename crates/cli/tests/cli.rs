@@ -163,7 +163,9 @@ fn destroyed_keys_leave_ciphertexts_undecryptable_forever() {
 #[test]
 fn scoped_token_from_the_environment_and_exit_codes() {
     let server = Server::start(BIN, &[]);
-    let token = stdout(&server.cli(&["token", "create", "--name", "reader", "--op", "key-read"]));
+    let token = stdout(&server.cli(&[
+        "token", "create", "--name", "reader", "--op", "key-read", "--key", "*",
+    ]));
     let out = Command::new(BIN)
         .args(["key", "list"])
         .env("WEBQX_ADDR", &server.addr)

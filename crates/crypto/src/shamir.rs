@@ -49,7 +49,11 @@ pub fn split(
         .collect())
 }
 
-fn check_counts(threshold: usize, shares: usize) -> Result<(), Error> {
+/// Checks share counts before anything is split.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] saying what is allowed.
+pub fn check_counts(threshold: usize, shares: usize) -> Result<(), Error> {
     if shares == 0 || shares > MAX_SHARES {
         return Err(Error::InvalidParameter(
             "the number of shares must be 1 to 255",

@@ -69,7 +69,9 @@ pub struct Policy {
     pub key: String,
     /// Key ring (aes256-siv) for searchable identifiers.
     pub search_key: String,
-    /// Also protect the `display` of every Reference (they carry patients' names).
+    /// Also protect the `display` of every Reference (they carry patients' names) and
+    /// the identifier of references made by identifier (deterministically, like other
+    /// identifiers).
     pub protect_reference_display: bool,
     /// Rules per resource type; `*` applies to every type.
     pub resources: BTreeMap<String, TypeRule>,
@@ -124,7 +126,11 @@ impl Default for Policy {
             "DiagnosticReport".into(),
             rule(&["presentedForm.data", "conclusion"], &[]),
         );
-        resources.insert("Observation".into(), rule(&["valueString"], &[]));
+        resources.insert(
+            "Observation".into(),
+            rule(&["valueString", "component.valueString"], &[]),
+        );
+        resources.insert("Coverage".into(), rule(&["subscriberId"], &["identifier"]));
         resources.insert(
             "Communication".into(),
             rule(
@@ -243,6 +249,17 @@ fn item_err(location: &str, error: KmsError) -> ItemError {
     }
 }
 
+/// One path segment as it appears in contexts and error locations: a JSON key with `\`
+/// and `.` escaped, so that a key holding a dot (`"contact.name"`) never reads as a
+/// nested path (`contact` → `name`) and cannot borrow that element's ciphertexts.
+fn seg(key: &str) -> String {
+    if key.contains(['.', '\\']) {
+        key.replace('\\', "\\\\").replace('.', "\\.")
+    } else {
+        key.to_owned()
+    }
+}
+
 fn context_for(path: &str) -> Vec<u8> {
     format!("fhir:{path}").into_bytes()
 }
@@ -291,6 +308,22 @@ fn is_reference(obj: &Map<String, Value>) -> bool {
             || !(obj.contains_key("code") || obj.contains_key("system")))
 }
 
+/// A Reference that names its target by identifier (`{"identifier": {...}}`, with a
+/// `reference`, `type` or `display` beside it, or alone): the identifier is a patient's
+/// MRN or SSN as often as not.
+fn is_logical_reference(obj: &Map<String, Value>) -> bool {
+    let Some(Value::Object(id)) = obj.get("identifier") else {
+        return false;
+    };
+    id.contains_key("value")
+        && obj.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                "reference" | "type" | "display" | "_display" | "identifier" | "id" | "extension"
+            )
+        })
+}
+
 fn key_index(obj: &Map<String, Value>, key: &str) -> usize {
     obj.keys().position(|k| k == key).unwrap_or(obj.len())
 }
@@ -316,6 +349,9 @@ struct Walker<'a> {
     random: &'a Ring,
     search: &'a Ring,
     stats: Stats,
+    /// In the unprotect walk: re-encrypt each ciphertext in place under the newest key
+    /// version instead of restoring it, so nothing is ever in clear.
+    rewrap: bool,
 }
 
 impl Walker<'_> {
@@ -345,6 +381,37 @@ impl Walker<'_> {
             .map_err(|_| item_err(path, KmsError::Decrypt))
     }
 
+    /// Decrypts a randomized ciphertext and encrypts its bytes again under the newest
+    /// version, with the same context.
+    fn reseal(&self, ciphertext: &str, path: &str) -> Result<String, ItemError> {
+        let env = self
+            .random
+            .parse_ciphertext(ciphertext)
+            .map_err(|e| item_err(path, e))?;
+        let opened = self
+            .random
+            .open_loaded(&env, &context_for(path))
+            .map_err(|e| item_err(path, e))?;
+        self.seal(opened.plaintext, path)
+    }
+
+    /// Re-encrypts the ciphertext of our extension in `obj` in place.
+    fn reseal_ext(&mut self, obj: &mut Map<String, Value>, path: &str) -> Result<(), ItemError> {
+        let Some((index, ciphertext)) = find_ext(obj, PROTECTED_URL) else {
+            return Ok(());
+        };
+        let fresh = self.reseal(&ciphertext, path)?;
+        if let Some(ext) = obj
+            .get_mut("extension")
+            .and_then(|l| l.get_mut(index))
+            .and_then(Value::as_object_mut)
+        {
+            ext.insert("valueString".into(), fresh.into());
+        }
+        self.stats.elements += 1;
+        Ok(())
+    }
+
     // ---- protect ----
 
     fn protect_resource(
@@ -368,21 +435,21 @@ impl Walker<'_> {
         for rule in rules {
             for path in &rule.protect {
                 let segs = parse_path(path).map_err(|e| item_err(&rt, KmsError::Invalid(e)))?;
-                self.apply(obj, &segs, &mut vec![rt.clone()], false)?;
+                self.apply(obj, &segs, &mut vec![seg(&rt)], false)?;
             }
             for path in &rule.search {
                 let segs = parse_path(path).map_err(|e| item_err(&rt, KmsError::Invalid(e)))?;
-                self.apply(obj, &segs, &mut vec![rt.clone()], true)?;
+                self.apply(obj, &segs, &mut vec![seg(&rt)], true)?;
             }
         }
-        let mut path = vec![rt];
+        let mut path = vec![seg(&rt)];
         let keys: Vec<String> = obj
             .keys()
             .filter(|k| !k.starts_with('_'))
             .cloned()
             .collect();
         for k in keys {
-            path.push(k.clone());
+            path.push(seg(&k));
             if let Some(child) = obj.get_mut(&k) {
                 self.walk_nested(child, &mut path, depth + 1)?;
             }
@@ -426,7 +493,7 @@ impl Walker<'_> {
             .cloned()
             .collect();
         for key in keys {
-            path.push(key.clone());
+            path.push(seg(&key));
             let result = if rest.is_empty() {
                 self.protect_element(obj, &key, &path.join("."), search)
             } else {
@@ -651,13 +718,23 @@ impl Walker<'_> {
                     path.pop();
                     result?;
                 }
+                if self.policy.protect_reference_display && is_logical_reference(obj) {
+                    path.push("identifier".into());
+                    let here = path.join(".");
+                    let result = match obj.get_mut("identifier") {
+                        Some(Value::Object(id)) => self.protect_identifier(id, &here),
+                        _ => Ok(()),
+                    };
+                    path.pop();
+                    result?;
+                }
                 let keys: Vec<String> = obj
                     .keys()
                     .filter(|k| !k.starts_with('_'))
                     .cloned()
                     .collect();
                 for k in keys {
-                    path.push(k.clone());
+                    path.push(seg(&k));
                     let result = match obj.get_mut(&k) {
                         Some(child) => self.walk_nested(child, path, depth + 1),
                         None => Ok(()),
@@ -695,7 +772,7 @@ impl Walker<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         match rt {
-            Some(rt) => self.unprotect_object(value, &mut vec![rt], depth),
+            Some(rt) => self.unprotect_object(value, &mut vec![seg(&rt)], depth),
             None => self.unprotect_object(value, path, depth),
         }
     }
@@ -712,8 +789,14 @@ impl Walker<'_> {
             _ => None,
         };
         if let Some(ciphertext) = wrapped {
-            *value = self.open(&ciphertext, &here)?;
-            self.stats.elements += 1;
+            if self.rewrap {
+                if let Value::Object(obj) = value {
+                    self.reseal_ext(obj, &here)?;
+                }
+            } else {
+                *value = self.open(&ciphertext, &here)?;
+                self.stats.elements += 1;
+            }
             return Ok(());
         }
         let Value::Object(obj) = value else {
@@ -725,8 +808,13 @@ impl Walker<'_> {
         let underscored: Vec<String> = obj.keys().filter(|k| k.starts_with('_')).cloned().collect();
         for under in underscored {
             let key = under[1..].to_owned();
-            path.push(key.clone());
-            let result = self.restore_primitive(obj, &under, &key, &path.join("."));
+            path.push(seg(&key));
+            let here = path.join(".");
+            let result = if self.rewrap {
+                self.reseal_holders(obj.get_mut(&under), &here)
+            } else {
+                self.restore_primitive(obj, &under, &key, &here)
+            };
             path.pop();
             result?;
         }
@@ -736,7 +824,7 @@ impl Walker<'_> {
             .cloned()
             .collect();
         for k in keys {
-            path.push(k.clone());
+            path.push(seg(&k));
             let result = match obj.get_mut(&k) {
                 Some(child) => self.unprotect(child, path, depth + 1),
                 None => Ok(()),
@@ -745,6 +833,19 @@ impl Walker<'_> {
             result?;
         }
         Ok(())
+    }
+
+    /// Rewrap: re-encrypts our holders (one, or an array of them) in place.
+    fn reseal_holders(&mut self, holder: Option<&mut Value>, path: &str) -> Result<(), ItemError> {
+        match holder {
+            Some(Value::Object(h)) if is_wrapper(h) => self.reseal_ext(h, path),
+            Some(Value::Array(items)) => items
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .filter(|h| is_wrapper(h))
+                .try_for_each(|h| self.reseal_ext(h, path)),
+            _ => Ok(()),
+        }
     }
 
     /// Opens one of our holders: the original value and its original sibling.
@@ -852,6 +953,19 @@ impl Walker<'_> {
             .search
             .open_loaded(&env, &context)
             .map_err(|e| item_err(path, e))?;
+        if self.rewrap {
+            let plain = Plain {
+                plaintext: opened.plaintext,
+                context,
+            };
+            let fresh = self
+                .search
+                .seal_loaded(self.search.key.latest_version, &plain)
+                .map_err(|e| item_err(path, e))?;
+            id.insert("value".into(), fresh.ciphertext.into());
+            self.stats.elements += 1;
+            return Ok(());
+        }
         let value = String::from_utf8(opened.plaintext.expose().to_vec())
             .map_err(|_| item_err(path, KmsError::Decrypt))?;
         id.insert("value".into(), value.into());
@@ -984,6 +1098,7 @@ impl Kms {
                 random: &random,
                 search: &search,
                 stats: Stats::default(),
+                rewrap: false,
             };
             let mut out = Vec::with_capacity(resources.len());
             for resource in resources.iter_mut() {
@@ -1018,6 +1133,7 @@ fn run_one(
 ) -> Result<Stats, ItemError> {
     let mut work = resource.clone();
     walker.stats = Stats::default();
+    walker.rewrap = direction == Direction::Rewrap;
     match direction {
         Direction::Protect => {
             let Value::Object(obj) = &mut work else {
@@ -1027,22 +1143,98 @@ fn run_one(
                 ));
             };
             walker.protect_resource(obj, 0)?;
+            check_restorable(walker, &work, resource)?;
         }
-        Direction::Unprotect => walker.unprotect(&mut work, &mut Vec::new(), 0)?,
-        Direction::Rewrap => {
-            walker.unprotect(&mut work, &mut Vec::new(), 0)?;
-            let Value::Object(obj) = &mut work else {
-                return Err(item_err(
-                    "(resource)",
-                    KmsError::Invalid("a FHIR resource is a JSON object".into()),
-                ));
-            };
-            walker.protect_resource(obj, 0)?;
+        Direction::Unprotect | Direction::Rewrap => {
+            walker.unprotect(&mut work, &mut Vec::new(), 0)?
         }
     }
     // Only a fully processed resource replaces the input: never half-protected.
     *resource = work;
     Ok(std::mem::take(&mut walker.stats))
+}
+
+/// Refuses a protected resource unless unprotecting it gives back exactly the input:
+/// that catches input which already carried our extensions (genuine ones from an
+/// earlier protect, or forged ones that would pass PHI through), whatever the path.
+fn check_restorable(
+    walker: &mut Walker<'_>,
+    protected: &Value,
+    original: &Value,
+) -> Result<(), ItemError> {
+    let stats = std::mem::take(&mut walker.stats);
+    let mut restored = protected.clone();
+    let back = walker.unprotect(&mut restored, &mut Vec::new(), 0);
+    walker.stats = stats;
+    if back.is_ok() && restored == *original {
+        return Ok(());
+    }
+    Err(item_err(
+        "(resource)",
+        KmsError::Invalid(format!(
+            "the resource already carries WebQx protection extensions ({PROTECTED_URL} or \
+             {SEARCH_URL}): unprotect it first, or remove extensions that are not ours"
+        )),
+    ))
+}
+
+/// Refuses JSON in which one object repeats a key: FHIR forbids it, and a JSON parser
+/// keeps only one of the values, silently. Anything else malformed is left to the
+/// parser to report.
+///
+/// # Errors
+/// A message naming the repeated key.
+pub fn check_unique_keys(text: &[u8]) -> Result<(), String> {
+    enum Frame {
+        Object {
+            keys: std::collections::HashSet<String>,
+            expect_key: bool,
+        },
+        Array,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'{' => stack.push(Frame::Object {
+                keys: Default::default(),
+                expect_key: true,
+            }),
+            b'[' => stack.push(Frame::Array),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(Frame::Object { expect_key, .. }) = stack.last_mut() {
+                    *expect_key = true;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object { keys, expect_key }) = stack.last_mut()
+                    && *expect_key
+                {
+                    *expect_key = false;
+                    let raw = &text[start..(i + 1).min(text.len())];
+                    let key: String = serde_json::from_slice(raw)
+                        .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
+                    if !keys.insert(key.clone()) {
+                        let shown: String = key.chars().take(100).collect();
+                        return Err(format!(
+                            "the key \"{shown}\" appears twice in one object; FHIR JSON allows each key once"
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Protects then unprotects `resource` with the default policy and fixed in-memory keys
@@ -1060,6 +1252,7 @@ pub fn roundtrip_in_memory(resource: &Value) -> Result<(Value, Value), String> {
         random: &random,
         search: &search,
         stats: Stats::default(),
+        rewrap: false,
     };
     let mut protected = resource.clone();
     run_one(&mut walker, &mut protected, Direction::Protect).map_err(|e| e.to_string())?;
@@ -1081,6 +1274,7 @@ pub fn unprotect_in_memory(resource: &mut Value) -> Result<(), String> {
         random: &random,
         search: &search,
         stats: Stats::default(),
+        rewrap: false,
     };
     run_one(&mut walker, resource, Direction::Unprotect)
         .map(drop)
@@ -1130,6 +1324,24 @@ mod tests {
             assert!(parse_path(bad).is_err(), "{bad}");
         }
         Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn repeated_keys_are_found_at_any_depth() {
+        assert!(check_unique_keys(br#"{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}"#).is_ok());
+        let e = check_unique_keys(br#"{"x":{"birthDate":"1970","birthDate":"1980"}}"#).unwrap_err();
+        assert!(e.contains("birthDate"), "{e}");
+        assert!(
+            check_unique_keys(br#"{"a\u0062":1,"ab":2}"#).is_err(),
+            "escapes are decoded"
+        );
+        assert!(
+            check_unique_keys(br#"{"k":"v,\"k\":1"}"#).is_ok(),
+            "strings are skipped"
+        );
+        for junk in [&b"{\"a"[..], b"\"", b"}}}]]", b"{\"a\":1,"] {
+            let _ = check_unique_keys(junk);
+        }
     }
 
     #[test]

@@ -253,6 +253,107 @@ async fn non_resources_fail_item_by_item() {
     }
 }
 
+#[tokio::test]
+async fn input_that_already_carries_our_extensions_is_refused() {
+    for t in test_stores() {
+        let env = ready(&t.config, t.label).await;
+        let policy = Policy::default();
+        let forged = [
+            // A "protected" name whose value is plain text: protect would pass it through.
+            serde_json::json!({"resourceType": "Patient", "name": [{"extension": [{"url": PROTECTED_URL, "valueString": "John Q Public"}]}]}),
+            // An SSN marked as already protected for search.
+            serde_json::json!({"resourceType": "Patient", "identifier": [{"extension": [{"url": SEARCH_URL, "valueString": "value"}], "system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-12-3456"}]}),
+        ];
+        for bad in forged {
+            let mut items = vec![bad.clone()];
+            let out = env
+                .kms
+                .fhir_protect(&env.ctx, &policy, &mut items)
+                .await
+                .unwrap();
+            let err = out[0].as_ref().unwrap_err();
+            assert!(
+                err.to_string().contains("already carries"),
+                "{}: {err}",
+                t.label
+            );
+            assert_eq!(items[0], bad, "left as it was");
+        }
+        // Protecting twice is refused too (unprotect first).
+        let mut items = vec![fixture()];
+        env.kms
+            .fhir_protect(&env.ctx, &policy, &mut items)
+            .await
+            .unwrap();
+        let again = env
+            .kms
+            .fhir_protect(&env.ctx, &policy, &mut items.clone())
+            .await
+            .unwrap();
+        assert!(again[0].is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_dotted_key_cannot_borrow_a_nested_elements_ciphertext_and_rewrap_never_reveals() {
+    for t in test_stores() {
+        let env = ready(&t.config, t.label).await;
+        let policy = Policy::default();
+        let mut items = vec![fixture()];
+        env.kms
+            .fhir_protect(&env.ctx, &policy, &mut items)
+            .await
+            .unwrap();
+        // Move Patient.contact[0].name's wrapper under a top-level key "contact.name".
+        let mut moved = items.clone();
+        let patient = moved[0]["entry"][0]["resource"].as_object_mut().unwrap();
+        let wrapper = patient["contact"][0]["name"].clone();
+        patient.insert("contact.name".into(), wrapper);
+        for out in [
+            env.kms
+                .fhir_unprotect(&env.ctx, &policy, &mut moved.clone())
+                .await
+                .unwrap(),
+            env.kms
+                .fhir_rewrap(&env.ctx, &policy, &mut moved.clone())
+                .await
+                .unwrap(),
+        ] {
+            assert!(
+                matches!(out[0].as_ref().unwrap_err().error, KmsError::Decrypt),
+                "{}",
+                t.label
+            );
+        }
+        // Rewrap re-encrypts in place: same shape, new ciphertexts, no PHI.
+        env.kms.rotate_key(&env.ctx, "fhir-phi").await.unwrap();
+        env.kms.rotate_key(&env.ctx, "fhir-search").await.unwrap();
+        let mut rewrapped = items.clone();
+        env.kms
+            .fhir_rewrap(&env.ctx, &policy, &mut rewrapped)
+            .await
+            .unwrap()[0]
+            .as_ref()
+            .unwrap();
+        let text = serde_json::to_string(&rewrapped[0]).unwrap();
+        assert_ne!(rewrapped, items);
+        for phi in PHI {
+            assert!(!text.contains(phi), "{phi} after rewrap");
+        }
+        let mut back = rewrapped.clone();
+        env.kms
+            .fhir_unprotect(&env.ctx, &policy, &mut back)
+            .await
+            .unwrap()[0]
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&back[0]).unwrap(),
+            serde_json::to_string(&fixture()).unwrap()
+        );
+    }
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

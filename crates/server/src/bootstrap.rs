@@ -173,7 +173,7 @@ async fn issue_server_cert(
     names: &[String],
     tx: &mut webqx_store::WriteTx,
 ) -> Result<(), KmsError> {
-    let days = config.tls.cert_days.clamp(1, 825);
+    let days = config.tls.cert_days;
     let leaf = webqx_pki::issue_server(ca, names, days).map_err(internal)?;
     let mut chain = leaf.cert_pem.clone();
     chain.push_str(&ca.cert_pem);

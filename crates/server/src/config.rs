@@ -51,6 +51,8 @@ pub struct ServerSection {
     pub scheduler_interval: String,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: String,
+    /// Most open connections; more wait in the kernel's backlog.
+    pub max_connections: usize,
     /// How long tokens and key metadata are cached in memory (`0`: not at all).
     /// Changes made on another node sharing the database are seen within this time.
     pub cache_ttl: String,
@@ -65,6 +67,7 @@ impl Default for ServerSection {
             scheduler_interval: "30s".into(),
             shutdown_grace: "30s".into(),
             cache_ttl: "1s".into(),
+            max_connections: 10_000,
         }
     }
 }
@@ -229,6 +232,23 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An IP address, or a DNS name of letters, digits and hyphens (a leading `*.` allowed).
+fn valid_tls_name(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let host = name.strip_prefix("*.").unwrap_or(name);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -395,6 +415,47 @@ impl Config {
                 "must be \"1.3\" (default) or \"1.2\"".into(),
             ));
         }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err(at(
+                "server",
+                "max_connections",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.kms.max_batch_items) {
+            return Err(at(
+                "kms",
+                "max_batch_items",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        if !(1..=825).contains(&self.tls.cert_days) {
+            return Err(at(
+                "tls",
+                "cert_days",
+                "must be between 1 and 825 (what TLS clients accept)".into(),
+            ));
+        }
+        if let Some(bad) = self.tls.names.iter().find(|n| !valid_tls_name(n)) {
+            return Err(at(
+                "tls",
+                "names",
+                format!("'{bad}' is neither an IP address nor a DNS name"),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(at("log", "format", "must be \"text\" or \"json\"".into()));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(at(
+                "log",
+                "level",
+                format!(
+                    "'{}' is not a level (error, warn, info, debug, trace) or a filter such as \"info,webqx_kms=debug\"",
+                    self.log.level
+                ),
+            ));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(at(
                 "server",
@@ -470,6 +531,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.location, "x.toml:3");
         assert!(e.message.contains("30d"), "{e}");
+        for bad in [
+            "[kms]\nmax_batch_items = 0\n",
+            "[log]\nformat = \"xml\"\n",
+            "[log]\nlevel = \"nonsense==\"\n",
+            "[tls]\nnames = [\"bad name!\"]\n",
+            "[tls]\ncert_days = 100000\n",
+        ] {
+            assert!(Config::from_text("x.toml", bad, &[]).is_err(), "{bad}");
+        }
         let e = Config::from_text(
             "x.toml",
             "[fhir.resources.Patient]\nprotect = [\"a..b\"]\n",

@@ -58,6 +58,12 @@ impl DataDir {
         self.root.join("unseal.key")
     }
 
+    /// Marks a production `init` in progress: if it fails, `serve` must not quietly
+    /// initialize the folder for local use instead.
+    pub fn init_marker(&self) -> PathBuf {
+        self.root.join(".init-in-progress")
+    }
+
     /// The address the server listens on, written at start for the CLI.
     pub fn addr(&self) -> PathBuf {
         self.root.join("addr")
@@ -85,6 +91,8 @@ impl DataDir {
             self.root.clone(),
             self.tls(),
             self.store(),
+            self.root.join("store.db-wal"),
+            self.root.join("store.db-shm"),
             self.server_key(),
             self.admin_token(),
             self.unseal_key(),

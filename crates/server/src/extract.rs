@@ -53,10 +53,19 @@ impl FromRequestParts<AppState> for Caller {
                 if let Ok(mut slot) = meta.actor.lock() {
                     *slot = Some(actor.clone());
                 }
-                Ok(Caller {
-                    principal,
-                    ctx: meta.context(&actor),
-                })
+                let ctx = meta.context(&actor);
+                let route = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned());
+                if state.kms.is_sealed() && route.as_deref() != Some("/metrics") {
+                    // Sealed is an emergency brake: nothing but monitoring and unsealing.
+                    let mut rec = ctx.record("auth.sealed", route);
+                    rec.fail(Outcome::Denied, "sealed");
+                    state.audit.record(rec).await.map_err(|_| audit_down())?;
+                    return Err(ApiError::from(webqx_kms::KmsError::Sealed));
+                }
+                Ok(Caller { principal, ctx })
             }
             Err(e) => {
                 let route = parts
@@ -117,6 +126,44 @@ impl Caller {
     }
 }
 
+/// Path parameters; a malformed path gets a problem document, not axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(ApiError::bad_request(
+                "the path is not valid (a key name or id must be UTF-8 text); see /v1/openapi.json",
+            )),
+        }
+    }
+}
+
+/// Query parameters; malformed ones get a problem document naming the problem.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => {
+                let why = e.body_text();
+                let why = why
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&why);
+                Err(ApiError::bad_request(format!(
+                    "the query string is not valid: {why}"
+                )))
+            }
+        }
+    }
+}
+
 /// A request body read up to `server.max_body_bytes`, with its content type.
 pub struct Body {
     /// The bytes.
@@ -130,17 +177,30 @@ fn too_large(limit: usize) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE,
         "body-too-large",
         format!(
-            "the request body is larger than the limit of {limit} bytes (server.max_body_bytes); \
-             split it into smaller batches"
+            "the request body is larger than the limit of {limit} bytes (server.max_body_bytes, \
+             or 64 KiB where no token is needed); split it into smaller batches"
         ),
     )
 }
+
+/// Most bytes read and dropped to deliver a 413 to a client that sends before reading.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// Longest a client may take to send a request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Body limit of endpoints that need no token (unseal): they must not let anyone make
+/// the server buffer large bodies.
+pub const ANONYMOUS_BODY_LIMIT: usize = 64 * 1024;
 
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.config.server.max_body_bytes;
+        let anonymous = req.uri().path() == "/v1/sys/unseal";
+        let limit = if anonymous {
+            ANONYMOUS_BODY_LIMIT
+        } else {
+            state.config.server.max_body_bytes
+        };
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -152,11 +212,29 @@ impl FromRequest<AppState> for Body {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        if let Some(n) = declared.filter(|&n| n > limit as u64) {
+            // Read and drop a moderately oversized body before answering, so that
+            // clients which send it all before reading (most do) see the 413 rather
+            // than a reset connection. A huge one is refused at once.
+            if n <= limit as u64 + DRAIN_LIMIT {
+                let mut body = req.into_body();
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(BODY_TIMEOUT, drain).await;
+            }
             return Err(too_large(limit));
         }
         let limited = http_body_util::Limited::new(req.into_body(), limit);
-        let bytes = match limited.collect().await {
+        let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await else {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ));
+        };
+        let bytes = match collected {
             Ok(collected) => collected.to_bytes(),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -59,6 +59,9 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
 /// # Errors
 /// A message for the operator.
 pub async fn init(config: &Config, kind: InitKind) -> Result<Vec<SecretBytes>, String> {
+    let data = datadir::DataDir::new(&config.server.data_dir);
+    data.ensure()?;
+    datadir::write_private(&data.init_marker(), b"webqx-sec init\n")?;
     let s = bootstrap::open(config).await?;
     if s.kms.is_initialized().await.map_err(|e| e.to_string())? {
         return Err(format!(
@@ -70,6 +73,7 @@ pub async fn init(config: &Config, kind: InitKind) -> Result<Vec<SecretBytes>, S
         .await
         .map_err(|e| e.to_string())?;
     s.store.close().await;
+    let _ = std::fs::remove_file(s.data.init_marker());
     Ok(out.shares)
 }
 
@@ -84,6 +88,13 @@ pub async fn init(config: &Config, kind: InitKind) -> Result<Vec<SecretBytes>, S
 pub async fn serve(config: Config) -> Result<(), String> {
     let s = bootstrap::open(&config).await?;
     if !s.kms.is_initialized().await.map_err(|e| e.to_string())? {
+        if s.data.init_marker().exists() {
+            return Err(format!(
+                "{} holds an unfinished `webqx-sec init`; run it again (or remove the folder to \
+                 start over). The server will not initialize it for local use instead.",
+                s.data.root().display()
+            ));
+        }
         tracing::warn!(data_dir = %s.data.root().display(), "first start: initializing for local use");
         bootstrap::initialize(&config, &s, InitKind::Dev)
             .await
@@ -135,7 +146,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let s = Arc::new(s);
     let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
     let grace = Config::duration(&config.server.shutdown_grace);
-    listener::serve(listener, tls, app, shutdown_signal(), grace).await;
+    let max_connections = config.server.max_connections;
+    listener::serve(
+        listener,
+        tls,
+        app,
+        shutdown_signal(),
+        grace,
+        max_connections,
+    )
+    .await;
     scheduler.abort();
     let _ = std::fs::remove_file(s.data.addr());
     s.store.close().await;

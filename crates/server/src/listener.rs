@@ -24,6 +24,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    max_connections: usize,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -35,11 +36,22 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    // At most this many connections; beyond it new ones wait in the kernel's backlog.
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
 
     loop {
+        let slot = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -55,6 +67,7 @@ pub async fn serve(
         let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {

@@ -40,7 +40,11 @@ fn framing(content_type: &str) -> Framing {
 /// Parses the body into items; per-line errors for NDJSON.
 fn items(body: &Body, framing: Framing) -> Result<Vec<Value>, ApiError> {
     if framing != Framing::Ndjson {
-        return crate::extract::parse_json(&body.bytes).map(|v| vec![v]);
+        webqx_kms::fhir::check_unique_keys(&body.bytes)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-json", e))?;
+        return crate::extract::parse_json(&body.bytes)
+            .map(|v| vec![v])
+            .map_err(ndjson_hint);
     }
     let text = std::str::from_utf8(&body.bytes)
         .map_err(|_| ApiError::bad_request("the NDJSON body is not UTF-8"))?;
@@ -48,6 +52,10 @@ fn items(body: &Body, framing: Framing) -> Result<Vec<Value>, ApiError> {
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = webqx_kms::fhir::check_unique_keys(line.as_bytes()) {
+            errors.push(json!({"line": i + 1, "detail": e}));
             continue;
         }
         match serde_json::from_str::<Value>(line) {
@@ -73,6 +81,17 @@ fn items(body: &Body, framing: Framing) -> Result<Vec<Value>, ApiError> {
         return Err(ApiError::bad_request("the NDJSON body has no resources"));
     }
     Ok(out)
+}
+
+/// A JSON body that is really NDJSON: say how to send it.
+fn ndjson_hint(mut e: ApiError) -> ApiError {
+    if e.detail.contains("trailing characters") {
+        e.detail.push_str(
+            "; if this is NDJSON (one resource per line), send it as application/fhir+ndjson \
+             (the CLI: --ndjson, or a .ndjson file name)",
+        );
+    }
+    e
 }
 
 fn failures(results: &[Result<Stats, ItemError>], framing: Framing) -> Option<ApiError> {

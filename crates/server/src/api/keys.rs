@@ -1,10 +1,11 @@
 //! `/v1/keys`: key ring lifecycle and operations.
 
 use crate::extract::{Caller, JsonBody, b64, to_b64};
+use crate::extract::{Path, Query};
 use crate::problem::{ApiError, item_error};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,11 @@ pub async fn list(
             page.limit.unwrap_or(100),
         )
         .await?;
+    let policy = &caller.principal.policy;
+    let keys = keys
+        .into_iter()
+        .filter(|k| policy.allows(Operation::KeyRead, Some(&k.name)))
+        .collect();
     ok(KeyList { keys, next_cursor })
 }
 

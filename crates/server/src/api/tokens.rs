@@ -1,9 +1,10 @@
 //! `/v1/tokens`: scoped API tokens.
 
 use super::keys::{ApiResult, Done};
+use crate::extract::Path;
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -651,7 +651,10 @@ pub async fn key(g: &Global, cmd: KeyCommand) -> Result<i32, Failure> {
         KeyCommand::Hmac { data, sha512 } => {
             let input = read_input(&data.data, &data.input)?;
             let alg = if sha512 { "sha512" } else { "sha256" };
-            let body = with_context(json!({"input": b64(&input), "algorithm": alg}), &data.context);
+            let body = with_context(
+                json!({"input": b64(&input), "algorithm": alg}),
+                &data.context,
+            );
             let out = client
                 .call(Method::POST, &k(&data.name, "/hmac"), Some(&body))
                 .await?;

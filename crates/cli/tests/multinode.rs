@@ -84,6 +84,46 @@ async fn two_nodes_share_keys_tokens_and_one_audit_chain() {
         .post("/v1/keys/shared/decrypt", json!({"ciphertext": ct}))
         .await;
     assert_eq!(r.json["plaintext"], b64("cross"), "{}", r.text);
+    // B has the key cached; A rotates and encrypts with the new version at once: B must
+    // still decrypt (a newer version than it knows makes it read the store).
+    assert_eq!(
+        hb.post("/v1/keys/shared/encrypt", json!({"plaintext": b64("warm")}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        ha.post("/v1/keys/shared/rotate", json!({})).await.status,
+        200
+    );
+    let fresh = ha
+        .post(
+            "/v1/keys/shared/encrypt",
+            json!({"plaintext": b64("fresh")}),
+        )
+        .await
+        .json["ciphertext"]
+        .clone();
+    let r = hb
+        .post("/v1/keys/shared/decrypt", json!({"ciphertext": fresh}))
+        .await;
+    assert_eq!(r.json["plaintext"], b64("fresh"), "{}", r.text);
+    let doc = json!({"resourceType": "Patient", "birthDate": "1990-01-01"});
+    let prot = ha
+        .send(
+            "POST",
+            "/v1/fhir/protect",
+            Some((doc.to_string().into_bytes(), "application/fhir+json")),
+        )
+        .await;
+    let back = hb
+        .send(
+            "POST",
+            "/v1/fhir/unprotect",
+            Some((prot.text.into_bytes(), "application/fhir+json")),
+        )
+        .await;
+    assert_eq!(back.json, doc, "{}", back.text);
     for h in [&ha, &hb] {
         let report = h.get("/v1/audit/verify").await;
         assert!(report.json["first_break"].is_null(), "{}", report.text);

@@ -1023,6 +1023,10 @@ impl Kms {
                 t == KeyType::Aes256Siv
             })
             .await?;
+        // The walk cannot stop to read the store, so start from fresh rows: a version
+        // rotated in on another node a moment ago must be there.
+        random.refresh(self).await?;
+        search.refresh(self).await?;
         random.preload(self).await?;
         search.preload(self).await?;
         Ok((random, search))

@@ -124,6 +124,8 @@ fn signed_message(input: &[u8], context: &[u8]) -> Vec<u8> {
 pub(crate) struct Ring {
     pub(crate) key: KeyRow,
     cache: HashMap<u32, SecretBytes>,
+    /// Whether `key` was read from the store during this request (not the cache).
+    fresh: bool,
 }
 
 impl Ring {
@@ -149,6 +151,7 @@ impl Ring {
         Ring {
             key,
             cache: HashMap::from([(1, material)]),
+            fresh: true,
         }
     }
 
@@ -208,6 +211,18 @@ impl Ring {
         self.seal_loaded(version, item)
     }
 
+    /// Re-reads the row from the store (bypassing the cache).
+    pub(crate) async fn refresh(&mut self, kms: &Kms) -> Result<(), KmsError> {
+        if !self.fresh {
+            let row = kms.key_row(kms.store.pool(), &self.key.name).await?;
+            kms.cache.put_row(&row);
+            row.usable()?;
+            self.key = row;
+            self.fresh = true;
+        }
+        Ok(())
+    }
+
     /// Loads every version still allowed to decrypt, for callers that then work without
     /// awaiting (the FHIR walker).
     pub(crate) async fn preload(&mut self, kms: &Kms) -> Result<(), KmsError> {
@@ -249,9 +264,26 @@ impl Ring {
         ciphertext: &str,
         context: &[u8],
     ) -> Result<Opened, KmsError> {
+        if let Ok(env) = Envelope::parse(ciphertext) {
+            self.ensure_version(kms, env.key_version).await?;
+        }
         let env = self.parse_ciphertext(ciphertext)?;
         self.material(kms, env.key_version).await?;
         self.open_loaded(&env, context)
+    }
+
+    /// A version newer than the (possibly cached) row knows was made on another node
+    /// after a rotation: read the row from the store once, and use it if still usable.
+    pub(crate) async fn ensure_version(&mut self, kms: &Kms, version: u32) -> Result<(), KmsError> {
+        if version <= self.key.latest_version || self.fresh {
+            return Ok(());
+        }
+        let row = kms.key_row(kms.store.pool(), &self.key.name).await?;
+        kms.cache.put_row(&row);
+        row.usable()?;
+        self.key = row;
+        self.fresh = true;
+        Ok(())
     }
 
     /// Parses a ciphertext meant for this ring, refusing (opaquely) anything else.
@@ -304,6 +336,7 @@ impl Kms {
         Ok(Ring {
             key,
             cache: HashMap::new(),
+            fresh: false,
         })
     }
 
@@ -587,6 +620,7 @@ impl Kms {
                 env.key_name, ring.key.name
             )));
         }
+        ring.ensure_version(self, env.key_version).await?;
         if env.key_version > ring.key.latest_version {
             return Ok(false);
         }

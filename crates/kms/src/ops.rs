@@ -190,7 +190,10 @@ impl Ring {
         Ok(v)
     }
 
-    fn check_decryption_version(&self, v: u32) -> Result<(), KmsError> {
+        fn check_decryption_version(&self, v: u32) -> Result<(), KmsError> {
+        if v == 0 {
+            return Err(KmsError::KeyVersion("key versions start at 1".into()));
+        }
         if v < self.key.min_decryption_version {
             return Err(KmsError::KeyVersion(format!(
                 "made with version {v} of key '{}', below its min_decryption_version {}; \

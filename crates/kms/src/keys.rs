@@ -12,6 +12,9 @@ use webqx_store::{AnyRow, Row, WriteTx, now_ms, query};
 
 const USABLE_OR_DISABLED: &[KeyState] = &[KeyState::Enabled, KeyState::Disabled];
 
+/// Scheduler ticks that purge destroyed material again after a destruction.
+const PURGE_REPEATS: u32 = 10;
+
 /// Longest rotation period or deletion wait: ten years.
 const MAX_PERIOD: Duration = Duration::from_secs(3650 * 86_400);
 
@@ -655,10 +658,19 @@ impl Kms {
                 self.info_in(tx, &key).await
             })
             .await?;
+        self.purge_destroyed().await?;
+        // Transactions open at this moment may keep old row versions alive (PostgreSQL):
+        // the scheduler purges again on its next ticks.
+        self.purges_left
+            .store(PURGE_REPEATS, std::sync::atomic::Ordering::Relaxed);
+        Ok(info)
+    }
+
+    async fn purge_destroyed(&self) -> Result<(), KmsError> {
         self.store
             .purge_deleted(webqx_store::PurgeTable::KeyVersions)
             .await?;
-        Ok(info)
+        Ok(())
     }
 
     /// Rotates every key whose rotation period has passed and destroys every key whose
@@ -669,6 +681,14 @@ impl Kms {
     pub async fn run_due_work(&self, ctx: &RequestContext) -> Result<(u32, u32), KmsError> {
         if self.is_sealed() {
             return Ok((0, 0));
+        }
+        let left = self.purges_left.load(std::sync::atomic::Ordering::Relaxed);
+        if left > 0 {
+            self.purges_left
+                .store(left - 1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = self.purge_destroyed().await {
+                tracing::warn!(error = %e, "purging destroyed key material failed; will retry");
+            }
         }
         let now = now_ms();
         let due_rotation: Vec<String> = query(

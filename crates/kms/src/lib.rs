@@ -68,6 +68,8 @@ pub struct Kms {
     shares: Mutex<Vec<webqx_crypto::shamir::Share>>,
     cache: cache::RingCache,
     kdf_turn: tokio::sync::Mutex<()>,
+    /// Scheduler ticks left that purge destroyed material again.
+    purges_left: std::sync::atomic::AtomicU32,
     settings: KmsSettings,
 }
 
@@ -89,6 +91,7 @@ impl Kms {
             shares: Mutex::new(Vec::new()),
             cache: cache::RingCache::new(settings.cache_ttl),
             kdf_turn: tokio::sync::Mutex::new(()),
+            purges_left: std::sync::atomic::AtomicU32::new(0),
             settings,
         }
     }

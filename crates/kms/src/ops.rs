@@ -436,7 +436,6 @@ impl Kms {
         self.audited(rec, async |rec| {
             self.check_batch(items.len())?;
             let mut ring = self.ring(name, "rewrapping", KeyType::encrypts).await?;
-            let v = ring.key.latest_version;
             let mut out = Vec::with_capacity(items.len());
             for (ct, context) in items {
                 let result = match ring.decrypt(self, ct, context).await {
@@ -445,13 +444,15 @@ impl Kms {
                             plaintext: opened.plaintext,
                             context: context.clone(),
                         };
-                        ring.encrypt(self, v, &plain).await
+                        // After the decryption: a newer version seen there refreshed the ring.
+                        let newest = ring.key.latest_version;
+                        ring.encrypt(self, newest, &plain).await
                     }
                     Err(e) => Err(e),
                 };
                 out.push(result);
             }
-            note_results(rec, &out).detail("key_version", v);
+            note_results(rec, &out).detail("key_version", ring.key.latest_version);
             Ok(out)
         })
         .await

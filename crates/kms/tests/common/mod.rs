@@ -1,7 +1,6 @@
 //! Shared set-up for the key service's behaviour tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 use webqx_audit::{AuditLog, RequestContext};
 use webqx_kms::{CreateKey, InitMethod, KeyType, Kms, KmsSettings, Plain};
@@ -89,8 +88,4 @@ impl Env {
             self.label
         );
     }
-}
-
-pub fn _arc<T>(t: T) -> Arc<T> {
-    Arc::new(t)
 }

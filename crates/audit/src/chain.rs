@@ -1,4 +1,4 @@
-use crate::record::StoredBody;
+use crate::record::Entry;
 use crate::{AuditError, AuditRecord, Outcome};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
@@ -255,8 +255,8 @@ async fn insert_rows(tx: &mut WriteTx, rows: &[NewRow], time_ms: i64) -> Result<
     Ok(())
 }
 
-fn stored(record: &AuditRecord, seq: i64, time: &str) -> StoredBody {
-    StoredBody {
+fn stored(record: &AuditRecord, seq: i64, time: &str) -> Entry {
+    Entry {
         v: 1,
         seq,
         id: uuid::Uuid::now_v7().to_string(),
@@ -271,6 +271,7 @@ fn stored(record: &AuditRecord, seq: i64, time: &str) -> StoredBody {
         reason: record.reason.clone(),
         details: record.details.clone(),
         hmac: record.hmac.clone(),
+        event: record.event.clone(),
     }
 }
 

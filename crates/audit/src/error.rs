@@ -11,6 +11,12 @@ pub enum AuditError {
     Closed,
     /// A group commit failed; the message is the database's.
     Write(String),
+    /// A stored record cannot be read as a record (the trail was tampered with).
+    Corrupt(i64),
+    /// A SIEM sink's spool is full and its policy refuses new state changes.
+    SpoolFull(String),
+    /// A checkpoint is malformed or its signature does not verify.
+    Checkpoint(String),
 }
 
 impl fmt::Display for AuditError {
@@ -19,6 +25,12 @@ impl fmt::Display for AuditError {
             AuditError::Store(e) => write!(f, "audit record could not be written: {e}"),
             AuditError::Closed => f.write_str("the audit writer has stopped"),
             AuditError::Write(m) => write!(f, "audit record could not be written: {m}"),
+            AuditError::Corrupt(seq) => write!(
+                f,
+                "audit record {seq} is not a valid record; run `webqx-sec audit verify`"
+            ),
+            AuditError::SpoolFull(m) => f.write_str(m),
+            AuditError::Checkpoint(m) => write!(f, "audit checkpoint: {m}"),
         }
     }
 }

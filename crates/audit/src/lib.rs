@@ -14,17 +14,20 @@
 //! (an encryption context, a patient reference) are stored as HMAC-SHA-256 under the
 //! audit key, which the key service derives from the root key at unseal.
 //!
-//! Signed checkpoints, exports and SIEM delivery build on this chain (they are not
-//! here yet).
+//! [`render`] turns records into FHIR AuditEvent, IHE ATNA and RFC 5424; [`trail`]
+//! reads them back for exports and SIEM sinks.
 
 #![forbid(unsafe_code)]
 
 mod chain;
 mod error;
 mod record;
+pub mod render;
+pub mod trail;
 mod verify;
 
 pub use chain::{AuditLog, Audited};
 pub use error::AuditError;
-pub use record::{AuditRecord, Outcome, RequestContext};
+pub use record::{AuditRecord, Entry, Outcome, RequestContext};
+pub use trail::{TrailQuery, TrailRecord};
 pub use verify::{Break, VerifyReport, verify};

@@ -50,6 +50,7 @@ impl RequestContext {
             reason: None,
             details: Map::new(),
             hmac: Map::new(),
+            event: None,
         }
     }
 }
@@ -78,6 +79,8 @@ pub struct AuditRecord {
     pub details: Map<String, Value>,
     /// Sensitive values, as hex HMAC-SHA-256 under the audit key.
     pub hmac: Map<String, Value>,
+    /// For events received from the EHR: the FHIR R4 AuditEvent as received (validated).
+    pub event: Option<Value>,
 }
 
 impl AuditRecord {
@@ -95,27 +98,47 @@ impl AuditRecord {
     }
 }
 
-/// The stored, hashed form.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StoredBody {
+/// One record as stored in the trail and hashed into the chain: what the caller built,
+/// plus sequence number, unique id and time. Field order is the serialization order and
+/// is part of the hash; never reorder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Format version (1).
     pub v: u32,
+    /// Position in the chain, from 1.
     pub seq: i64,
+    /// Unique, stable event id (UUIDv7): SIEMs de-duplicate on it.
     pub id: String,
+    /// When it was written, RFC 3339 UTC with milliseconds.
     pub time: String,
+    /// Request id.
     pub request_id: String,
+    /// Actor: `token:<id>`, `oauth:<client>`, `cert:<subject>`, `ehr:<who>`, `system`,
+    /// `scheduler`, `cli` or `anonymous`.
     pub actor: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Source address.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Purpose of use.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub purpose: Option<String>,
+    /// What was attempted.
     pub action: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What it was attempted on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target: Option<String>,
+    /// How it ended.
     pub outcome: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Stable error type for denials and failures.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// Non-sensitive facts.
     #[serde(skip_serializing_if = "Map::is_empty", default)]
     pub details: Map<String, Value>,
+    /// Sensitive values as hex HMAC-SHA-256.
     #[serde(skip_serializing_if = "Map::is_empty", default)]
     pub hmac: Map<String, Value>,
+    /// An EHR AuditEvent (FHIR R4) received through intake.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<Value>,
 }

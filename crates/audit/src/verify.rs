@@ -1,6 +1,6 @@
 use crate::AuditError;
 use crate::chain::chain_hash;
-use crate::record::StoredBody;
+use crate::record::Entry;
 use serde::Serialize;
 use webqx_store::{Row, Store, query};
 
@@ -52,7 +52,7 @@ impl Walk {
         if seq < self.expected_seq {
             return at(format!("record {seq} appears out of order"));
         }
-        let parsed: Result<StoredBody, _> = serde_json::from_str(body);
+        let parsed: Result<Entry, _> = serde_json::from_str(body);
         match parsed {
             Err(_) => return at("record body is not a valid audit record (edited)".into()),
             Ok(b) if b.seq != seq => {

@@ -1,0 +1,1 @@
+//! SIEM sinks. Being written.

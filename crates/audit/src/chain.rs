@@ -1,6 +1,7 @@
 use crate::record::Entry;
 use crate::{AuditError, AuditRecord, Outcome};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use webqx_crypto::SecretBytes;
@@ -33,6 +34,9 @@ pub struct AuditLog {
     store: Store,
     hmac_key: RwLock<Option<SecretBytes>>,
     queue: mpsc::Sender<Pending>,
+    /// Why state changes are refused right now, by who refuses them (a SIEM sink whose
+    /// spool is full). Empty in normal operation.
+    refusals: RwLock<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -49,6 +53,7 @@ impl AuditLog {
             store: store.clone(),
             hmac_key: RwLock::new(None),
             queue: tx,
+            refusals: RwLock::new(BTreeMap::new()),
         });
         tokio::spawn(group_writer(Arc::downgrade(&log), rx));
         log
@@ -81,12 +86,35 @@ impl AuditLog {
         }
     }
 
+    /// Refuses (with `message`) or allows again (`None`) every state change, on behalf of
+    /// `by` (a SIEM sink whose spool is full and whose policy is to refuse). Records of
+    /// requests that change nothing are still written.
+    pub fn set_refusal(&self, by: &str, message: Option<String>) {
+        if let Ok(mut refusals) = self.refusals.write() {
+            match message {
+                Some(m) => refusals.insert(by.to_owned(), m),
+                None => refusals.remove(by),
+            };
+        }
+    }
+
+    /// The reason state changes are refused now, if they are.
+    pub fn refusal(&self) -> Option<String> {
+        let refusals = self.refusals.read().ok()?;
+        refusals.values().next().cloned()
+    }
+
     /// Appends `record` inside the caller's write transaction. It is durable only when
     /// the caller commits.
     ///
     /// # Errors
-    /// [`AuditError::Store`] if the database refuses; the caller must roll back.
+    /// [`AuditError::SpoolFull`] while a sink refuses state changes (see
+    /// [`AuditLog::set_refusal`]); [`AuditError::Store`] if the database refuses. The
+    /// caller must roll back either way.
     pub async fn append(&self, tx: &mut WriteTx, record: &AuditRecord) -> Result<i64, AuditError> {
+        if let Some(message) = self.refusal() {
+            return Err(AuditError::SpoolFull(message));
+        }
         let seqs = self.append_many(tx, &[record]).await?;
         seqs.first()
             .copied()
@@ -147,6 +175,29 @@ impl AuditLog {
             Ok(Err(message)) => Err(AuditError::Write(message)),
             Err(_) => Err(AuditError::Closed),
         }
+    }
+
+    /// Writes several independent records (a batch of EHR events), committed together
+    /// with whatever else is pending, and reports each one's fate in order.
+    pub async fn record_all(&self, records: Vec<AuditRecord>) -> Vec<Result<i64, AuditError>> {
+        let mut waits = Vec::with_capacity(records.len());
+        for record in records {
+            let (reply, wait) = oneshot::channel();
+            let sent = self.queue.send(Pending { record, reply }).await;
+            waits.push(sent.ok().map(|()| wait));
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for wait in waits {
+            out.push(match wait {
+                None => Err(AuditError::Closed),
+                Some(w) => match w.await {
+                    Ok(Ok(seq)) => Ok(seq),
+                    Ok(Err(message)) => Err(AuditError::Write(message)),
+                    Err(_) => Err(AuditError::Closed),
+                },
+            });
+        }
+        out
     }
 
     /// Runs a change and its audit record in one transaction: both commit, or neither.

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+pub mod checkpoint;
 mod error;
 mod record;
 pub mod render;
@@ -27,7 +28,8 @@ pub mod trail;
 mod verify;
 
 pub use chain::{AuditLog, Audited};
+pub use checkpoint::Checkpoint;
 pub use error::AuditError;
 pub use record::{AuditRecord, Entry, Outcome, RequestContext};
 pub use trail::{TrailQuery, TrailRecord};
-pub use verify::{Break, VerifyReport, verify};
+pub use verify::{Break, VerifyOptions, VerifyReport, verify, verify_with};

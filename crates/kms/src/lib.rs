@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod checkpoint;
 mod error;
 pub mod fhir;
 mod keys;
@@ -23,6 +24,7 @@ mod ops;
 mod seal;
 mod types;
 
+pub use checkpoint::export_latest as export_latest_checkpoint;
 pub use error::KmsError;
 pub use ops::{DataKey, Opened, Plain, Sealed, Signed, VerifyItem};
 pub use seal::{InitMethod, InitOutput, SealStatus};

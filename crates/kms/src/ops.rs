@@ -155,7 +155,11 @@ impl Ring {
         }
     }
 
-    async fn material(&mut self, kms: &Kms, version: u32) -> Result<&SecretBytes, KmsError> {
+    pub(crate) async fn material(
+        &mut self,
+        kms: &Kms,
+        version: u32,
+    ) -> Result<&SecretBytes, KmsError> {
         if !self.cache.contains_key(&version) {
             let m = kms.material(&self.key, version).await?;
             self.cache.insert(version, m);

@@ -111,7 +111,11 @@ fn sd_name(name: &str) -> String {
         .filter(|c| ('!'..='~').contains(c) && !matches!(c, '=' | ']' | '"'))
         .take(32)
         .collect();
-    if cleaned.is_empty() { "_".into() } else { cleaned }
+    if cleaned.is_empty() {
+        "_".into()
+    } else {
+        cleaned
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +126,10 @@ mod tests {
     fn formats_rfc5424_example_shape() {
         let sd = [SdElement {
             id: "exampleSDID@32473".into(),
-            params: vec![("iut".into(), "3".into()), ("eventSource".into(), "Application".into())],
+            params: vec![
+                ("iut".into(), "3".into()),
+                ("eventSource".into(), "Application".into()),
+            ],
         }];
         let m = Message {
             facility: 20,

@@ -87,3 +87,29 @@ fn jsonl(rec: &TrailRecord) -> String {
     }
     value.to_string()
 }
+
+/// One export line: the rendering, except ATNA, which is framed as the RFC 5424
+/// message an ATNA repository receives (MSGID `IHE+RFC-3881`, facility authpriv).
+pub fn export_line(format: Format, rec: &TrailRecord, hostname: &str) -> String {
+    let text = format.render(rec);
+    if format != Format::Atna {
+        return text;
+    }
+    use webqx_audit::render::rfc5424;
+    let severity = match rec.entry.outcome {
+        webqx_audit::Outcome::Success => 5,
+        webqx_audit::Outcome::Denied => 4,
+        webqx_audit::Outcome::Failure => 3,
+    };
+    rfc5424::format(&rfc5424::Message {
+        facility: rfc5424::FACILITY_AUTHPRIV,
+        severity,
+        timestamp: &rec.entry.time,
+        hostname,
+        app_name: "webqx-sec",
+        procid: "",
+        msgid: format.msgid(),
+        structured_data: &[],
+        msg: &text,
+    })
+}

@@ -14,4 +14,4 @@ mod format;
 pub mod ocsf;
 pub mod sink;
 
-pub use format::Format;
+pub use format::{Format, export_line};

@@ -161,6 +161,28 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
+    /// GETs a text answer, with the response headers.
+    ///
+    /// # Errors
+    /// As for [`Client::call`].
+    pub async fn get_text(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), Failure> {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        if !status.is_success() {
+            return Err(problem(status, &bytes));
+        }
+        Ok((bytes.to_vec(), headers))
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> Failure {
         let mut why = e.to_string();
         let mut source = std::error::Error::source(&e);

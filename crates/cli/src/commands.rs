@@ -876,35 +876,167 @@ async fn reset_admin(g: &Global) -> Result<(), Failure> {
 /// `audit …`.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain and name the first broken record (exit 1 if any).
+    /// Walk the hash chain, check the signed checkpoints, and name the first broken
+    /// record (exit 1 if any).
     Verify {
+        /// Ask the server instead of reading the store directly.
+        #[arg(long)]
+        remote: bool,
+        /// Also check against a checkpoint exported earlier (`audit checkpoint export`):
+        /// detects the newest records being removed together with the chain head.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Write records in a SIEM or standard format, one per line.
+    Export {
+        /// jsonl, fhir (R4 AuditEvent), atna (RFC 5424 + DICOM XML), cef, ecs or ocsf.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Records written at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records written before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Write to this file (0600) instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Ask the server instead of reading the store directly.
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Signed checkpoints over the chain head.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+    /// Send FHIR AuditEvents (one resource, a Bundle, or NDJSON) to the trail.
+    Send {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// Its content type (default: by extension, .ndjson → application/fhir+ndjson).
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// Is HASH the HMAC of VALUE, and which records are about VALUE? (admin)
+    Hmac {
+        /// The value (a patient reference such as Patient/123).
+        value: String,
+        /// An HMAC from a record, to compare.
+        #[arg(long)]
+        hmac: Option<String>,
+        /// List the records holding the value's HMAC.
+        #[arg(long)]
+        search: bool,
+    },
+    /// Delivery state of each SIEM sink.
+    Sinks,
+}
+
+/// `audit checkpoint …`.
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCommand {
+    /// Sign the chain head now (the server also does it every audit.checkpoint_interval).
+    Create,
+    /// Write the newest checkpoint with its public key; keep the file off this machine.
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
         /// Ask the server instead of reading the store directly.
         #[arg(long)]
         remote: bool,
     },
 }
 
+async fn open_store_readonly(g: &Global) -> Result<webqx_store::Store, Failure> {
+    let config = load_config(g)?;
+    let data = webqx_server::datadir::DataDir::new(&config.server.data_dir);
+    if config.storage.url.is_empty() && !data.store().exists() {
+        return Err(Failure::local(format!(
+            "no store at {}; pass --data-dir or --config",
+            data.store().display()
+        )));
+    }
+    webqx_store::Store::open(&webqx_server::bootstrap::store_config(&config, &data))
+        .await
+        .map_err(|e| Failure::local(format!("cannot open the store: {e}")))
+}
+
 /// `audit …`.
 pub async fn audit(g: &Global, cmd: AuditCommand) -> Result<i32, Failure> {
-    let AuditCommand::Verify { remote } = cmd;
-    let report = if remote {
-        connect(g)?
-            .call(Method::GET, "/v1/audit/verify", None)
-            .await?
-    } else {
-        let config = load_config(g)?;
-        let data = webqx_server::datadir::DataDir::new(&config.server.data_dir);
-        if config.storage.url.is_empty() && !data.store().exists() {
-            return Err(Failure::local(format!(
-                "no store at {}; pass --data-dir or --config",
-                data.store().display()
-            )));
+    match cmd {
+        AuditCommand::Verify { remote, checkpoint } => verify(g, remote, checkpoint).await,
+        AuditCommand::Export {
+            format,
+            since,
+            until,
+            out,
+            remote,
+        } => {
+            export(g, &format, since, until, out.as_deref(), remote).await?;
+            Ok(0)
         }
-        let store =
-            webqx_store::Store::open(&webqx_server::bootstrap::store_config(&config, &data))
-                .await
-                .map_err(|e| Failure::local(format!("cannot open the store: {e}")))?;
-        let report = webqx_audit::verify(&store)
+        AuditCommand::Checkpoint(c) => {
+            checkpoint(g, c).await?;
+            Ok(0)
+        }
+        AuditCommand::Send { file, content_type } => send(g, &file, content_type).await,
+        AuditCommand::Hmac {
+            value,
+            hmac,
+            search,
+        } => {
+            let answer = connect(g)?
+                .call(
+                    Method::POST,
+                    "/v1/audit/hmac",
+                    Some(&json!({"value": value, "hmac": hmac, "search": search})),
+                )
+                .await?;
+            print_json(&answer);
+            Ok(match answer["matches"].as_bool() {
+                Some(false) => Exit::CheckFailed as i32,
+                _ => 0,
+            })
+        }
+        AuditCommand::Sinks => {
+            let answer = connect(g)?
+                .call(Method::GET, "/v1/audit/sinks", None)
+                .await?;
+            print_json(&answer);
+            Ok(0)
+        }
+    }
+}
+
+async fn verify(g: &Global, remote: bool, checkpoint: Option<PathBuf>) -> Result<i32, Failure> {
+    let anchor = match &checkpoint {
+        Some(path) => {
+            let bytes = read_input(&None, &Some(path.clone()))?;
+            Some(
+                webqx_audit::Checkpoint::from_json(&bytes)
+                    .map_err(|e| Failure::local(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let report = if remote {
+        let client = connect(g)?;
+        match &anchor {
+            Some(cp) => {
+                client
+                    .call(
+                        Method::POST,
+                        "/v1/audit/verify",
+                        Some(&json!({ "checkpoint": cp })),
+                    )
+                    .await?
+            }
+            None => client.call(Method::GET, "/v1/audit/verify", None).await?,
+        }
+    } else {
+        let store = open_store_readonly(g).await?;
+        let opts = webqx_audit::VerifyOptions { anchor };
+        let report = webqx_audit::verify_with(&store, &opts)
             .await
             .map_err(|e| Failure::local(e.to_string()))?;
         store.close().await;
@@ -922,11 +1054,223 @@ pub async fn audit(g: &Global, cmd: AuditCommand) -> Result<i32, Failure> {
         );
     } else {
         println!(
-            "audit trail intact: {} records, chain head at {}",
-            report["records"], report["head_seq"]
+            "audit trail intact: {} records, chain head at {}, {} signed checkpoint(s) checked{}",
+            report["records"],
+            report["head_seq"],
+            report["checkpoints_checked"],
+            if report["anchor_seq"].is_null() {
+                String::new()
+            } else {
+                format!(
+                    ", exported checkpoint at record {} matches",
+                    report["anchor_seq"]
+                )
+            }
         );
     }
+    if let Some(warnings) = report["warnings"].as_array() {
+        for w in warnings {
+            eprintln!("warning: {}", w.as_str().unwrap_or_default());
+        }
+    }
     Ok(if broken { Exit::CheckFailed as i32 } else { 0 })
+}
+
+async fn export(
+    g: &Global,
+    format_name: &str,
+    since: Option<String>,
+    until: Option<String>,
+    out: Option<&Path>,
+    remote: bool,
+) -> Result<(), Failure> {
+    let format = webqx_siem::Format::parse(format_name).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown format '{format_name}'; use one of jsonl, fhir, atna, cef, ecs, ocsf"
+        ))
+    })?;
+    let time = |field: &str, t: &Option<String>| -> Result<Option<i64>, Failure> {
+        t.as_deref()
+            .map(|text| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|d| d.timestamp_millis())
+                    .map_err(|_| {
+                        Failure::usage(format!(
+                            "--{field} must be an RFC 3339 time such as 2026-12-04T00:00:00Z"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let since_ms = time("since", &since)?;
+    let until_ms = time("until", &until)?;
+    let mut text = Vec::new();
+    if remote {
+        let client = connect(g)?;
+        let mut after = 0i64;
+        let mut to: Option<i64> = None;
+        loop {
+            let mut path = format!("/v1/audit/records?format={}&after={after}", format.name());
+            if let Some(to) = to {
+                path.push_str(&format!("&to={to}"));
+            }
+            for (name, value) in [("since", &since), ("until", &until)] {
+                if let Some(v) = value {
+                    path.push_str(&format!("&{name}={}", url_escape(v)));
+                }
+            }
+            let (page, headers) = client.get_text(&path).await?;
+            let header =
+                |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.parse().ok() };
+            let last = header("x-webqx-last-seq").unwrap_or(after);
+            let head = *to.get_or_insert(header("x-webqx-head-seq").unwrap_or(last));
+            if page.is_empty() || last <= after {
+                break;
+            }
+            text.extend_from_slice(&page);
+            after = last;
+            if after >= head {
+                break;
+            }
+        }
+    } else {
+        let store = open_store_readonly(g).await?;
+        let host = webqx_server::hostname();
+        let mut after = 0i64;
+        loop {
+            let page = webqx_audit::trail::read(
+                &store,
+                &webqx_audit::TrailQuery {
+                    after_seq: after,
+                    since_ms,
+                    until_ms,
+                    limit: 5000,
+                },
+            )
+            .await
+            .map_err(|e| Failure::local(e.to_string()))?;
+            let Some(last) = page.last() else { break };
+            after = last.entry.seq;
+            for r in &page {
+                text.extend_from_slice(webqx_siem::export_line(format, r, &host).as_bytes());
+                text.push(b'\n');
+            }
+        }
+        store.close().await;
+    }
+    write_output(out, &text)
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn checkpoint(g: &Global, cmd: CheckpointCommand) -> Result<(), Failure> {
+    match cmd {
+        CheckpointCommand::Create => {
+            let answer = connect(g)?
+                .call(Method::POST, "/v1/audit/checkpoints", None)
+                .await?;
+            if g.json {
+                print_json(&answer);
+            } else if answer["created"].as_bool() == Some(true) {
+                println!(
+                    "checkpoint signed at record {}",
+                    answer["checkpoint"]["seq"]
+                );
+            } else {
+                println!(
+                    "the chain head has not moved since the checkpoint at record {}",
+                    answer["checkpoint"]["seq"]
+                );
+            }
+            Ok(())
+        }
+        CheckpointCommand::Export { out, remote } => {
+            let cp = if remote {
+                connect(g)?
+                    .call(Method::GET, "/v1/audit/checkpoints/latest", None)
+                    .await?
+            } else {
+                let store = open_store_readonly(g).await?;
+                let cp = webqx_kms::export_latest_checkpoint(&store)
+                    .await
+                    .map_err(|e| Failure::local(e.to_string()))?;
+                store.close().await;
+                let cp = cp.ok_or_else(|| {
+                    Failure::local(
+                        "no checkpoint has been signed yet; unseal the service and run \
+                         `webqx-sec audit checkpoint create`",
+                    )
+                })?;
+                serde_json::to_value(cp).map_err(|e| Failure::local(e.to_string()))?
+            };
+            let mut text = serde_json::to_vec_pretty(&cp).unwrap_or_default();
+            text.push(b'\n');
+            write_output(out.as_deref(), &text)?;
+            if let Some(path) = out {
+                eprintln!(
+                    "checkpoint at record {} written to {}; keep a copy off this machine",
+                    cp["seq"],
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn send(g: &Global, file: &Path, content_type: Option<String>) -> Result<i32, Failure> {
+    let body = read_input(&None, &Some(file.to_path_buf()))?;
+    let content_type = content_type.unwrap_or_else(|| {
+        let ndjson = file
+            .extension()
+            .is_some_and(|e| e == "ndjson" || e == "jsonl");
+        if ndjson {
+            "application/fhir+ndjson".into()
+        } else {
+            "application/fhir+json".into()
+        }
+    });
+    let answer = match connect(g)?
+        .raw("/v1/audit/events", &content_type, body)
+        .await
+    {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or_default(),
+        Err(f) if f.problem.as_ref().is_some_and(|p| p["results"].is_array()) => {
+            f.problem.clone().unwrap_or_default()
+        }
+        Err(f) => return Err(f),
+    };
+    if g.json {
+        print_json(&answer);
+    } else {
+        println!(
+            "{} accepted, {} rejected",
+            answer["accepted"], answer["rejected"]
+        );
+        for r in answer["results"].as_array().into_iter().flatten() {
+            if r["status"] == "rejected" {
+                println!(
+                    "  item {}: {}",
+                    r["index"],
+                    r["reason"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if answer["rejected"].as_u64().unwrap_or(0) > 0 {
+        Exit::CheckFailed as i32
+    } else {
+        0
+    })
 }
 
 /// `config …`.

@@ -40,6 +40,11 @@ impl Failure {
         }
     }
 
+    /// Wrong usage.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+
     /// A local failure.
     pub fn local(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Local, message)

@@ -272,6 +272,41 @@ pub fn server_config_reloadable(
     Ok(Arc::new(config))
 }
 
+/// A server configuration for non-HTTP protocols (syslog over TLS, RFC 5425): the
+/// certificate from `cert`, no ALPN, and, when `client_ca_pem` is given, a required
+/// client certificate issued by one of its CAs.
+///
+/// # Errors
+/// [`PkiError::Pem`] or [`PkiError::Tls`] for unusable CA certificates.
+pub fn stream_server_config(
+    cert: Arc<ReloadableCert>,
+    v: TlsVersions,
+    client_ca_pem: Option<&[u8]>,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions(v))
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    let config = match client_ca_pem {
+        None => builder.with_no_client_auth().with_cert_resolver(cert),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs_from_pem(pem)? {
+                roots.add(c).map_err(|e| PkiError::Tls(e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(cert)
+        }
+    };
+    Ok(Arc::new(config))
+}
+
 /// A client that trusts only the CA certificates in `ca_pem`, TLS 1.2 or 1.3.
 ///
 /// # Errors

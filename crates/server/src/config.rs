@@ -15,7 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 7] = ["server", "tls", "storage", "kms", "fhir", "metrics", "log"];
+const SECTIONS: [&str; 8] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,6 +33,8 @@ pub struct Config {
     pub kms: KmsSection,
     /// `[fhir]`.
     pub fhir: FhirSection,
+    /// `[audit]`.
+    pub audit: AuditSection,
     /// `[metrics]`.
     pub metrics: MetricsSection,
     /// `[log]`.
@@ -184,6 +188,41 @@ impl FhirSection {
             search_key: self.search_key.clone(),
             protect_reference_display: self.protect_reference_display,
             resources,
+        }
+    }
+}
+
+/// `[audit]`: signed checkpoints, ATNA intake over syslog, and SIEM sinks
+/// (`[[audit.sinks]]`, see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// How often the chain head is signed when it moved (`0`: only on request).
+    pub checkpoint_interval: String,
+    /// Receive IHE ATNA over syslog TLS (RFC 5425) on this address (`0.0.0.0:6514`).
+    pub syslog_tls_listen: Option<String>,
+    /// For `syslog_tls_listen`: require client certificates issued by this CA (PEM).
+    pub syslog_client_ca_file: Option<PathBuf>,
+    /// Receive IHE ATNA over plain TCP syslog (labs only: no confidentiality).
+    pub syslog_tcp_listen: Option<String>,
+    /// Receive IHE ATNA over UDP syslog (labs only: no confidentiality, may drop).
+    pub syslog_udp_listen: Option<String>,
+    /// Largest syslog message accepted, in bytes.
+    pub syslog_max_message_bytes: usize,
+    /// SIEM sinks.
+    pub sinks: Vec<webqx_siem::sink::SinkConfig>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            checkpoint_interval: "1m".into(),
+            syslog_tls_listen: None,
+            syslog_client_ca_file: None,
+            syslog_tcp_listen: None,
+            syslog_udp_listen: None,
+            syslog_max_message_bytes: 256 * 1024,
+            sinks: Vec::new(),
         }
     }
 }
@@ -399,6 +438,11 @@ impl Config {
             ),
             ("server", "shutdown_grace", &self.server.shutdown_grace),
             ("server", "cache_ttl", &self.server.cache_ttl),
+            (
+                "audit",
+                "checkpoint_interval",
+                &self.audit.checkpoint_interval,
+            ),
             ("kms", "min_deletion_wait", &self.kms.min_deletion_wait),
             (
                 "kms",
@@ -475,6 +519,32 @@ impl Config {
                 "must be empty (SQLite in the data folder), sqlite:PATH or postgres://…".into(),
             ));
         }
+        for (key, addr) in [
+            ("syslog_tls_listen", &self.audit.syslog_tls_listen),
+            ("syslog_tcp_listen", &self.audit.syslog_tcp_listen),
+            ("syslog_udp_listen", &self.audit.syslog_udp_listen),
+        ] {
+            if let Some(a) = addr
+                && a.parse::<SocketAddr>().is_err()
+            {
+                return Err(at(
+                    "audit",
+                    key,
+                    format!("'{a}' is not an address such as 0.0.0.0:6514"),
+                ));
+            }
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.audit.syslog_max_message_bytes) {
+            return Err(at(
+                "audit",
+                "syslog_max_message_bytes",
+                "must be between 1024 and 16777216".into(),
+            ));
+        }
+        webqx_siem::sink::validate(&self.audit.sinks).map_err(|e| ConfigError {
+            location: format!("{file} [[audit.sinks]]"),
+            message: e,
+        })?;
         self.fhir.policy().validate().map_err(|e| ConfigError {
             location: format!("{file} [fhir]"),
             message: e,

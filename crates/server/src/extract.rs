@@ -105,13 +105,26 @@ impl Caller {
         key: Option<&str>,
         action: &str,
     ) -> Result<(), ApiError> {
-        if self.principal.policy.allows(op, key) {
+        let reserved = key.is_some_and(|k| reserved_use(k, op, action));
+        if !reserved && self.principal.policy.allows(op, key) {
             return Ok(());
         }
         let target = key.map(|k| format!("key:{k}"));
         let mut rec = self.ctx.record(action, target);
         rec.fail(Outcome::Denied, "forbidden");
         state.audit.record(rec).await.map_err(|_| audit_down())?;
+        if reserved {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "reserved_key",
+                format!(
+                    "key '{}' signs the audit trail's checkpoints: the service alone uses it; \
+                     it can be read and rotated, not used, exported, disabled or deleted",
+                    key.unwrap_or_default()
+                ),
+            )
+            .audited());
+        }
         let on = key.map(|k| format!(" with key '{k}'")).unwrap_or_default();
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -321,4 +334,20 @@ pub fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
 /// Encodes bytes as standard base64.
 pub fn to_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// True when `op` (as `action`) on `key` would let a caller forge or break audit
+/// checkpoints: the checkpoint key may only be read, rotated and configured.
+fn reserved_use(key: &str, op: Operation, action: &str) -> bool {
+    if key != webqx_audit::checkpoint::CHECKPOINT_KEY {
+        return false;
+    }
+    match op {
+        Operation::KeyRead | Operation::Verify => false,
+        Operation::KeyAdmin => !matches!(
+            action,
+            "key.rotate" | "key.configure" | "key.enable" | "key.cancel_deletion"
+        ),
+        _ => true,
+    }
 }

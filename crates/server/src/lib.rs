@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod datadir;
 pub mod extract;
+pub mod intake;
 mod listener;
 pub mod middleware;
 pub mod problem;
@@ -119,8 +120,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let tls =
         webqx_pki::server_config_reloadable(cert.clone(), versions).map_err(|e| e.to_string())?;
+    let intake = start_syslog_intake(&config, &s, cert.clone(), versions).await?;
 
     let config = Arc::new(config);
+    let sinks = start_sinks(&config, &s).await?;
     let state = AppState {
         store: s.store.clone(),
         audit: s.audit.clone(),
@@ -129,6 +132,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         policy: Arc::new(config.fhir.policy()),
         config: config.clone(),
         metrics: prometheus(),
+        sinks: sinks.clone(),
     };
     let app = api::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
@@ -145,6 +149,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
 
     let s = Arc::new(s);
     let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
+    let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let grace = Config::duration(&config.server.shutdown_grace);
     let max_connections = config.server.max_connections;
     listener::serve(
@@ -157,6 +162,20 @@ pub async fn serve(config: Config) -> Result<(), String> {
     )
     .await;
     scheduler.abort();
+    checkpoints.abort();
+    intake.shutdown();
+    if !s.kms.is_sealed() {
+        let _ = s
+            .kms
+            .checkpoint_audit(&RequestContext::internal("system"))
+            .await;
+    }
+    if let Some(sinks) = sinks {
+        match Arc::try_unwrap(sinks) {
+            Ok(sinks) => sinks.shutdown(grace).await,
+            Err(_) => tracing::warn!("SIEM sinks still in use at shutdown; not flushed"),
+        }
+    }
     let _ = std::fs::remove_file(s.data.addr());
     s.store.close().await;
     tracing::info!("stopped");
@@ -218,6 +237,163 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
             },
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "server certificate renewal failed"),
+        }
+    }
+}
+
+/// This machine's host name, for syslog headers and exports.
+pub fn hostname() -> String {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|n| n.trim().to_owned())
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
+    .clone()
+}
+
+async fn start_sinks(
+    config: &Config,
+    s: &Services,
+) -> Result<Option<Arc<webqx_siem::sink::Sinks>>, String> {
+    if config.audit.sinks.is_empty() {
+        return Ok(None);
+    }
+    let node = uuid::Uuid::now_v7().to_string();
+    let sinks = webqx_siem::sink::Sinks::start(
+        s.store.clone(),
+        s.audit.clone(),
+        config.audit.sinks.clone(),
+        node,
+    )
+    .await
+    .map_err(|e| format!("SIEM sinks cannot start: {e}"))?;
+    tracing::info!(sinks = config.audit.sinks.len(), "SIEM sinks started");
+    Ok(Some(Arc::new(sinks)))
+}
+
+/// The running syslog intake listeners.
+struct IntakeListeners {
+    stop: Option<webqx_events::syslog::Shutdown>,
+}
+
+impl IntakeListeners {
+    fn shutdown(self) {
+        if let Some(stop) = self.stop {
+            stop.trigger();
+        }
+    }
+}
+
+/// Starts the ATNA-over-syslog listeners that `[audit]` configures.
+async fn start_syslog_intake(
+    config: &Config,
+    s: &Services,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    versions: webqx_pki::TlsVersions,
+) -> Result<IntakeListeners, String> {
+    use webqx_events::syslog::{self, Received, Transport};
+    let a = &config.audit;
+    if a.syslog_tls_listen.is_none()
+        && a.syslog_tcp_listen.is_none()
+        && a.syslog_udp_listen.is_none()
+    {
+        return Ok(IntakeListeners { stop: None });
+    }
+    let (stop, signal) = syslog::shutdown_channel();
+    let limits = syslog::ListenerConfig {
+        max_frame_len: a.syslog_max_message_bytes,
+        ..syslog::ListenerConfig::default()
+    };
+    let intake = Arc::new(intake::SyslogIntake {
+        audit: s.audit.clone(),
+    });
+    let handler = Arc::new(move |r: Received| {
+        let intake = intake.clone();
+        async move {
+            let transport = match r.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+                _ => "tls",
+            };
+            let msg = match &r.result {
+                Ok(m) => m.msg().map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            intake.accept(transport, r.peer.to_string(), msg).await;
+        }
+    });
+    if let Some(addr) = &a.syslog_tls_listen {
+        let client_ca = match &a.syslog_client_ca_file {
+            Some(path) => Some(read(path)?),
+            None => None,
+        };
+        let tls = webqx_pki::stream_server_config(cert, versions, client_ca.as_deref())
+            .map_err(|e| format!("audit.syslog_client_ca_file: {e}"))?;
+        let listener = bind_tcp(addr).await?;
+        tokio::spawn(syslog::serve_tls(
+            listener,
+            tls,
+            limits.clone(),
+            handler.clone(),
+            signal.clone(),
+        ));
+        tracing::info!(address = %addr, "ATNA intake listening (syslog over TLS)");
+    }
+    if let Some(addr) = &a.syslog_tcp_listen {
+        let listener = bind_tcp(addr).await?;
+        tokio::spawn(syslog::serve_tcp(
+            listener,
+            limits.clone(),
+            handler.clone(),
+            signal.clone(),
+        ));
+        tracing::warn!(address = %addr, "ATNA intake listening on plain TCP (clear text: labs only)");
+    }
+    if let Some(addr) = &a.syslog_udp_listen {
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (audit.syslog_udp_listen): {e}"))?;
+        tokio::spawn(syslog::serve_udp(
+            socket,
+            limits.clone(),
+            handler.clone(),
+            signal.clone(),
+        ));
+        tracing::warn!(address = %addr, "ATNA intake listening on UDP (clear text, lossy: labs only)");
+    }
+    Ok(IntakeListeners { stop: Some(stop) })
+}
+
+async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (audit syslog intake): {e}"))
+}
+
+/// Signs the chain head every `audit.checkpoint_interval` while unsealed.
+async fn checkpointer(config: Arc<Config>, s: Arc<Services>) {
+    let every = Config::duration(&config.audit.checkpoint_interval);
+    if every.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if s.kms.is_sealed() {
+            continue;
+        }
+        match s
+            .kms
+            .checkpoint_audit(&RequestContext::internal("scheduler"))
+            .await
+        {
+            Ok(Some(cp)) => tracing::debug!(seq = cp.seq, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
         }
     }
 }

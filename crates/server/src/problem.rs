@@ -154,6 +154,14 @@ pub fn kms_detail(e: &KmsError) -> String {
 
 impl From<KmsError> for ApiError {
     fn from(e: KmsError) -> ApiError {
+        if let KmsError::Audit(webqx_audit::AuditError::SpoolFull(message)) = &e {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-spool-full",
+                format!("state changes are refused: {message}"),
+            )
+            .audited();
+        }
         ApiError {
             status: kms_status(&e),
             kind: e.kind(),

@@ -25,4 +25,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Prometheus renderer.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// SIEM sinks, when configured.
+    pub sinks: Option<Arc<webqx_siem::sink::Sinks>>,
 }

@@ -55,8 +55,10 @@ pub enum Operation {
     FhirProtect,
     /// Unprotect FHIR resources (with the policy's keys).
     FhirUnprotect,
-    /// Read and verify the audit trail.
+    /// Read, verify and export the audit trail.
     AuditRead,
+    /// Send audit events (FHIR AuditEvent) from the EHR into the trail.
+    AuditWrite,
     /// Read `/metrics`.
     Metrics,
     /// Seal the service and manage tokens.
@@ -65,7 +67,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Operation::Encrypt,
         Operation::Decrypt,
         Operation::Rewrap,
@@ -79,6 +81,7 @@ impl Operation {
         Operation::FhirProtect,
         Operation::FhirUnprotect,
         Operation::AuditRead,
+        Operation::AuditWrite,
         Operation::Metrics,
         Operation::Sys,
     ];
@@ -99,6 +102,7 @@ impl Operation {
             Operation::FhirProtect => "fhir-protect",
             Operation::FhirUnprotect => "fhir-unprotect",
             Operation::AuditRead => "audit-read",
+            Operation::AuditWrite => "audit-write",
             Operation::Metrics => "metrics",
             Operation::Sys => "sys",
         }

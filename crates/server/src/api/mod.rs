@@ -25,7 +25,8 @@ use utoipa::OpenApi;
         fhir::protect, fhir::unprotect, fhir::rewrap, fhir::search_token,
         sys::health, sys::ready, sys::seal_status, sys::unseal, sys::seal, sys::metrics,
         tokens::create, tokens::list, tokens::revoke,
-        audit::verify,
+        audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
+        audit::records, audit::events, audit::hmac, audit::sinks,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -115,7 +116,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sys/seal", post(sys::seal))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/v1/audit/verify", get(audit::verify))
+        .route(
+            "/v1/audit/verify",
+            get(audit::verify).post(audit::verify_against),
+        )
+        .route("/v1/audit/checkpoints", post(audit::checkpoint_now))
+        .route(
+            "/v1/audit/checkpoints/latest",
+            get(audit::latest_checkpoint),
+        )
+        .route("/v1/audit/records", get(audit::records))
+        .route("/v1/audit/events", post(audit::events))
+        .route("/v1/audit/hmac", post(audit::hmac))
+        .route("/v1/audit/sinks", get(audit::sinks))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .fallback(not_found)

@@ -17,11 +17,7 @@ const QUEUE_DEPTH: usize = 8192;
 
 /// `SHA-256(domain || previous hash || body)`.
 pub(crate) fn chain_hash(prev: &[u8], body: &[u8]) -> [u8; 32] {
-    let mut input = Vec::with_capacity(CHAIN_DOMAIN.len() + prev.len() + body.len());
-    input.extend_from_slice(CHAIN_DOMAIN);
-    input.extend_from_slice(prev);
-    input.extend_from_slice(body);
-    webqx_crypto::sha256(&input)
+    webqx_crypto::sha256_parts(&[CHAIN_DOMAIN, prev, body])
 }
 
 struct Pending {

@@ -175,6 +175,28 @@ fn ed25519_raw_from_pem(pem: &str) -> Result<Vec<u8>, AuditError> {
     ed25519_raw_from_spki(&der)
 }
 
+/// Reads a checkpoint file, refusing anything but a regular file of at most
+/// [`MAX_FILE_BYTES`] (a FIFO or `/dev/zero` must not hang or exhaust memory).
+///
+/// # Errors
+/// [`AuditError::Checkpoint`] saying what is wrong.
+pub fn read_file(path: &std::path::Path) -> Result<Checkpoint, AuditError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .map_err(|e| bad(&format!("cannot read {}: {e}", path.display())))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| bad(&format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(bad(&format!("{} is not a regular file", path.display())));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(&format!("cannot read {}: {e}", path.display())))?;
+    Checkpoint::from_json(&bytes)
+}
+
 /// Stores a checkpoint (a second one for the same sequence number is ignored: another
 /// node signed the same head).
 ///

@@ -2,7 +2,9 @@
 //! on SQLite and (when configured) PostgreSQL.
 
 use std::sync::Arc;
-use webqx_audit::{AuditLog, Outcome, RequestContext, verify};
+use webqx_audit::{
+    AuditLog, Outcome, RequestContext, VerifyOptions, VerifyReport, verify, verify_with,
+};
 use webqx_store::{Store, query};
 use webqx_testkit::test_stores;
 
@@ -15,6 +17,21 @@ async fn log_with(store: &Store, n: usize) -> Arc<AuditLog> {
         log.record(rec).await.unwrap();
     }
     log
+}
+
+/// Verifies in one walk and in parallel chunks of 2 records (stitched together): both
+/// must find the same thing.
+async fn checked(store: &Store) -> VerifyReport {
+    let whole = verify(store).await.unwrap();
+    for chunk in [2, 3] {
+        let opts = VerifyOptions {
+            chunk_records: Some(chunk),
+            ..VerifyOptions::default()
+        };
+        let chunked = verify_with(store, &opts).await.unwrap();
+        assert_eq!(whole, chunked, "chunks of {chunk} disagree with one walk");
+    }
+    whole
 }
 
 async fn exec(store: &Store, sql: &'static str) {
@@ -46,7 +63,7 @@ async fn intact_chain_verifies_and_group_commit_keeps_order() {
         }
         seqs.sort();
         assert_eq!(seqs, (1..=200).collect::<Vec<i64>>(), "{}", t.label);
-        let report = verify(&store).await.unwrap();
+        let report = checked(&store).await;
         assert!(report.ok(), "{}: {report:?}", t.label);
         assert_eq!(report.records, 200);
     }
@@ -62,7 +79,7 @@ async fn append_commits_with_the_change_or_not_at_all() {
         rec.fail(Outcome::Failure, "test");
         log.append(&mut tx, &rec).await.unwrap();
         tx.rollback().await.unwrap();
-        let report = verify(&store).await.unwrap();
+        let report = checked(&store).await;
         assert!(report.ok(), "{}", t.label);
         assert_eq!(
             (report.records, report.head_seq),
@@ -82,7 +99,7 @@ async fn edited_record_is_caught() {
             "UPDATE audit_log SET body = replace(body, 'key:k2', 'key:zz') WHERE seq = 3",
         )
         .await;
-        let b = verify(&store).await.unwrap().first_break.expect("caught");
+        let b = checked(&store).await.first_break.expect("caught");
         assert_eq!(b.seq, 3, "{}", t.label);
         assert!(b.problem.contains("edited"), "{}", b.problem);
     }
@@ -93,7 +110,7 @@ async fn deleted_record_is_caught() {
     for t in test_stores() {
         let (store, _log) = fresh(&t.config, 5).await;
         exec(&store, "DELETE FROM audit_log WHERE seq = 2").await;
-        let b = verify(&store).await.unwrap().first_break.expect("caught");
+        let b = checked(&store).await.first_break.expect("caught");
         assert_eq!(b.seq, 2, "{}", t.label);
         assert!(b.problem.contains("missing"), "{}", b.problem);
     }
@@ -107,7 +124,7 @@ async fn reordered_records_are_caught() {
         exec(&store, "UPDATE audit_log SET seq = -2 WHERE seq = 2").await;
         exec(&store, "UPDATE audit_log SET seq = 2 WHERE seq = 3").await;
         exec(&store, "UPDATE audit_log SET seq = 3 WHERE seq = -2").await;
-        let b = verify(&store).await.unwrap().first_break.expect("caught");
+        let b = checked(&store).await.first_break.expect("caught");
         assert_eq!(b.seq, 2, "{}", t.label);
         assert!(b.problem.contains("reordered"), "{}", b.problem);
     }
@@ -126,7 +143,7 @@ async fn inserted_record_is_caught() {
              SELECT 2, time_ms, body, prev_hash, hash FROM audit_log WHERE seq = 1",
         )
         .await;
-        let b = verify(&store).await.unwrap().first_break.expect("caught");
+        let b = checked(&store).await.first_break.expect("caught");
         assert_eq!(b.seq, 2, "{}", t.label);
     }
 }
@@ -136,7 +153,7 @@ async fn truncated_tail_is_caught() {
     for t in test_stores() {
         let (store, _log) = fresh(&t.config, 6).await;
         exec(&store, "DELETE FROM audit_log WHERE seq >= 5").await;
-        let report = verify(&store).await.unwrap();
+        let report = checked(&store).await;
         let b = report.first_break.expect("caught");
         assert_eq!(b.seq, 5, "{}", t.label);
         assert!(b.problem.contains("newest"), "{}", b.problem);
@@ -154,5 +171,16 @@ async fn hmac_hides_values_and_is_null_while_sealed() {
         assert_eq!(text.len(), 64);
         assert!(!text.contains("patient"));
         assert_eq!(h, log.hmac(b"patient/123"));
+    }
+}
+
+#[tokio::test]
+async fn edited_index_time_is_caught() {
+    for t in test_stores() {
+        let (store, _log) = fresh(&t.config, 6).await;
+        exec(&store, "UPDATE audit_log SET time_ms = 0 WHERE seq = 4").await;
+        let b = checked(&store).await.first_break.expect("caught");
+        assert_eq!(b.seq, 4, "{}", t.label);
+        assert!(b.problem.contains("indexed time"), "{}", b.problem);
     }
 }

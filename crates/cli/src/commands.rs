@@ -1010,13 +1010,10 @@ pub async fn audit(g: &Global, cmd: AuditCommand) -> Result<i32, Failure> {
 
 async fn verify(g: &Global, remote: bool, checkpoint: Option<PathBuf>) -> Result<i32, Failure> {
     let anchor = match &checkpoint {
-        Some(path) => {
-            let bytes = read_input(&None, &Some(path.clone()))?;
-            Some(
-                webqx_audit::Checkpoint::from_json(&bytes)
-                    .map_err(|e| Failure::local(format!("{}: {e}", path.display())))?,
-            )
-        }
+        Some(path) => Some(
+            webqx_audit::checkpoint::read_file(path)
+                .map_err(|e| Failure::new(Exit::CheckFailed, format!("{}: {e}", path.display())))?,
+        ),
         None => None,
     };
     let report = if remote {
@@ -1035,10 +1032,27 @@ async fn verify(g: &Global, remote: bool, checkpoint: Option<PathBuf>) -> Result
         }
     } else {
         let store = open_store_readonly(g).await?;
-        let opts = webqx_audit::VerifyOptions { anchor };
+        let opts = webqx_audit::VerifyOptions {
+            anchor,
+            ..Default::default()
+        };
         let report = webqx_audit::verify_with(&store, &opts)
             .await
-            .map_err(|e| Failure::local(e.to_string()))?;
+            .map_err(|e| match e {
+                webqx_audit::AuditError::Store(ref s)
+                    if s.kind() == webqx_store::StoreErrorKind::Unavailable =>
+                {
+                    Failure::local(e.to_string())
+                }
+                webqx_audit::AuditError::Store(_) => Failure::new(
+                    Exit::CheckFailed,
+                    format!(
+                        "audit trail BROKEN: its tables cannot be read as written ({e}); \
+                         they were altered outside the service"
+                    ),
+                ),
+                other => Failure::new(Exit::CheckFailed, other.to_string()),
+            })?;
         store.close().await;
         serde_json::to_value(report).map_err(|e| Failure::local(e.to_string()))?
     };

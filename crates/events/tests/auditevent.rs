@@ -223,15 +223,15 @@ fn unknown_codes_in_known_systems_are_refused() {
     }]);
     let p = problems(&event);
     let expected = [
-        r#"type.code "110199" is not one of the DICOM audit event ID codes (110100, 110101, 110102, 110103, 110104, 110105, 110106, 110107, 110108, 110109, 110110, 110111, 110112, 110113, 110114)"#,
-        r#"subtype[0].code "frobnicate" is not one of the RESTful interaction codes (read, vread, update, patch, delete, history, history-instance, history-type, history-system, create, search, search-type, search-system, capabilities, transaction, batch, operation)"#,
-        r#"action "X" is not one of the audit event action codes (C, R, U, D, E)"#,
-        r#"outcome "3" is not one of the audit event outcome codes (0, 4, 8, 12)"#,
-        r#"agent[0].network.type "9" is not one of the network type codes (1, 2, 3, 4, 5)"#,
-        r#"source.type[0].code "10" is not one of the audit source type codes (1, 2, 3, 4, 5, 6, 7, 8, 9)"#,
-        r#"entity[0].type.code "5" is not one of the audit entity type codes (1, 2, 3, 4)"#,
-        r#"entity[0].role.code "25" is not one of the object role codes (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)"#,
-        r#"entity[0].lifecycle.code "16" is not one of the data life cycle codes (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)"#,
+        r#"type.code is not one of the DICOM audit event ID codes (110100, 110101, 110102, 110103, 110104, 110105, 110106, 110107, 110108, 110109, 110110, 110111, 110112, 110113, 110114); the value is not repeated here"#,
+        r#"subtype[0].code is not one of the RESTful interaction codes (read, vread, update, patch, delete, history, history-instance, history-type, history-system, create, search, search-type, search-system, capabilities, transaction, batch, operation); the value is not repeated here"#,
+        r#"action is not one of the audit event action codes (C, R, U, D, E); the value is not repeated here"#,
+        r#"outcome is not one of the audit event outcome codes (0, 4, 8, 12); the value is not repeated here"#,
+        r#"agent[0].network.type is not one of the network type codes (1, 2, 3, 4, 5); the value is not repeated here"#,
+        r#"source.type[0].code is not one of the audit source type codes (1, 2, 3, 4, 5, 6, 7, 8, 9); the value is not repeated here"#,
+        r#"entity[0].type.code is not one of the audit entity type codes (1, 2, 3, 4); the value is not repeated here"#,
+        r#"entity[0].role.code is not one of the object role codes (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24); the value is not repeated here"#,
+        r#"entity[0].lifecycle.code is not one of the data life cycle codes (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); the value is not repeated here"#,
     ];
     assert_eq!(p, expected);
 }

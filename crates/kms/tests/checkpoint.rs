@@ -109,6 +109,7 @@ async fn checkpoints_are_signed_only_when_the_head_moves_and_verify() {
             &env.store,
             &VerifyOptions {
                 anchor: Some(cp.clone()),
+                ..VerifyOptions::default()
             },
         )
         .await
@@ -176,6 +177,7 @@ async fn tail_truncation_is_caught_by_stored_checkpoints_and_by_an_exported_one(
             &env.store,
             &VerifyOptions {
                 anchor: Some(cp.clone()),
+                ..VerifyOptions::default()
             },
         )
         .await
@@ -247,6 +249,7 @@ async fn forged_checkpoints_and_a_replaced_public_key_are_caught() {
             &env.store,
             &VerifyOptions {
                 anchor: Some(cp.clone()),
+                ..VerifyOptions::default()
             },
         )
         .await
@@ -269,9 +272,15 @@ async fn an_exported_checkpoint_with_a_bad_signature_is_refused() {
         let env = unsealed(&t.config, t.label).await;
         let mut cp = records_and_checkpoint(&env, 2).await;
         cp.seq += 1;
-        let err = verify_with(&env.store, &VerifyOptions { anchor: Some(cp) })
-            .await
-            .unwrap_err();
+        let err = verify_with(
+            &env.store,
+            &VerifyOptions {
+                anchor: Some(cp),
+                ..VerifyOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("does not verify"), "{err}");
     }
 }
@@ -284,5 +293,28 @@ async fn sealed_service_signs_nothing() {
         env.kms.seal(&env.ctx).await.unwrap();
         let err = env.kms.checkpoint_audit(&env.ctx).await.unwrap_err();
         assert!(matches!(err, webqx_kms::KmsError::Sealed), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_whose_public_key_was_removed_fail_verification() {
+    for t in test_stores() {
+        let env = unsealed(&t.config, t.label).await;
+        let cp = records_and_checkpoint(&env, 4).await;
+        exec(
+            &env,
+            "UPDATE audit_log SET body = replace(body, 'key.encrypt', 'key.encrypX') WHERE seq = 3",
+        )
+        .await;
+        rebuild_chain(&env, 3).await;
+        exec(
+            &env,
+            "UPDATE key_versions SET public_key = NULL WHERE key_id = \
+             (SELECT id FROM keys WHERE name = 'webqx-audit-checkpoint')",
+        )
+        .await;
+        let (seq, problem) = broken_at(&verify(&env.store).await.unwrap(), t.label);
+        assert_eq!(seq, cp.seq, "{}: {problem}", t.label);
+        assert!(problem.contains("no public key"), "{problem}");
     }
 }

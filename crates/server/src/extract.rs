@@ -116,7 +116,7 @@ impl Caller {
         if reserved {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "reserved_key",
+                "reserved-key",
                 format!(
                     "key '{}' signs the audit trail's checkpoints: the service alone uses it; \
                      it can be read and rotated, not used, exported, disabled or deleted",

@@ -21,6 +21,29 @@ pub enum Via {
     Syslog(&'static str),
 }
 
+/// Why an EHR event may not be stored although it is a valid AuditEvent: it would
+/// pass, in the FHIR and ATNA exports, for a record the service wrote itself.
+pub fn impersonation(event: &Value) -> Option<&'static str> {
+    let observer = &event["source"]["observer"];
+    let names_us = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(webqx_audit::render::PRODUCT))
+    };
+    if names_us(&observer["display"]) || names_us(&observer["identifier"]["value"]) {
+        return Some(
+            "source.observer names WebQx Security, which only the service's own records may \
+             do; name the EHR system that observed the event",
+        );
+    }
+    if event.to_string().contains("https://webqx.health/") {
+        return Some(
+            "the event uses a https://webqx.health/ code system, reserved for the service's \
+             own records",
+        );
+    }
+    None
+}
+
 /// The trail record for a valid event `event` submitted in `ctx`.
 pub fn ehr_record(
     audit: &AuditLog,
@@ -69,6 +92,42 @@ pub fn rejected_record(ctx: &RequestContext, reason: &str, via: Via) -> AuditRec
 pub struct SyslogIntake {
     /// Where records go.
     pub audit: Arc<AuditLog>,
+    /// Per sending address: when its last refusal was recorded, and how many were
+    /// counted but not recorded since (anyone can send garbage; it must not flood the
+    /// trail or fill a SIEM spool).
+    pub refusals: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
+}
+
+/// At most one refusal record per sending address in this many milliseconds.
+const REFUSAL_RECORD_EVERY_MS: i64 = 10_000;
+
+impl SyslogIntake {
+    /// An intake writing to `audit`.
+    pub fn new(audit: Arc<AuditLog>) -> SyslogIntake {
+        SyslogIntake {
+            audit,
+            refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether to record this refusal from `host`, and how many earlier ones were
+    /// only counted.
+    fn refusal_due(&self, host: &str) -> Option<u64> {
+        let now = webqx_store::now_ms();
+        let mut map = self.refusals.lock().ok()?;
+        if map.len() > 10_000 {
+            map.retain(|_, (at, _)| now - *at < REFUSAL_RECORD_EVERY_MS);
+        }
+        let entry = map.entry(host.to_owned()).or_insert((i64::MIN, 0));
+        if now.saturating_sub(entry.0) >= REFUSAL_RECORD_EVERY_MS {
+            let suppressed = entry.1;
+            *entry = (now, 0);
+            Some(suppressed)
+        } else {
+            entry.1 += 1;
+            None
+        }
+    }
 }
 
 impl SyslogIntake {
@@ -84,6 +143,9 @@ impl SyslogIntake {
         let outcome = msg.and_then(|xml| {
             let event = webqx_events::atna::parse(xml).map_err(|e| e.to_string())?;
             let summary = auditevent::validate(&event).map_err(|e| e.to_string())?;
+            if let Some(why) = impersonation(&event) {
+                return Err(why.to_owned());
+            }
             Ok((event, summary))
         });
         let rec = match outcome {
@@ -96,8 +158,20 @@ impl SyslogIntake {
                 metrics::counter!("webqx_audit_intake_total", "via" => "syslog", "result" => "rejected")
                     .increment(1);
                 tracing::debug!(reason = %why, "ATNA message over syslog refused");
+                let host = ctx
+                    .source
+                    .as_deref()
+                    .and_then(|p| p.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
+                let Some(suppressed) = self.refusal_due(&host) else {
+                    return;
+                };
                 let mut rec = rejected_record(&ctx, "invalid-audit-message", via);
                 rec.detail("problem", truncate(&why, 300));
+                if suppressed > 0 {
+                    rec.detail("refused_since_last_record", suppressed);
+                }
                 rec
             }
         };

@@ -307,9 +307,7 @@ async fn start_syslog_intake(
         max_frame_len: a.syslog_max_message_bytes,
         ..syslog::ListenerConfig::default()
     };
-    let intake = Arc::new(intake::SyslogIntake {
-        audit: s.audit.clone(),
-    });
+    let intake = Arc::new(intake::SyslogIntake::new(s.audit.clone()));
     let handler = Arc::new(move |r: Received| {
         let intake = intake.clone();
         async move {
@@ -377,6 +375,10 @@ async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, String> {
 async fn checkpointer(config: Arc<Config>, s: Arc<Services>) {
     let every = Config::duration(&config.audit.checkpoint_interval);
     if every.is_zero() {
+        tracing::warn!(
+            "audit.checkpoint_interval is 0: the chain head is signed only on request and at \
+             shutdown; rebuilt or truncated trails go unnoticed in between"
+        );
         return;
     }
     let mut tick = tokio::time::interval(every);

@@ -155,12 +155,7 @@ pub fn kms_detail(e: &KmsError) -> String {
 impl From<KmsError> for ApiError {
     fn from(e: KmsError) -> ApiError {
         if let KmsError::Audit(webqx_audit::AuditError::SpoolFull(message)) = &e {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit-spool-full",
-                format!("state changes are refused: {message}"),
-            )
-            .audited();
+            return spool_full(message);
         }
         ApiError {
             status: kms_status(&e),
@@ -172,8 +167,22 @@ impl From<KmsError> for ApiError {
     }
 }
 
+/// 503 for a state change refused because a SIEM sink's spool is full; the message
+/// names the sink and what to do.
+fn spool_full(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit-spool-full",
+        message.to_owned(),
+    )
+    .audited()
+}
+
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> ApiError {
+        if let TokenError::Audit(webqx_audit::AuditError::SpoolFull(message)) = &e {
+            return spool_full(message);
+        }
         let status = match &e {
             TokenError::Missing | TokenError::Invalid401 | TokenError::Expired(_) => {
                 StatusCode::UNAUTHORIZED

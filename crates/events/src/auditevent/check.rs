@@ -39,10 +39,17 @@ pub fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// A key as it may appear in a message: at most 64 characters, debug-quoted.
+/// An element name as it may appear in a message: only when it has the shape of a
+/// FHIR element name (so a crafted key cannot carry PHI into errors and the trail).
 fn shown(key: &str) -> String {
-    let cut: String = key.chars().take(64).collect();
-    format!("{cut:?}")
+    let element_like = key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if element_like {
+        format!("{key:?}")
+    } else {
+        "(a name that is not an element name)".into()
+    }
 }
 
 impl Checker {
@@ -225,8 +232,7 @@ impl Checker {
             self.report(
                 path,
                 format_args!(
-                    "{} is not one of the {} codes ({})",
-                    shown(code),
+                    "is not one of the {} codes ({}); the value is not repeated here",
                     list.name,
                     list.listing()
                 ),

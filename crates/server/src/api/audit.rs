@@ -47,6 +47,7 @@ pub async fn verify_against(
         caller,
         VerifyOptions {
             anchor: Some(anchor),
+            ..VerifyOptions::default()
         },
     )
     .await
@@ -184,6 +185,11 @@ pub async fn records(
             ))
         })?,
     };
+    if q.limit.is_some_and(|l| l < 1) || q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::bad_request(
+            "limit must be 1 or more and after 0 or more",
+        ));
+    }
     let query = TrailQuery {
         after_seq: q.after.unwrap_or(0),
         since_ms: q
@@ -302,6 +308,11 @@ pub async fn events(
     for (index, item) in items.into_iter().enumerate() {
         let checked = item.and_then(|event| {
             let summary = webqx_events::auditevent::validate(&event)?;
+            if let Some(why) = crate::intake::impersonation(&event) {
+                return Err(webqx_events::auditevent::Invalid {
+                    problems: vec![why.to_owned()],
+                });
+            }
             Ok((event, summary))
         });
         match checked {
@@ -406,6 +417,24 @@ pub async fn hmac(
     caller
         .require(&s, Operation::Sys, None, "audit.hmac")
         .await?;
+    if !caller.principal.policy.admin {
+        let mut rec = caller.ctx.record("audit.hmac", None);
+        rec.fail(webqx_audit::Outcome::Denied, "forbidden");
+        s.audit.record(rec).await.map_err(|_| audit_down())?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the admin token may match values against the trail's HMACs",
+        )
+        .audited());
+    }
+    if let Some(h) = &q.hmac
+        && (h.len() != 64 || hex::decode(h).is_err())
+    {
+        return Err(ApiError::bad_request(
+            "hmac must be 64 hex digits, as records hold them",
+        ));
+    }
     let mut rec = caller.ctx.record("audit.hmac", None);
     let tag = s.audit.hmac(q.value.as_bytes());
     rec.hmac.insert("value".into(), tag.clone());

@@ -190,12 +190,31 @@ fn rotated(path: &Path, i: u32) -> PathBuf {
 }
 
 fn open_file(path: &Path) -> std::io::Result<OpenFile> {
+    // Never follow a link planted at the path: it could point the trail (and a chmod)
+    // at any file the service can write.
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
-        .open(path)?;
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other(format!(
+                    "{} is a symbolic link; a file sink writes only to a regular file",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
     let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
     if meta.permissions().mode() & 0o077 != 0 {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
@@ -219,5 +238,26 @@ fn sync_dir(path: &Path) {
     };
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symbolic_link_at_the_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"victim content").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+
+        let err = open_file(&path).err().expect("refused");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"victim content");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
     }
 }

@@ -985,6 +985,12 @@ pub async fn audit(g: &Global, cmd: AuditCommand) -> Result<i32, Failure> {
             hmac,
             search,
         } => {
+            if hmac.is_none() && !search {
+                return Err(Failure::usage(
+                    "say what to ask: --hmac HASH (is it the HMAC of VALUE?) and/or --search \
+                     (which records are about VALUE?)",
+                ));
+            }
             let answer = connect(g)?
                 .call(
                     Method::POST,

@@ -682,3 +682,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn atna_style_patient_numbers_are_indexed_as_patients() {
+    let mut event = minimal();
+    event["entity"] = json!([{
+        "what": {"identifier": {"value": "777^^^&1.2.3&ISO"}},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
+        "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"},
+    }, {
+        "what": {"identifier": {"value": "not-a-patient"}},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
+        "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4"},
+    }]);
+    let summary = validate(&event).expect("valid");
+    assert_eq!(summary.patients, vec!["777^^^&1.2.3&ISO".to_string()]);
+}

@@ -1087,6 +1087,13 @@ fn validation_names_the_sink_and_the_key() {
             "used twice",
         ),
         (
+            vec![
+                sink("one", SinkKind::File(FileConfig::new("/a".into()))),
+                sink("two", SinkKind::File(FileConfig::new("/a".into()))),
+            ],
+            "already the file of another sink",
+        ),
+        (
             vec![base(SinkKind::SplunkHec(HecConfig {
                 token_env: Some("T".into()),
                 ..HecConfig::new("https://s/e", "/t".into())

@@ -464,8 +464,26 @@ fn outcome(code: Option<&str>) -> (Outcome, Option<String>) {
     (Outcome::Failure, Some(reason.to_owned()))
 }
 
-/// Every distinct `Patient/...` reference among entities' `what` and agents' `who`.
+/// Every distinct `Patient/...` reference among entities' `what` and agents' `who`,
+/// and the identifier value of every entity whose role is Patient (object-role code
+/// 1, as ATNA sends patient numbers such as `777^^^&1.2.3&ISO`).
 fn patients(event: &Value) -> Vec<String> {
+    let mut out = references(event);
+    let patient_ids = event["entity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["role"]["code"].as_str() == Some("1"))
+        .filter_map(|e| e["what"]["identifier"]["value"].as_str());
+    for id in patient_ids {
+        if !out.iter().any(|p| p == id) {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+fn references(event: &Value) -> Vec<String> {
     let entities = event["entity"]
         .as_array()
         .into_iter()

@@ -328,8 +328,19 @@ impl FileConfig {
 /// The first problem found, naming the sink and the key and saying what to write.
 pub fn validate(sinks: &[SinkConfig]) -> Result<(), String> {
     let mut names = BTreeSet::new();
+    let mut files = BTreeSet::new();
     for sink in sinks {
         check_name(&sink.name)?;
+        if let SinkKind::File(f) = &sink.kind
+            && !files.insert(f.path.clone())
+        {
+            return Err(format!(
+                "audit.sinks '{}': path {} is already the file of another sink; two sinks \
+                 writing one file would interleave and rotate each other's records",
+                sink.name,
+                f.path.display()
+            ));
+        }
         if !names.insert(sink.name.as_str()) {
             return Err(format!(
                 "audit.sinks: the name '{}' is used twice; give each sink its own name \

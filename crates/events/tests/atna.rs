@@ -106,7 +106,8 @@ fn reads_a_dicom_message_into_the_fhir_mapping() {
     assert_eq!(summary.action, "ehr.110112.ITI-9");
     assert_eq!(summary.actor, "ehr:dr.smith");
     assert_eq!(summary.source.as_deref(), Some("192.0.2.10"));
-    assert_eq!(summary.patients, ["Patient/p1"]);
+    // The reference, and the patient number of the entity whose role is Patient.
+    assert_eq!(summary.patients, ["Patient/p1", "MRN-77^^^&1.2.3&ISO"]);
     assert_eq!(summary.purpose.as_deref(), Some("TREAT"));
 }
 

@@ -594,3 +594,41 @@ async fn shutdown_stops_the_listener_and_its_connections() {
         "no longer listening"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_frame_trickled_slower_than_the_frame_timeout_is_cut_off() {
+    let config = ListenerConfig {
+        idle_timeout: Duration::from_secs(60),
+        frame_timeout: Duration::from_millis(300),
+        ..short_limits()
+    };
+    let mut h = start(Kind::Tcp, config).await;
+    let mut stream = TcpStream::connect(h.addr).await.expect("connect");
+    // A byte every 100 ms keeps the connection from ever being idle; the frame
+    // deadline still closes it.
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for b in b"<13>never finished ".iter().cycle().take(100) {
+        if stream.write_all(&[*b]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let cut = h
+        .next()
+        .await
+        .result
+        .expect_err("the unfinished frame is reported");
+    assert!(matches!(
+        cut,
+        ReceiveError::Frame(FrameError::Truncated { .. })
+    ));
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, stream.read(&mut buf)).await;
+    assert!(closed || matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    h.stop().await;
+}

@@ -144,6 +144,11 @@ impl Deframer {
         }
     }
 
+    /// Whether part of a frame is buffered, waiting for the rest.
+    pub fn has_partial(&self) -> bool {
+        self.buf.len() > self.start
+    }
+
     /// Adds bytes received from the stream. Ignored after a fatal error.
     pub fn push(&mut self, bytes: &[u8]) {
         if matches!(self.state, State::Failed(_)) {

@@ -65,16 +65,20 @@ pub struct ListenerConfig {
     pub max_frame_len: usize,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time allowed from the first byte of a frame to its last: a sender trickling a
+    /// frame a byte at a time cannot hold a connection slot for long.
+    pub frame_timeout: Duration,
 }
 
 impl Default for ListenerConfig {
-    /// 256 connections, 5 minutes idle, 64 KiB frames, 10 s handshakes.
+    /// 256 connections, 5 minutes idle, 64 KiB frames, 10 s handshakes, 30 s frames.
     fn default() -> Self {
         ListenerConfig {
             max_connections: 256,
             idle_timeout: Duration::from_secs(300),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -383,16 +387,29 @@ impl<H: SyslogHandler> Connection<H> {
     async fn read_frames<S: AsyncRead + Unpin>(&self, mut stream: S) {
         let mut deframer = Deframer::new(self.config.max_frame_len);
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut frame_started: Option<tokio::time::Instant> = None;
         loop {
+            let wait = match frame_started {
+                Some(at) => self
+                    .config
+                    .idle_timeout
+                    .min(self.config.frame_timeout.saturating_sub(at.elapsed())),
+                None => self.config.idle_timeout,
+            };
             let read = tokio::select! {
                 () = self.shutdown.triggered() => break,
-                read = tokio::time::timeout(self.config.idle_timeout, stream.read(&mut buf)) => read,
+                read = tokio::time::timeout(wait, stream.read(&mut buf)) => read,
             };
             let len = match read {
                 Ok(Ok(0)) => break,
                 Ok(Ok(len)) => len,
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %self.peer, error = %e, "syslog connection read failed");
+                    break;
+                }
+                Err(_elapsed) if frame_started.is_some() => {
+                    count_rejected(self.transport, "frame_timeout");
+                    tracing::debug!(peer = %self.peer, "syslog frame not finished in time, closing");
                     break;
                 }
                 Err(_elapsed) => {
@@ -404,6 +421,11 @@ impl<H: SyslogHandler> Connection<H> {
             if !self.drain(&mut deframer).await {
                 return;
             }
+            frame_started = match (deframer.has_partial(), frame_started) {
+                (false, _) => None,
+                (true, Some(at)) => Some(at),
+                (true, None) => Some(tokio::time::Instant::now()),
+            };
         }
         if let Err(e) = deframer.finish() {
             self.deliver(Err(ReceiveError::Frame(e))).await;

@@ -85,16 +85,26 @@ impl Checkpoint {
         }
         let cp: Checkpoint = serde_json::from_slice(text)
             .map_err(|e| bad(&format!("not a checkpoint file: {e}")))?;
-        if cp.format != FORMAT {
+        cp.check_shape()?;
+        Ok(cp)
+    }
+
+    /// Checks the fields a signature does not vouch for by itself: the format name, a
+    /// positive sequence number, a 64-digit hash.
+    ///
+    /// # Errors
+    /// [`AuditError::Checkpoint`] naming the field.
+    pub fn check_shape(&self) -> Result<(), AuditError> {
+        if self.format != FORMAT {
             return Err(bad(&format!("format must be \"{FORMAT}\"")));
         }
-        if cp.seq < 1 {
+        if self.seq < 1 {
             return Err(bad("seq must be 1 or more"));
         }
-        if cp.hash.len() != 64 || hex::decode(&cp.hash).is_err() {
+        if self.hash.len() != 64 || hex::decode(&self.hash).is_err() {
             return Err(bad("hash must be 64 hex digits"));
         }
-        Ok(cp)
+        Ok(())
     }
 
     /// The raw Ed25519 public key from `public_key_pem`.

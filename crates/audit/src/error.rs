@@ -13,6 +13,8 @@ pub enum AuditError {
     Write(String),
     /// A stored record cannot be read as a record (the trail was tampered with).
     Corrupt(i64),
+    /// The trail could not be read back as written (during verification).
+    Read(String),
     /// A SIEM sink's spool is full and its policy refuses new state changes.
     SpoolFull(String),
     /// A checkpoint is malformed or its signature does not verify.
@@ -29,6 +31,7 @@ impl fmt::Display for AuditError {
                 f,
                 "audit record {seq} is not a valid record; run `webqx-sec audit verify`"
             ),
+            AuditError::Read(m) => write!(f, "the audit trail could not be read: {m}"),
             AuditError::SpoolFull(m) => f.write_str(m),
             AuditError::Checkpoint(m) => write!(f, "audit checkpoint: {m}"),
         }

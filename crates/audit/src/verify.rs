@@ -181,7 +181,7 @@ pub async fn verify_with(store: &Store, opts: &VerifyOptions) -> Result<VerifyRe
     for task in tasks {
         let chunk = task
             .await
-            .map_err(|e| AuditError::Write(format!("verification task failed: {e}")))??;
+            .map_err(|e| AuditError::Read(format!("a verification task failed: {e}")))??;
         chunks.push(chunk);
     }
     let mut total = Checks::new(BTreeMap::new(), opts.anchor.clone());
@@ -318,7 +318,13 @@ struct PageRow<'a> {
 }
 
 fn parse_page(page: &str) -> Result<Vec<PageRow<'_>>, AuditError> {
-    let corrupt = || AuditError::Write("the trail page could not be read back".into());
+    let corrupt = || {
+        AuditError::Read(
+            "a page of records did not come back in the shape it was asked for; the \
+             audit_log table's columns were altered outside the service"
+                .into(),
+        )
+    };
     let mut rows = Vec::with_capacity(PAGE as usize);
     let mut rest = page;
     while !rest.is_empty() {

@@ -21,6 +21,16 @@ pub enum Via {
     Syslog(&'static str),
 }
 
+impl Via {
+    /// The `via` detail: `api`, `syslog-tls`, `syslog-tcp` or `syslog-udp`.
+    fn detail(self) -> String {
+        match self {
+            Via::Api => "api".into(),
+            Via::Syslog(transport) => format!("syslog-{transport}"),
+        }
+    }
+}
+
 /// Why an EHR event may not be stored although it is a valid AuditEvent: it would
 /// pass, in the FHIR and ATNA exports, for a record the service wrote itself.
 pub fn impersonation(event: &Value) -> Option<&'static str> {
@@ -60,10 +70,7 @@ pub fn ehr_record(
     rec.reason = summary.reason;
     rec.detail("recorded", summary.recorded)
         .detail("submitted_by", ctx.actor.clone());
-    match via {
-        Via::Api => rec.detail("via", "api"),
-        Via::Syslog(transport) => rec.detail("via", format!("syslog-{transport}")),
-    };
+    rec.detail("via", via.detail());
     for (i, patient) in summary.patients.iter().enumerate() {
         let name = if i == 0 {
             "patient".to_owned()
@@ -80,10 +87,7 @@ pub fn ehr_record(
 pub fn rejected_record(ctx: &RequestContext, reason: &str, via: Via) -> AuditRecord {
     let mut rec = ctx.record("audit.intake", None);
     rec.fail(Outcome::Failure, reason);
-    match via {
-        Via::Api => rec.detail("via", "api"),
-        Via::Syslog(transport) => rec.detail("via", format!("syslog-{transport}")),
-    };
+    rec.detail("via", via.detail());
     rec
 }
 

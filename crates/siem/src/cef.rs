@@ -19,7 +19,8 @@
 //! | `cn1` | sequence number in the chain |
 //! | `cs1`–`cs6` | purpose, target, request id, chain hash, details (JSON), HMACs (JSON) |
 
-use crate::ocsf::{self, Class, Severity, Source};
+use crate::ocsf::{Class, Severity};
+use crate::reading::{self, Source};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use webqx_audit::render::{PRODUCT, VENDOR, VERSION};
@@ -103,7 +104,7 @@ pub fn escape_extension(value: &str) -> String {
 /// The record as one CEF line.
 pub fn render(rec: &TrailRecord) -> String {
     let entry = &rec.entry;
-    let name = format!("{} {}", entry.action, ocsf::outcome_word(entry.outcome));
+    let name = format!("{} {}", entry.action, reading::outcome_word(entry.outcome));
     let mut line = header(&Header {
         version: 0,
         vendor: VENDOR,
@@ -120,7 +121,7 @@ pub fn render(rec: &TrailRecord) -> String {
 fn extension(rec: &TrailRecord) -> String {
     let entry = &rec.entry;
     let mut ext = Extension::default();
-    if let Some(ms) = ocsf::time_ms(entry) {
+    if let Some(ms) = reading::time_ms(entry) {
         ext.add("rt", ms.to_string());
     }
     ext.add("externalId", &entry.id);
@@ -137,7 +138,7 @@ fn extension(rec: &TrailRecord) -> String {
     source(entry, &mut ext);
     ext.opt(
         "requestMethod",
-        ocsf::http_request(entry).map(|(method, _)| method),
+        reading::http_request(entry).map(|(method, _)| method),
     );
 
     ext.add("cn1", entry.seq.to_string());
@@ -155,7 +156,7 @@ fn extension(rec: &TrailRecord) -> String {
 }
 
 fn source(entry: &webqx_audit::Entry, ext: &mut Extension) {
-    let port = match ocsf::source(entry) {
+    let port = match reading::source(entry) {
         None => return,
         Some(Source::Ip(IpAddr::V4(ip), port)) => {
             ext.add("src", ip.to_string());

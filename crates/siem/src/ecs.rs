@@ -21,7 +21,8 @@
 //! "By operation": create → `creation`, read → `access`, update → `change`, delete →
 //! `deletion`, other (encrypt, sign…) → `access`.
 
-use crate::ocsf::{self, Class, Crud, Severity, Source};
+use crate::ocsf::{Class, Severity};
+use crate::reading::{self, Crud, Source};
 use serde_json::{Map, Value, json};
 use webqx_audit::render::{PRODUCT, VENDOR, VERSION};
 use webqx_audit::{Entry, Outcome, TrailRecord};
@@ -32,7 +33,7 @@ pub const ECS_VERSION: &str = "8.17.0";
 /// The record as one ECS document.
 pub fn render(rec: &TrailRecord) -> Value {
     let entry = &rec.entry;
-    let ms = ocsf::time_ms(entry).unwrap_or(0);
+    let ms = reading::time_ms(entry).unwrap_or(0);
     let timestamp = chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -40,9 +41,9 @@ pub fn render(rec: &TrailRecord) -> Value {
     let mut doc = Map::new();
     doc.insert("@timestamp".into(), timestamp.into());
     doc.insert("ecs".into(), json!({ "version": ECS_VERSION }));
-    doc.insert("message".into(), ocsf::message(entry).into());
+    doc.insert("message".into(), reading::message(entry).into());
     doc.insert("event".into(), event(rec));
-    let user = json!({ "id": entry.actor, "name": ocsf::actor_name(&entry.actor) });
+    let user = json!({ "id": entry.actor, "name": reading::actor_name(&entry.actor) });
     doc.insert("user".into(), user);
     if let Some(source) = source(entry) {
         doc.insert("source".into(), source);
@@ -57,7 +58,7 @@ pub fn render(rec: &TrailRecord) -> Value {
         labels["purpose"] = purpose.as_str().into();
     }
     doc.insert("labels".into(), labels);
-    if let Some((method, path)) = ocsf::http_request(entry) {
+    if let Some((method, path)) = reading::http_request(entry) {
         let mut http = json!({ "request": { "method": method } });
         if let Some(status) = entry.details.get("status").filter(|s| s.is_u64()) {
             http["response"] = json!({ "status_code": status });
@@ -116,7 +117,7 @@ type Categorization = (Vec<&'static str>, Vec<&'static str>);
 /// `event.category` and `event.type`, as in the table of the module docs.
 fn categorize(entry: &Entry, class: Class) -> Categorization {
     let action = entry.action.as_str();
-    let crud = ocsf::crud(entry);
+    let crud = reading::crud(entry);
     let denied = entry.outcome == Outcome::Denied;
     match class {
         Class::DetectionFinding => (vec!["intrusion_detection"], vec!["info"]),
@@ -133,7 +134,8 @@ fn categorize(entry: &Entry, class: Class) -> Categorization {
             (vec!["api"], vec![by_operation(crud), "denied"])
         }
         Class::Authentication => {
-            let logout = ocsf::ehr_type(action).and_then(|(_, subtype)| subtype) == Some("110123");
+            let logout =
+                reading::ehr_type(action).and_then(|(_, subtype)| subtype) == Some("110123");
             let kind = if logout {
                 "end"
             } else if action == "sys.unseal" {
@@ -178,13 +180,13 @@ fn by_operation(crud: Crud) -> &'static str {
 fn source(entry: &Entry) -> Option<Value> {
     let address = entry.source.as_deref()?.trim();
     let mut source = json!({ "address": address });
-    let port = match ocsf::source(entry)? {
+    let port = match reading::source(entry)? {
         Source::Ip(ip, port) => {
             source["ip"] = ip.to_string().into();
             port
         }
         Source::Host(host, port) => {
-            if ocsf::is_hostname(host) {
+            if reading::is_hostname(host) {
                 source["domain"] = host.into();
             }
             port
@@ -199,12 +201,12 @@ fn source(entry: &Entry) -> Option<Value> {
 fn related(entry: &Entry) -> Value {
     let mut related = Map::new();
     let mut users = vec![entry.actor.as_str()];
-    let name = ocsf::actor_name(&entry.actor);
+    let name = reading::actor_name(&entry.actor);
     if name != entry.actor && !name.is_empty() {
         users.push(name);
     }
     related.insert("user".into(), users.into());
-    if let Some(Source::Ip(ip, _)) = ocsf::source(entry) {
+    if let Some(Source::Ip(ip, _)) = reading::source(entry) {
         related.insert("ip".into(), json!([ip.to_string()]));
     }
     Value::Object(related)
@@ -231,7 +233,7 @@ fn webqx(rec: &TrailRecord) -> Value {
     }
     let mut webqx = json!({ "audit": audit });
     if let Some(event) = &entry.event {
-        webqx["ehr"] = ocsf::ehr_summary(event);
+        webqx["ehr"] = reading::ehr_summary(event);
     }
     webqx
 }

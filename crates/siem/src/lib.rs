@@ -12,6 +12,7 @@ pub mod cef;
 pub mod ecs;
 mod format;
 pub mod ocsf;
+mod reading;
 pub mod sink;
 
 pub use format::{Format, export_line};

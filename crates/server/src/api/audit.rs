@@ -40,13 +40,14 @@ pub async fn verify_against(
     caller: Caller,
     JsonBody(req): JsonBody<VerifyAgainst>,
 ) -> ApiResult<VerifyReport> {
-    let anchor = Checkpoint::from_json(&serde_json::to_vec(&req.checkpoint).unwrap_or_default())
+    req.checkpoint
+        .check_shape()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     run_verify(
         s,
         caller,
         VerifyOptions {
-            anchor: Some(anchor),
+            anchor: Some(req.checkpoint),
             ..VerifyOptions::default()
         },
     )
@@ -461,7 +462,7 @@ pub async fn hmac(
 }
 
 async fn search(s: &AppState, tag: &str) -> Result<Vec<Value>, KmsError> {
-    let mut found = Vec::new();
+    let mut found = std::collections::VecDeque::new();
     let mut after = 0;
     loop {
         let page = webqx_audit::trail::read(
@@ -478,18 +479,18 @@ async fn search(s: &AppState, tag: &str) -> Result<Vec<Value>, KmsError> {
         for r in &page {
             for (field, value) in &r.entry.hmac {
                 if value.as_str() == Some(tag) {
-                    found.push(
+                    found.push_back(
                         json!({"seq": r.entry.seq, "id": r.entry.id, "time": r.entry.time,
                         "action": r.entry.action, "actor": r.entry.actor, "field": field}),
                     );
                     if found.len() > SEARCH_LIMIT {
-                        found.remove(0);
+                        found.pop_front();
                     }
                 }
             }
         }
     }
-    Ok(found)
+    Ok(found.into())
 }
 
 #[utoipa::path(get, path = "/v1/audit/sinks", tag = "audit", responses((status = 200, body = Object)))]

@@ -419,3 +419,34 @@ proptest! {
         prop_assert_eq!(out, plain);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// What the fuzz targets check, on every test run: random damage to a genuine file
+    /// (byte edits, cuts, insertions) never panics and never decrypts to anything but
+    /// the original plaintext.
+    #[test]
+    fn damaged_files_never_panic_or_release_other_plaintext(
+        len in 0usize..600,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        cut in proptest::option::of(any::<usize>()),
+        insert in proptest::option::of((any::<usize>(), proptest::collection::vec(any::<u8>(), 1..40))),
+    ) {
+        let plain = data(len);
+        let mut file = encrypt(&plain);
+        for (at, x) in edits {
+            let i = at % file.len();
+            file[i] ^= x;
+        }
+        if let Some(at) = cut {
+            file.truncate(at % (file.len() + 1));
+        }
+        if let Some((at, bytes)) = insert {
+            let i = at % (file.len() + 1);
+            file.splice(i..i, bytes);
+        }
+        if let Ok(out) = decrypt(&file) {
+            prop_assert_eq!(out, plain);
+        }
+    }
+}

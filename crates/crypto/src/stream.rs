@@ -650,7 +650,7 @@ impl Engine<'_> {
                 return Ok(total);
             }
             let answer = done.recv().map_err(|_| STOPPED)?;
-            pool.push(answer.recycle);
+            recycle(&mut pool, answer.recycle, cap);
             pending.insert(answer.index, answer.output);
             while let Some(result) = pending.remove(&next_write) {
                 let buf = result?;
@@ -660,7 +660,7 @@ impl Engine<'_> {
                 if let Some(progress) = &opts.progress {
                     progress(total);
                 }
-                pool.push(buf);
+                recycle(&mut pool, buf, cap);
             }
         }
     }
@@ -670,6 +670,13 @@ impl Engine<'_> {
             Direction::Seal => out.len().saturating_sub(TAG_LEN),
             Direction::Open => out.len(),
         }
+    }
+}
+
+/// Keeps a buffer for reuse; at most two per segment in flight, empty ones dropped.
+fn recycle(pool: &mut Vec<Vec<u8>>, buf: Vec<u8>, cap: usize) {
+    if buf.capacity() > 0 && pool.len() < 2 * cap {
+        pool.push(buf);
     }
 }
 

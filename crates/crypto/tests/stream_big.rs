@@ -2,8 +2,9 @@
 //! through a pipe into a checking writer, so nothing of that size is ever stored; and
 //! the process's peak memory stays bounded while it runs.
 //!
-//! Size: `WEBQX_STREAM_BIG_MIB` (default 3072, i.e. 3 GiB). Alone in this file so the
-//! peak-RSS figure is this test's own.
+//! Size: `WEBQX_STREAM_BIG_MIB` (default 3072, i.e. 3 GiB); segment size:
+//! `WEBQX_STREAM_BIG_SEGMENT` (default the format's default; used to choose it). Alone in
+//! this file so the peak-RSS figure is this test's own.
 
 use std::io::{Read, Write};
 use webqx_crypto::stream::{self, FileHeader, StreamOptions};
@@ -84,7 +85,11 @@ fn multi_gib_round_trip_in_constant_memory() {
         .unwrap_or(3072);
     let len = mib * 1024 * 1024 + 12_345;
     let key = [9u8; 32];
-    let header = FileHeader::new("big", 1, b"wrapped".to_vec());
+    let segment = std::env::var("WEBQX_STREAM_BIG_SEGMENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(stream::DEFAULT_SEGMENT_SIZE);
+    let header = FileHeader::new("big", 1, b"wrapped".to_vec()).with_segment_size(segment);
     let opts = StreamOptions::default();
     let started = std::time::Instant::now();
 
@@ -116,7 +121,7 @@ fn multi_gib_round_trip_in_constant_memory() {
     let secs = started.elapsed().as_secs_f64();
     let peak = peak_rss_kib().unwrap_or(0);
     eprintln!(
-        "{len} bytes encrypted and decrypted in {secs:.1}s ({:.0} MB/s each way, both at once), peak RSS {peak} KiB",
+        "{len} bytes, segment {segment}: encrypted and decrypted in {secs:.1}s ({:.0} MB/s each way, both at once), peak RSS {peak} KiB",
         len as f64 / secs / 1e6
     );
     // Both engines run at once here, each within stream::MAX_IN_FLIGHT_BYTES.

@@ -333,16 +333,20 @@ fn encrypt_refuses_out_of_bounds_parameters() {
     for (h, key) in cases {
         let mut out = Vec::new();
         let err = stream::encrypt(&h, &key, plain, &mut out, &opts(1)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StreamError::BadHeader(_) | StreamError::InvalidParameter(_)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, StreamError::InvalidParameter(_)), "{err:?}");
         assert!(out.is_empty(), "nothing written for a refused header");
         assert!(!err.to_string().is_empty());
     }
+}
+
+#[test]
+fn a_header_not_read_from_a_file_does_not_decrypt() {
+    let file = encrypt(b"abc");
+    let body = &file[header_len(&file)..];
+    let mut out = Vec::new();
+    let err = stream::decrypt(&header(), &KEY, body, &mut out, &opts(1)).unwrap_err();
+    assert_eq!(err, StreamError::WrongKeyOrTampered);
+    assert!(out.is_empty());
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! - [`mac`]: HMAC-SHA-256/512 with constant-time verification.
 //! - [`kdf`]: HKDF-SHA-256 and Argon2id.
 //! - [`shamir`]: splitting a secret into shares and combining them.
+//! - [`stream`]: the streaming authenticated file format (`WQXF`) and its parallel engine.
 //! - [`envelope`]: the self-describing `wqx1:` envelope for ciphertexts, signatures and MACs.
 //! - [`secret`]: [`SecretBytes`], the zeroizing owner of every secret this crate returns.
 
@@ -27,6 +28,7 @@ pub mod rand;
 pub mod secret;
 pub mod shamir;
 pub mod sign;
+pub mod stream;
 
 pub use error::Error;
 pub use secret::SecretBytes;

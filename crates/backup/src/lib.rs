@@ -27,6 +27,7 @@ pub use restore::{RestoreReport, RestoreTarget, restore};
 pub use webqx_kms::backup::Credentials;
 
 use archive::{Manifest, Writer};
+use futures_util::TryStreamExt;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -146,11 +147,15 @@ async fn produce_in(
     for table in snapshot::tables(conn, store.backend()).await? {
         let names: Vec<String> = table.columns.iter().map(|(n, _)| n.clone()).collect();
         writer.table(&table.name, &names)?;
-        let rows = snapshot::each_row(conn, &table, async |values| {
-            writer.row(&values)?;
-            flush_if_full(&mut writer, tx).await
-        })
-        .await?;
+        let sql = snapshot::select_all(&table)?;
+        let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
+        let mut rows = 0u64;
+        while let Some(row) = stream.try_next().await? {
+            writer.row(&snapshot::values_of(&row, &table)?)?;
+            flush_if_full(&mut writer, tx).await?;
+            rows += 1;
+        }
+        drop(stream);
         writer.table_end(rows)?;
         tables.push((table.name.clone(), rows));
     }

@@ -13,7 +13,6 @@
 
 use crate::BackupError;
 use crate::archive::Value;
-use futures_util::TryStreamExt;
 use webqx_store::{AnyRow, Backend, Row, Store};
 
 /// The kinds of column this schema uses.
@@ -161,28 +160,22 @@ pub fn value_of(row: &AnyRow, i: usize, kind: ColumnKind) -> Result<Value, Backu
     Ok(v.unwrap_or(Value::Null))
 }
 
-/// Streams every row of `table` to `each`, in primary-key order where there is one.
-pub async fn each_row(
-    conn: &mut sqlx::AnyConnection,
-    table: &TableShape,
-    mut each: impl AsyncFnMut(Vec<Value>) -> Result<(), BackupError>,
-) -> Result<u64, BackupError> {
+/// The SELECT that reads every row of `table`.
+pub fn select_all(table: &TableShape) -> Result<String, BackupError> {
     let mut cols = Vec::with_capacity(table.columns.len());
     for (c, _) in &table.columns {
         cols.push(quoted(c)?);
     }
-    let sql = format!("SELECT {} FROM {}", cols.join(", "), quoted(&table.name)?);
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
-    let mut count = 0u64;
-    while let Some(row) = rows.try_next().await? {
-        let mut values = Vec::with_capacity(table.columns.len());
-        for (i, (_, kind)) in table.columns.iter().enumerate() {
-            values.push(value_of(&row, i, *kind)?);
-        }
-        each(values).await?;
-        count += 1;
+    Ok(format!("SELECT {} FROM {}", cols.join(", "), quoted(&table.name)?))
+}
+
+/// One fetched row as archive values.
+pub fn values_of(row: &AnyRow, table: &TableShape) -> Result<Vec<Value>, BackupError> {
+    let mut values = Vec::with_capacity(table.columns.len());
+    for (i, (_, kind)) in table.columns.iter().enumerate() {
+        values.push(value_of(row, i, *kind)?);
     }
-    Ok(count)
+    Ok(values)
 }
 
 /// The backend's name in manifests.

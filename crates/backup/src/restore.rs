@@ -126,7 +126,12 @@ async fn restore_into(
         None => StoreConfig::sqlite(&staging.join("store.db")),
     };
     let store = Store::open(&config).await?;
-    let result = fill(&store, file, credentials, target.force, staging).await;
+    let mut result = fill(&store, file, credentials, target.force, staging).await;
+    if let Ok(report) = &result {
+        if let Err(e) = audit_restore(&store, file, report).await {
+            result = Err(e);
+        }
+    }
     if store.backend() == Backend::Sqlite {
         let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(store.pool())
@@ -134,6 +139,24 @@ async fn restore_into(
     }
     store.close().await;
     result
+}
+
+/// Appends `backup.restore` to the restored trail, so the trail itself says where its
+/// history was cut and rebuilt.
+async fn audit_restore(
+    store: &Store,
+    file: &Path,
+    report: &RestoreReport,
+) -> Result<(), BackupError> {
+    let audit = webqx_audit::AuditLog::start(store.clone());
+    let mut rec = webqx_audit::RequestContext::internal("restore").record("backup.restore", None);
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    rec.detail("file", name.unwrap_or_default());
+    rec.detail("backup_created_ms", report.manifest.created_ms);
+    rec.detail("backend_from", report.manifest.backend.clone());
+    rec.detail("tables", report.tables.len());
+    audit.record(rec).await?;
+    Ok(())
 }
 
 async fn fill(

@@ -569,6 +569,13 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seed_is_a_valid_archive() {
+        let seed = include_bytes!("../../../fuzz/seeds/backup_archive/sample.bin");
+        let s = check(&seed[..]).unwrap();
+        assert_eq!(s.tables, vec![("keys".into(), 2)]);
+    }
+
+    #[test]
     fn unsafe_paths_are_refused() {
         for p in ["../x", "/etc/passwd", "a/../b", "a//b", "", "a\\b", "./a"] {
             assert!(!safe_relative(p), "{p}");

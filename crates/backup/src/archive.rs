@@ -351,7 +351,9 @@ impl<R: Read> Reader<R> {
         }
         let path = self.name()?;
         if !safe_relative(&path) {
-            return Err(bad(format!("file path {path:?} is not a plain relative path")));
+            return Err(bad(format!(
+                "file path {path:?} is not a plain relative path"
+            )));
         }
         let mode = u32::from_be_bytes(self.array()?);
         let len = self.u32()?;

@@ -82,8 +82,8 @@ pub struct HeaderInfo {
 fn read_header(file: &Path) -> Result<(FileHeader, std::fs::File), BackupError> {
     let mut input = std::fs::File::open(file)
         .map_err(|e| BackupError::Io(format!("cannot open {}: {e}", file.display())))?;
-    let header = stream::read_header(&mut input)
-        .map_err(|e| BackupError::Stream(format!("header: {e}")))?;
+    let header =
+        stream::read_header(&mut input).map_err(|e| BackupError::Stream(format!("header: {e}")))?;
     if header.key_name != BACKUP_KEY_NAME {
         return Err(BackupError::Refused(format!(
             "{} is an encrypted file under key '{}', not a WebQx backup; decrypt it with \
@@ -126,6 +126,12 @@ pub(crate) fn decrypt(
     input: impl Read,
     output: impl Write,
 ) -> Result<u64, BackupError> {
-    stream::decrypt(header, key.expose(), input, output, &StreamOptions::default())
-        .map_err(|e| BackupError::Stream(e.to_string()))
+    stream::decrypt(
+        header,
+        key.expose(),
+        input,
+        output,
+        &StreamOptions::default(),
+    )
+    .map_err(|e| BackupError::Stream(e.to_string()))
 }

@@ -75,10 +75,7 @@ pub async fn create(
             let created = create_unaudited(store, kms, ctx, data_dir, output).await?;
             rec.detail("bytes", created.bytes);
             rec.detail("tables", created.tables.len());
-            rec.detail(
-                "rows",
-                created.tables.iter().map(|(_, n)| *n).sum::<u64>(),
-            );
+            rec.detail("rows", created.tables.iter().map(|(_, n)| *n).sum::<u64>());
             Ok::<_, BackupError>(created)
         })
         .await
@@ -243,8 +240,8 @@ pub async fn verify(file: &Path, credentials: Arc<Credentials>) -> Result<Verifi
     let file = file.to_owned();
     tokio::task::spawn_blocking(move || {
         let (header, key, input) = crypt::open_file(&file, &credentials)?;
-        let (reader, writer) = std::io::pipe()
-            .map_err(|e| BackupError::Io(format!("cannot make a pipe: {e}")))?;
+        let (reader, writer) =
+            std::io::pipe().map_err(|e| BackupError::Io(format!("cannot make a pipe: {e}")))?;
         let checker = std::thread::spawn(move || {
             let mut reader = reader;
             let checked = archive::check(&mut reader);

@@ -127,10 +127,10 @@ async fn restore_into(
     };
     let store = Store::open(&config).await?;
     let mut result = fill(&store, file, credentials, target.force, staging).await;
-    if let Ok(report) = &result {
-        if let Err(e) = audit_restore(&store, file, report).await {
-            result = Err(e);
-        }
+    if let Ok(report) = &result
+        && let Err(e) = audit_restore(&store, file, report).await
+    {
+        result = Err(e);
     }
     if store.backend() == Backend::Sqlite {
         let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -247,7 +247,7 @@ async fn apply(
         files: Vec::new(),
         moved_aside: None,
     };
-    let mut open: Option<(String, Vec<(usize, ColumnKind)>, String)> = None;
+    let mut open: Option<OpenTable> = None;
     while let Some(entry) = rx.recv().await {
         match entry {
             Entry::Table { name, columns } => {
@@ -263,17 +263,17 @@ async fn apply(
                 .execute(&mut *conn)
                 .await?;
                 let (kinds, sql) = insert_for(shape, &columns)?;
-                open = Some((name, kinds, sql));
+                open = Some(OpenTable { name, kinds, sql });
             }
             Entry::Row(values) => {
-                let Some((_, kinds, sql)) = &open else {
+                let Some(t) = &open else {
                     return Err(BackupError::Refused("a row outside a table".into()));
                 };
-                insert(conn, sql, kinds, values).await?;
+                insert(conn, &t.sql, &t.kinds, values).await?;
             }
             Entry::TableEnd(rows) => {
-                if let Some((name, _, _)) = open.take() {
-                    report.tables.push((name, rows));
+                if let Some(t) = open.take() {
+                    report.tables.push((t.name, rows));
                 }
             }
             Entry::File {
@@ -321,11 +321,19 @@ async fn check_empty(conn: &mut sqlx::AnyConnection, force: bool) -> Result<(), 
     Ok(())
 }
 
+/// The table being restored: its name, the kinds of the backup's columns in the
+/// target, and the INSERT for them.
+struct OpenTable {
+    name: String,
+    kinds: Vec<ColumnKind>,
+    sql: String,
+}
+
 /// The INSERT for the backup's columns, and where each lands in the target's shape.
 fn insert_for(
     shape: &TableShape,
     columns: &[String],
-) -> Result<(Vec<(usize, ColumnKind)>, String), BackupError> {
+) -> Result<(Vec<ColumnKind>, String), BackupError> {
     let mut kinds = Vec::with_capacity(columns.len());
     let mut names = Vec::with_capacity(columns.len());
     let mut marks = Vec::with_capacity(columns.len());
@@ -341,7 +349,7 @@ fn insert_for(
                     shape.name
                 ))
             })?;
-        kinds.push((i, kind));
+        kinds.push(kind);
         names.push(snapshot::quoted(c)?);
         marks.push(format!("${}", i + 1));
     }
@@ -357,11 +365,16 @@ fn insert_for(
 async fn insert(
     conn: &mut sqlx::AnyConnection,
     sql: &str,
-    kinds: &[(usize, ColumnKind)],
+    kinds: &[ColumnKind],
     values: Vec<Value>,
 ) -> Result<(), BackupError> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-    for ((_, kind), value) in kinds.iter().zip(values) {
+    if kinds.len() != values.len() {
+        return Err(BackupError::Refused(
+            "a row with the wrong number of values".into(),
+        ));
+    }
+    for (kind, value) in kinds.iter().zip(values) {
         q = match (kind, value) {
             (ColumnKind::Int, Value::Null) => q.bind(None::<i64>),
             (ColumnKind::Text, Value::Null) => q.bind(None::<String>),
@@ -389,13 +402,15 @@ async fn insert(
 
 fn write_file(root: &Path, rel: &str, mode: u32, content: &[u8]) -> Result<(), BackupError> {
     if !crate::archive::safe_relative(rel) {
-        return Err(BackupError::Refused(format!("unsafe path {rel:?} in the backup")));
+        return Err(BackupError::Refused(format!(
+            "unsafe path {rel:?} in the backup"
+        )));
     }
     let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        if !parent.exists() {
-            create_private_dir(parent)?;
-        }
+    if let Some(parent) = path.parent()
+        && !parent.exists()
+    {
+        create_private_dir(parent)?;
     }
     write_private(&path, mode, content)
 }

@@ -109,7 +109,10 @@ mod tests {
             std::fs::write(dir.path().join(file_name(now - d * day)), b"x").unwrap();
         }
         std::fs::write(dir.path().join("notes.txt"), b"keep me").unwrap();
-        assert_eq!(created_of(&file_name(1_700_000_000_123)), Some(1_700_000_000_123));
+        assert_eq!(
+            created_of(&file_name(1_700_000_000_123)),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(list(dir.path()).unwrap().len(), 5);
         let gone = prune(dir.path(), Some(3), None).unwrap();
         assert_eq!(gone.len(), 2);

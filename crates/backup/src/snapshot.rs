@@ -166,7 +166,11 @@ pub fn select_all(table: &TableShape) -> Result<String, BackupError> {
     for (c, _) in &table.columns {
         cols.push(quoted(c)?);
     }
-    Ok(format!("SELECT {} FROM {}", cols.join(", "), quoted(&table.name)?))
+    Ok(format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quoted(&table.name)?
+    ))
 }
 
 /// One fetched row as archive values.

@@ -23,9 +23,16 @@ struct Env {
 async fn env(config: &StoreConfig) -> Env {
     let store = Store::open(config).await.expect("store opens");
     let audit = AuditLog::start(store.clone());
-    let kms = Arc::new(Kms::new(store.clone(), audit.clone(), KmsSettings::default()));
+    let kms = Arc::new(Kms::new(
+        store.clone(),
+        audit.clone(),
+        KmsSettings::default(),
+    ));
     let ctx = RequestContext::internal("test");
-    let out = kms.initialize(&ctx, InitMethod::KeyFile).await.expect("init");
+    let out = kms
+        .initialize(&ctx, InitMethod::KeyFile)
+        .await
+        .expect("init");
     Env {
         store,
         audit,
@@ -40,7 +47,10 @@ async fn encrypt(kms: &Kms, ctx: &RequestContext, key: &str, text: &str) -> Stri
         plaintext: SecretBytes::from_slice(text.as_bytes()),
         context: vec![],
     };
-    let out = kms.encrypt(ctx, key, &[plain], None).await.expect("encrypt");
+    let out = kms
+        .encrypt(ctx, key, &[plain], None)
+        .await
+        .expect("encrypt");
     out.into_iter().next().unwrap().expect("item").ciphertext
 }
 
@@ -132,10 +142,20 @@ async fn backup_taken_under_writes_restores_keys_files_and_a_verifiable_trail() 
         let file = dir.path().join("b.wqxb");
         let created = backup_to(&e, &data, &file).await;
         writer.await.unwrap();
-        assert!(created.files.contains(&"admin.token".to_string()), "{}", t.label);
-        assert!(!created.files.iter().any(|f| f.contains("unseal")), "{}", t.label);
+        assert!(
+            created.files.contains(&"admin.token".to_string()),
+            "{}",
+            t.label
+        );
+        assert!(
+            !created.files.iter().any(|f| f.contains("unseal")),
+            "{}",
+            t.label
+        );
 
-        let verified = webqx_backup::verify(&file, creds(&e)).await.expect("verify");
+        let verified = webqx_backup::verify(&file, creds(&e))
+            .await
+            .expect("verify");
         let keys_in_backup = verified
             .summary
             .tables
@@ -168,24 +188,34 @@ async fn backup_taken_under_writes_restores_keys_files_and_a_verifiable_trail() 
         let report = webqx_audit::verify(&store).await.unwrap();
         assert!(report.ok(), "{}: restored trail verifies", t.label);
         // The restore appends its own record to the restored trail.
-        assert_eq!(audit_rows(&store).await as u64, audit_in_backup + 1, "{}", t.label);
+        assert_eq!(
+            audit_rows(&store).await as u64,
+            audit_in_backup + 1,
+            "{}",
+            t.label
+        );
         let keys: i64 = query_scalar("SELECT COUNT(*) FROM keys")
             .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(keys as u64, keys_in_backup, "{}", t.label);
         // Each busy key's creation committed with its audit record: both or neither.
-        let created_records: i64 = query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE body LIKE '%\"key.create\"%'",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(created_records, keys, "{}: keys and their records agree", t.label);
+        let created_records: i64 =
+            query_scalar("SELECT COUNT(*) FROM audit_log WHERE body LIKE '%\"key.create\"%'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            created_records, keys,
+            "{}: keys and their records agree",
+            t.label
+        );
 
         let audit = AuditLog::start(store.clone());
         let kms = Kms::new(store.clone(), audit, KmsSettings::default());
-        kms.unseal_with_key(&e.ctx, &e.key_file).await.expect("unseal restored");
+        kms.unseal_with_key(&e.ctx, &e.key_file)
+            .await
+            .expect("unseal restored");
         let opened = kms
             .decrypt(&e.ctx, "phi", &[(old.clone(), vec![])])
             .await
@@ -236,7 +266,10 @@ async fn tampered_truncated_and_appended_backups_and_wrong_credentials_are_refus
     let cases = [
         ("flipped", damaged("flipped", &flipped)),
         ("truncated", damaged("truncated", &good[..good.len() - 17])),
-        ("appended", damaged("appended", &[good.as_slice(), b"junk"].concat())),
+        (
+            "appended",
+            damaged("appended", &[good.as_slice(), b"junk"].concat()),
+        ),
     ];
     for (what, path) in cases {
         let err = webqx_backup::verify(&path, creds(&e)).await.unwrap_err();
@@ -246,7 +279,9 @@ async fn tampered_truncated_and_appended_backups_and_wrong_credentials_are_refus
             postgres: None,
             force: false,
         };
-        let err = webqx_backup::restore(&path, creds(&e), &target).await.unwrap_err();
+        let err = webqx_backup::restore(&path, creds(&e), &target)
+            .await
+            .unwrap_err();
         assert!(matches!(err, BackupError::Stream(_)), "{what}: {err}");
         assert!(!target.data_dir.exists(), "{what}: nothing left behind");
     }
@@ -256,7 +291,9 @@ async fn tampered_truncated_and_appended_backups_and_wrong_credentials_are_refus
     )));
     let err = webqx_backup::verify(&file, wrong).await.unwrap_err();
     assert!(err.to_string().contains("do not open"), "{err}");
-    let kind = Arc::new(Credentials::Passphrase(SecretBytes::from_slice(b"a passphrase here")));
+    let kind = Arc::new(Credentials::Passphrase(SecretBytes::from_slice(
+        b"a passphrase here",
+    )));
     let err = webqx_backup::verify(&file, kind).await.unwrap_err();
     assert!(err.to_string().contains("key file"), "{err}");
 }
@@ -276,11 +313,18 @@ async fn restore_refuses_a_non_empty_folder_without_force() {
         postgres: None,
         force: false,
     };
-    let err = webqx_backup::restore(&file, creds(&e), &target).await.unwrap_err();
+    let err = webqx_backup::restore(&file, creds(&e), &target)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
-    assert_eq!(std::fs::read(data_dir.join("store.db")).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(data_dir.join("store.db")).unwrap(),
+        b"precious"
+    );
     target.force = true;
-    let report = webqx_backup::restore(&file, creds(&e), &target).await.unwrap();
+    let report = webqx_backup::restore(&file, creds(&e), &target)
+        .await
+        .unwrap();
     let aside = report.moved_aside.expect("old folder moved aside");
     assert_eq!(std::fs::read(aside.join("store.db")).unwrap(), b"precious");
     assert!(data_dir.join("store.db").exists());
@@ -288,4 +332,56 @@ async fn restore_refuses_a_non_empty_folder_without_force() {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_sqlite_backup_restores_into_postgresql() {
+    let Some(url) = webqx_testkit::postgres_url() else {
+        eprintln!("WEBQX_TEST_POSTGRES unset: cross-backend restore not tried");
+        return;
+    };
+    let t = &test_stores()[0];
+    let e = env(&t.config).await;
+    create_key(&e.kms, &e.ctx, "phi").await;
+    let old = encrypt(&e.kms, &e.ctx, "phi", "across").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.wqxb");
+    backup_to(&e, dir.path(), &file).await;
+    let pg = StoreConfig {
+        url,
+        schema: Some(format!("webqx_x_{}", uuid_like())),
+        max_connections: 4,
+    };
+    let target = RestoreTarget {
+        data_dir: dir.path().join("pgdata"),
+        postgres: Some(pg.clone()),
+        force: false,
+    };
+    webqx_backup::restore(&file, creds(&e), &target)
+        .await
+        .expect("restore into postgres");
+    let store = Store::open(&pg).await.unwrap();
+    assert!(webqx_audit::verify(&store).await.unwrap().ok());
+    let kms = Kms::new(
+        store.clone(),
+        AuditLog::start(store.clone()),
+        KmsSettings::default(),
+    );
+    kms.unseal_with_key(&e.ctx, &e.key_file).await.unwrap();
+    let opened = kms.decrypt(&e.ctx, "phi", &[(old, vec![])]).await.unwrap();
+    assert_eq!(opened[0].as_ref().unwrap().plaintext.expose(), b"across");
+    // Restoring again into the same schema is refused without force.
+    let err = webqx_backup::restore(
+        &file,
+        creds(&e),
+        &RestoreTarget {
+            data_dir: dir.path().join("pgdata2"),
+            ..target.clone()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    store.close().await;
+    drop_schema(&pg).await;
 }

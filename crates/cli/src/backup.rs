@@ -185,9 +185,7 @@ fn usage(message: impl Into<String>) -> Failure {
 /// credentials), 6 for local problems.
 fn backup_failure(e: BackupError) -> Failure {
     let exit = match &e {
-        BackupError::Archive(_) | BackupError::Stream(_) | BackupError::Kms(_) => {
-            Exit::CheckFailed
-        }
+        BackupError::Archive(_) | BackupError::Stream(_) | BackupError::Kms(_) => Exit::CheckFailed,
         _ => Exit::Local,
     };
     Failure::new(exit, e.to_string())

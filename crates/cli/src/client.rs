@@ -188,7 +188,11 @@ impl Client {
     /// # Errors
     /// As for [`Client::call`]; a local failure when `out` cannot be written; a server
     /// failure when the answer is cut off.
-    pub async fn download(&self, path: &str, out: &mut impl std::io::Write) -> Result<u64, Failure> {
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, Failure> {
         let mut response = self
             .request(reqwest::Method::POST, path)
             .send()

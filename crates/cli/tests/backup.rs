@@ -73,11 +73,17 @@ async fn backup_destroy_restore_gives_the_same_keys_tokens_and_trail() {
             .await;
         assert_eq!(r.status, 201, "{label}: {}", r.text);
         let r = h
-            .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("Jane Q. Doe")}))
+            .post(
+                "/v1/keys/phi/encrypt",
+                json!({"plaintext": b64("Jane Q. Doe")}),
+            )
             .await;
         let ciphertext = r.json["ciphertext"].as_str().unwrap().to_owned();
         let r = h
-            .post("/v1/tokens", json!({"name": "ehr", "operations": ["encrypt", "decrypt"], "keys": ["phi"]}))
+            .post(
+                "/v1/tokens",
+                json!({"name": "ehr", "operations": ["encrypt", "decrypt"], "keys": ["phi"]}),
+            )
             .await;
         assert!(r.status == 200 || r.status == 201, "{label}: {}", r.text);
         let ehr_token = r.json["token"].as_str().unwrap().to_owned();
@@ -95,15 +101,27 @@ async fn backup_destroy_restore_gives_the_same_keys_tokens_and_trail() {
         let key_file = dir.path().join("unseal.key");
         std::fs::copy(server.data.join("unseal.key"), &key_file).unwrap();
         let key_s = key_file.to_str().unwrap();
-        let verified = cli(dir.path(), &[], &["backup", "verify", file_s, "--key-file", key_s]);
+        let verified = cli(
+            dir.path(),
+            &[],
+            &["backup", "verify", file_s, "--key-file", key_s],
+        );
         ok(&verified, &format!("{label}: backup verify"));
-        assert!(stdout(&verified).contains("audit_log"), "{}", stdout(&verified));
+        assert!(
+            stdout(&verified).contains("audit_log"),
+            "{}",
+            stdout(&verified)
+        );
 
         // The machine is gone: stop the server and destroy its data folder.
         server.stop();
         std::fs::remove_dir_all(&server.data).unwrap();
 
-        let new_env = if env.is_empty() { env.clone() } else { fresh_schema(&env) };
+        let new_env = if env.is_empty() {
+            env.clone()
+        } else {
+            fresh_schema(&env)
+        };
         let restored = dir.path().join("restored");
         let restore = cli(
             &restored,
@@ -120,13 +138,21 @@ async fn backup_destroy_restore_gives_the_same_keys_tokens_and_trail() {
         let r = h
             .post("/v1/keys/phi/decrypt", json!({"ciphertext": ciphertext}))
             .await;
-        assert_eq!(r.status, 200, "{label}: old ciphertext decrypts: {}", r.text);
+        assert_eq!(
+            r.status, 200,
+            "{label}: old ciphertext decrypts: {}",
+            r.text
+        );
         assert_eq!(r.json["plaintext"], b64("Jane Q. Doe"));
         let ehr = h.with_token(Some(&ehr_token));
         let r = ehr
             .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("x")}))
             .await;
-        assert_eq!(r.status, 200, "{label}: the old token still works: {}", r.text);
+        assert_eq!(
+            r.status, 200,
+            "{label}: the old token still works: {}",
+            r.text
+        );
         // Every record up to the backup is there, byte for byte.
         let (records_after, _) = records(&again, Some(head)).await;
         assert_eq!(records_after, records_before, "{label}");
@@ -146,7 +172,11 @@ async fn records(server: &Server, to: Option<i64>) -> (Vec<String>, i64) {
     };
     let r = server.http().get(&path).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let head = r.headers["x-webqx-head-seq"].to_str().unwrap().parse().unwrap();
+    let head = r.headers["x-webqx-head-seq"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let lines = r.text.lines().map(str::to_owned).collect();
     (lines, head)
 }
@@ -172,27 +202,51 @@ async fn tampered_backups_and_wrong_credentials_fail_with_exit_1() {
     ] {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        let o = cli(dir.path(), &[], &["backup", "verify", p.to_str().unwrap(), "--key-file", key_s]);
+        let o = cli(
+            dir.path(),
+            &[],
+            &["backup", "verify", p.to_str().unwrap(), "--key-file", key_s],
+        );
         assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains("use another copy"), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("use another copy"),
+            "{name}: {}",
+            stderr(&o)
+        );
     }
     let wrong = dir.path().join("wrong.key");
     std::fs::write(&wrong, "00".repeat(32)).unwrap();
     let o = cli(
         dir.path(),
         &[],
-        &["backup", "verify", file.to_str().unwrap(), "--key-file", wrong.to_str().unwrap()],
+        &[
+            "backup",
+            "verify",
+            file.to_str().unwrap(),
+            "--key-file",
+            wrong.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("do not open"), "{}", stderr(&o));
-    let o = cli(dir.path(), &[], &["backup", "verify", file.to_str().unwrap()]);
+    let o = cli(
+        dir.path(),
+        &[],
+        &["backup", "verify", file.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--key-file"), "{}", stderr(&o));
     // A non-empty folder is refused without --force, and left alone.
     let o = cli(
         &server.data,
         &[],
-        &["backup", "restore", file.to_str().unwrap(), "--key-file", key_s],
+        &[
+            "backup",
+            "restore",
+            file.to_str().unwrap(),
+            "--key-file",
+            key_s,
+        ],
     );
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
@@ -215,12 +269,17 @@ async fn wait_for(server: &Server, what: &str, done: impl Fn(&serde_json::Value)
 async fn scheduled_backups_keep_the_newest_and_show_in_health_and_metrics() {
     let folder = tempfile::tempdir().unwrap();
     let env = vec![
-        ("WEBQX_BACKUP_FOLDER".to_string(), folder.path().display().to_string()),
+        (
+            "WEBQX_BACKUP_FOLDER".to_string(),
+            folder.path().display().to_string(),
+        ),
         ("WEBQX_BACKUP_EVERY".into(), "1s".into()),
         ("WEBQX_BACKUP_KEEP".into(), "2".into()),
     ];
     let server = Server::start(BIN, &env);
-    let count = |n: u64| move |b: &serde_json::Value| b["last_success"].is_string() && b["failures"] == 0 && n > 0;
+    let count = |n: u64| {
+        move |b: &serde_json::Value| b["last_success"].is_string() && b["failures"] == 0 && n > 0
+    };
     wait_for(&server, "first backup", count(1)).await;
     // Let a few more run, then retention must have left exactly two.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -235,14 +294,22 @@ async fn scheduled_backups_keep_the_newest_and_show_in_health_and_metrics() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let m = server.http().get("/metrics").await;
-    assert!(m.text.contains("webqx_backup_last_success_timestamp_seconds"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("webqx_backup_last_success_timestamp_seconds"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("webqx_backup_bytes"), "{}", m.text);
     let list = server.cli(&["--json", "backup", "list"]);
     ok(&list, "backup list");
     let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(listed["backups"].as_array().unwrap().len(), 2, "{listed}");
     // A scheduled backup verifies like any other.
-    let newest = webqx_backup::retention::list(folder.path()).unwrap().pop().unwrap();
+    let newest = webqx_backup::retention::list(folder.path())
+        .unwrap()
+        .pop()
+        .unwrap();
     let key = server.data.join("unseal.key");
     ok(
         &server.cli(&[
@@ -261,7 +328,10 @@ async fn a_failing_scheduled_backup_shows_in_health_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-folder");
     let env = vec![
-        ("WEBQX_BACKUP_FOLDER".to_string(), missing.display().to_string()),
+        (
+            "WEBQX_BACKUP_FOLDER".to_string(),
+            missing.display().to_string(),
+        ),
         ("WEBQX_BACKUP_EVERY".into(), "1s".into()),
     ];
     let server = Server::start(BIN, &env);

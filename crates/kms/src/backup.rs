@@ -78,9 +78,8 @@ impl Kms {
             };
             let seal_block =
                 serde_json::to_vec(&block).map_err(|e| KmsError::Internal(e.to_string()))?;
-            let data_key = SecretBytes::new(
-                webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?,
-            );
+            let data_key =
+                SecretBytes::new(webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?);
             let wrapped = wrap(&root, &data_key)?;
             Ok(BackupKey {
                 data_key,
@@ -231,9 +230,8 @@ fn combine_shares(set_id: &str, given: &[SecretBytes]) -> Result<SecretBytes, Km
         }
         shares.push(share);
     }
-    shamir::combine(&shares).map_err(|e| {
-        KmsError::UnsealFailed(format!("{e} (give at least the threshold of shares)"))
-    })
+    shamir::combine(&shares)
+        .map_err(|e| KmsError::UnsealFailed(format!("{e} (give at least the threshold of shares)")))
 }
 
 #[cfg(test)]

@@ -83,12 +83,18 @@ pub struct BackupItem {
 #[utoipa::path(get, path = "/v1/sys/backups", tag = "sys", responses((status = 200, body = BackupList)))]
 /// Lists the scheduled backups and their status (needs `sys`).
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<BackupList> {
-    caller.require(&s, Operation::Sys, None, "backup.list").await?;
+    caller
+        .require(&s, Operation::Sys, None, "backup.list")
+        .await?;
     let folder = s.config.backup.folder.clone();
     let mut backups = Vec::new();
     if let Some(folder) = &folder {
         let files = webqx_backup::retention::list(folder).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup-io", e.to_string())
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "backup-io",
+                e.to_string(),
+            )
         })?;
         for f in files {
             let created = chrono::DateTime::from_timestamp_millis(f.created_ms)

@@ -356,3 +356,194 @@ async fn a_failing_scheduled_backup_shows_in_health_and_metrics() {
         .unwrap_or_else(|| panic!("{}", m.text));
     assert!(!failures.ends_with(" 0"), "{failures}");
 }
+
+fn init(data: &Path, args: &[&str]) -> Output {
+    let o = Command::new(BIN)
+        .arg("--json")
+        .arg("init")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    ok(&o, "init");
+    o
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shamir_sealed_backup_restores_on_an_empty_machine_with_shares_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = init(&data, &["--shares", "3", "--threshold", "2"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shares: Vec<String> = v["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let mut server = Server::over(BIN, &data, &[]);
+    server.spawn();
+    ok(&server.cli(&["unseal", &shares[0]]), "unseal 1");
+    ok(&server.cli(&["unseal", &shares[2]]), "unseal 2");
+    let file = dir.path().join("b.wqxb");
+    let file_s = file.to_str().unwrap();
+    ok(&server.cli(&["backup", "create", "-o", file_s]), "create");
+    server.stop();
+
+    // The new machine has the backup and two share holders; nothing else.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let one = elsewhere.path().join("one-share.txt");
+    std::fs::write(&one, format!("{}\n", shares[1])).unwrap();
+    let o = cli(
+        elsewhere.path(),
+        &[],
+        &[
+            "backup",
+            "verify",
+            file_s,
+            "--shares-file",
+            one.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one share is not enough: {}",
+        stderr(&o)
+    );
+    let two = elsewhere.path().join("two-shares.txt");
+    std::fs::write(&two, format!("{}\n\n{}\n", shares[1], shares[2])).unwrap();
+    let two_s = two.to_str().unwrap();
+    ok(
+        &cli(
+            elsewhere.path(),
+            &[],
+            &["backup", "verify", file_s, "--shares-file", two_s],
+        ),
+        "verify with two shares",
+    );
+    let restored = elsewhere.path().join("data");
+    ok(
+        &cli(
+            &restored,
+            &[],
+            &["backup", "restore", file_s, "--shares-file", two_s],
+        ),
+        "restore with two shares",
+    );
+    let mut again = Server::over(BIN, &restored, &[]);
+    again.spawn();
+    ok(&again.cli(&["unseal", &shares[1]]), "unseal restored 1");
+    ok(&again.cli(&["unseal", &shares[0]]), "unseal restored 2");
+    let r = again.http().get("/v1/sys/ready").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    ok(&cli(&restored, &[], &["audit", "verify"]), "audit verify");
+    again.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passphrase_sealed_backup_opens_with_the_passphrase_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let phrase = dir.path().join("phrase");
+    std::fs::write(&phrase, "violet ledger tundra harmonica\n").unwrap();
+    init(&data, &["--passphrase-file", phrase.to_str().unwrap()]);
+    let mut server = Server::over(BIN, &data, &[]);
+    server.spawn();
+    ok(
+        &server.cli(&["unseal", "--from-file", phrase.to_str().unwrap()]),
+        "unseal",
+    );
+    let file = dir.path().join("b.wqxb");
+    let file_s = file.to_str().unwrap();
+    ok(&server.cli(&["backup", "create", "-o", file_s]), "create");
+    server.stop();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "violet ledger tundra accordion\n").unwrap();
+    let o = cli(
+        dir.path(),
+        &[],
+        &[
+            "backup",
+            "verify",
+            file_s,
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("do not open"), "{}", stderr(&o));
+    ok(
+        &cli(
+            dir.path(),
+            &[],
+            &[
+                "backup",
+                "verify",
+                file_s,
+                "--passphrase-file",
+                phrase.to_str().unwrap(),
+            ],
+        ),
+        "verify with the passphrase",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_one_postgresql_take_each_scheduled_backup_once() {
+    let Some(pg) = postgres_env() else {
+        eprintln!("WEBQX_TEST_POSTGRES unset: the two-node lease test needs PostgreSQL");
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let mut env = pg.clone();
+    env.push((
+        "WEBQX_BACKUP_FOLDER".into(),
+        folder.path().display().to_string(),
+    ));
+    env.push(("WEBQX_BACKUP_EVERY".into(), "1h".into()));
+    let first = Server::start(BIN, &env);
+    wait_for(&first, "first node's backup", |b| {
+        b["last_success"].is_string()
+    })
+    .await;
+    // A second node on the same database (its own data folder, same root key).
+    let second_dir = tempfile::tempdir().unwrap();
+    let second_data = second_dir.path().join("data");
+    std::fs::create_dir_all(&second_data).unwrap();
+    copy_dir(&first.data.join("tls"), &second_data.join("tls"));
+    std::fs::copy(
+        first.data.join("unseal.key"),
+        second_data.join("unseal.key"),
+    )
+    .unwrap();
+    std::fs::copy(
+        first.data.join("admin.token"),
+        second_data.join("admin.token"),
+    )
+    .unwrap();
+    let mut second = Server::over(BIN, &second_data, &env);
+    second.spawn();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let files = webqx_backup::retention::list(folder.path()).unwrap();
+    assert_eq!(
+        files.len(),
+        1,
+        "one backup per period across nodes: {files:?}"
+    );
+    let r = second.http().get("/v1/sys/health").await;
+    assert!(
+        r.json["backup"]["last_success"].is_string(),
+        "every node shows it: {}",
+        r.text
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

@@ -523,6 +523,10 @@ async fn two_nodes_on_one_postgresql_take_each_scheduled_backup_once() {
         second_data.join("admin.token"),
     )
     .unwrap();
+    for d in [&second_data, &second_data.join("tls")] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     let mut second = Server::over(BIN, &second_data, &env);
     second.spawn();
     tokio::time::sleep(Duration::from_secs(4)).await;

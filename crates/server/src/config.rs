@@ -628,6 +628,29 @@ mod tests {
     }
 
     #[test]
+    fn backup_section_is_checked_and_overridable() {
+        let e = Config::from_text("x.toml", "[backup]\nevery = \"soon\"\n", &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2", "{e}");
+        let e = Config::from_text("x.toml", "[backup]\nmax_age = \"old\"\n", &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2", "{e}");
+        let vars = [
+            ("WEBQX_BACKUP_FOLDER".to_string(), "/b".to_string()),
+            ("WEBQX_BACKUP_KEEP".to_string(), "3".to_string()),
+            ("WEBQX_BACKUP_MAX_AGE".to_string(), "30d".to_string()),
+        ];
+        let c = Config::from_text("x.toml", "", &vars).unwrap();
+        assert_eq!(c.backup.folder.as_deref(), Some(Path::new("/b")));
+        assert_eq!(
+            (c.backup.keep, c.backup.max_age.as_deref()),
+            (3, Some("30d"))
+        );
+        assert_eq!(
+            Config::from_text("x.toml", "", &[]).unwrap().backup.folder,
+            None
+        );
+    }
+
+    #[test]
     fn syntax_errors_name_file_line_and_column() {
         let e = Config::from_text("x.toml", "[server]\nlisten = \n", &[]).unwrap_err();
         assert_eq!(e.location, "x.toml:2:10", "{e}");

@@ -183,6 +183,42 @@ impl Client {
         Ok((bytes.to_vec(), headers))
     }
 
+    /// POSTs with no body and streams the (binary) answer into `out`, chunk by chunk.
+    ///
+    /// # Errors
+    /// As for [`Client::call`]; a local failure when `out` cannot be written; a server
+    /// failure when the answer is cut off.
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, Failure> {
+        let mut response = self
+            .request(reqwest::Method::POST, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+            return Err(problem(status, &bytes));
+        }
+        let mut total = 0u64;
+        loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                Failure::new(
+                    Exit::Server,
+                    format!("the server stopped sending midway ({e}); see its log"),
+                )
+            })?;
+            let Some(chunk) = chunk else { break };
+            out.write_all(&chunk)
+                .map_err(|e| Failure::local(format!("cannot write the output: {e}")))?;
+            total += chunk.len() as u64;
+        }
+        Ok(total)
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> Failure {
         let mut why = e.to_string();
         let mut source = std::error::Error::source(&e);

@@ -26,7 +26,7 @@ fn unb64(field: &str, text: &str) -> Result<Vec<u8>, Failure> {
 }
 
 /// The configuration, with `--data-dir` applied.
-fn load_config(g: &Global) -> Result<Config, Failure> {
+pub(crate) fn load_config(g: &Global) -> Result<Config, Failure> {
     let mut config =
         Config::load(g.config.as_deref()).map_err(|e| Failure::local(e.to_string()))?;
     if let Some(dir) = &g.data_dir {
@@ -113,7 +113,7 @@ pub struct InitArgs {
     pub dev: bool,
 }
 
-fn read_secret_line(prompt: &str, file: Option<&Path>) -> Result<SecretBytes, Failure> {
+pub(crate) fn read_secret_line(prompt: &str, file: Option<&Path>) -> Result<SecretBytes, Failure> {
     let text = match file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| Failure::local(format!("cannot read {}: {e}", path.display())))?,

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backup;
 mod client;
 mod commands;
 mod exit;
@@ -96,6 +97,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(commands::AuditCommand),
+    /// Encrypted backups of the store: create, verify, restore, list.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// The configuration file.
     #[command(subcommand)]
     Config(commands::ConfigCommand),
@@ -173,5 +177,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Fhir(f) => commands::fhir(&cli.global, f).await.map(|()| 0),
         Command::File(f) => file::file(&cli.global, f).await,
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
+        Command::Backup(b) => backup::run(&cli.global, b).await,
     }
 }

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backup;
 mod cache;
 mod checkpoint;
 mod error;

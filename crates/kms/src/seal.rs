@@ -17,7 +17,7 @@ use webqx_crypto::kdf::Argon2Params;
 use webqx_crypto::{SecretBytes, aead, shamir};
 use webqx_store::{Row, query};
 
-const ROOT_AAD: &[u8] = b"webqx-root-v1";
+pub(crate) const ROOT_AAD: &[u8] = b"webqx-root-v1";
 const SALT_LEN: usize = 16;
 
 /// How to protect the unseal key at initialization.
@@ -56,7 +56,7 @@ impl std::fmt::Debug for InitOutput {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-enum SealConfig {
+pub(crate) enum SealConfig {
     KeyFile,
     Shamir {
         shares: usize,
@@ -93,7 +93,7 @@ pub struct SealStatus {
 }
 
 impl Kms {
-    async fn seal_row(&self) -> Result<Option<(SealConfig, Vec<u8>)>, KmsError> {
+    pub(crate) async fn seal_row(&self) -> Result<Option<(SealConfig, Vec<u8>)>, KmsError> {
         let row = query("SELECT config, sealed_root FROM seal WHERE id = 1")
             .fetch_optional(self.store.pool())
             .await?;
@@ -481,7 +481,7 @@ fn secret_aad(name: &str) -> Vec<u8> {
     aad
 }
 
-fn seal_kind(config: &SealConfig) -> &'static str {
+pub(crate) fn seal_kind(config: &SealConfig) -> &'static str {
     match config {
         SealConfig::KeyFile => "key-file",
         SealConfig::Shamir { .. } => "shamir",

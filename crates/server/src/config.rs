@@ -15,8 +15,8 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 8] = [
-    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log",
+const SECTIONS: [&str; 9] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup",
 ];
 
 /// The whole configuration.
@@ -39,6 +39,33 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[backup]`.
+    pub backup: BackupSection,
+}
+
+/// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    /// Folder the scheduled backups are written to; unset: no scheduled backups.
+    pub folder: Option<PathBuf>,
+    /// How often (a duration such as `24h`).
+    pub every: String,
+    /// How many backups to keep (0: no limit by count). The newest is always kept.
+    pub keep: usize,
+    /// Delete backups older than this (a duration such as `30d`); unset: no limit.
+    pub max_age: Option<String>,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        BackupSection {
+            folder: None,
+            every: "24h".into(),
+            keep: 7,
+            max_age: None,
+        }
+    }
 }
 
 /// `[server]`: where and how the API listens.
@@ -444,6 +471,7 @@ impl Config {
                 &self.audit.checkpoint_interval,
             ),
             ("kms", "min_deletion_wait", &self.kms.min_deletion_wait),
+            ("backup", "every", &self.backup.every),
             (
                 "kms",
                 "default_deletion_wait",
@@ -451,6 +479,18 @@ impl Config {
             ),
         ] {
             parse_duration(value).map_err(|e| at(section, key, e))?;
+        }
+        if let Some(age) = &self.backup.max_age {
+            parse_duration(age).map_err(|e| at("backup", "max_age", e))?;
+        }
+        if let Some(folder) = &self.backup.folder
+            && folder.as_os_str().is_empty()
+        {
+            return Err(at(
+                "backup",
+                "folder",
+                "is empty; name a folder, or leave the key out for no scheduled backups".into(),
+            ));
         }
         if !matches!(self.tls.min_version.as_str(), "1.2" | "1.3") {
             return Err(at(
@@ -585,6 +625,29 @@ mod tests {
         let c = Config::from_text("x.toml", "", &[]).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:8443");
         assert_eq!(c.tls.min_version, "1.3");
+    }
+
+    #[test]
+    fn backup_section_is_checked_and_overridable() {
+        let e = Config::from_text("x.toml", "[backup]\nevery = \"soon\"\n", &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2", "{e}");
+        let e = Config::from_text("x.toml", "[backup]\nmax_age = \"old\"\n", &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2", "{e}");
+        let vars = [
+            ("WEBQX_BACKUP_FOLDER".to_string(), "/b".to_string()),
+            ("WEBQX_BACKUP_KEEP".to_string(), "3".to_string()),
+            ("WEBQX_BACKUP_MAX_AGE".to_string(), "30d".to_string()),
+        ];
+        let c = Config::from_text("x.toml", "", &vars).unwrap();
+        assert_eq!(c.backup.folder.as_deref(), Some(Path::new("/b")));
+        assert_eq!(
+            (c.backup.keep, c.backup.max_age.as_deref()),
+            (3, Some("30d"))
+        );
+        assert_eq!(
+            Config::from_text("x.toml", "", &[]).unwrap().backup.folder,
+            None
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod backups;
 pub mod bootstrap;
 pub mod config;
 pub mod datadir;
@@ -150,6 +151,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let s = Arc::new(s);
     let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
+    let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
     let grace = Config::duration(&config.server.shutdown_grace);
     let max_connections = config.server.max_connections;
     listener::serve(
@@ -163,6 +165,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     .await;
     scheduler.abort();
     checkpoints.abort();
+    backups.abort();
     intake.shutdown();
     if !s.kms.is_sealed() {
         let _ = s

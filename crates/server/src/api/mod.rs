@@ -2,6 +2,7 @@
 //! fallbacks that keep every error in problem+json.
 
 pub mod audit;
+pub mod backup;
 pub mod fhir;
 pub mod keys;
 pub mod sys;
@@ -27,6 +28,7 @@ use utoipa::OpenApi;
         tokens::create, tokens::list, tokens::revoke,
         audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
         audit::records, audit::events, audit::hmac, audit::sinks,
+        backup::create, backup::list,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -114,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sys/seal-status", get(sys::seal_status))
         .route("/v1/sys/unseal", post(sys::unseal))
         .route("/v1/sys/seal", post(sys::seal))
+        .route("/v1/sys/backup", post(backup::create))
+        .route("/v1/sys/backups", get(backup::list))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route(

@@ -28,6 +28,9 @@ pub struct Health {
     pub storage: String,
     /// Server version.
     pub version: String,
+    /// Scheduled backups' outcome, when `[backup] folder` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backups::BackupStatus>,
 }
 
 async fn health_of(s: &AppState) -> Health {
@@ -46,6 +49,10 @@ async fn health_of(s: &AppState) -> Health {
         sealed,
         storage: if storage_ok { "ok" } else { "error" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        backup: match s.config.backup.folder {
+            Some(_) => Some(crate::backups::status(&s.store).await.unwrap_or_default()),
+            None => None,
+        },
     }
 }
 

@@ -1,0 +1,297 @@
+//! `webqx-sec backup …`: create (the running server snapshots and encrypts; the CLI
+//! only stores the bytes), verify and restore (offline, with the unseal credentials),
+//! list (the server's scheduled backups).
+
+use crate::Global;
+use crate::commands::{connect, load_config, read_secret_line};
+use crate::exit::{Exit, Failure};
+use crate::output::print_json;
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use webqx_backup::{BackupError, Credentials, RestoreTarget};
+use webqx_crypto::SecretBytes;
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Ask the running server for a backup now and save it (temp file, then rename).
+    Create {
+        /// Output file (default: webqx-backup-<time>.wqxb in the current folder).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Decrypt every segment and check the content, without restoring (offline).
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        creds: CredentialArgs,
+    },
+    /// Rebuild a data folder (given with --data-dir) and its store from a backup
+    /// (offline; stop any server on that folder first).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        creds: CredentialArgs,
+        /// PostgreSQL URL to restore the store into (default: storage.url of the
+        /// configuration; empty: SQLite in the data folder).
+        #[arg(long, value_name = "URL")]
+        storage_url: Option<String>,
+        /// PostgreSQL schema to restore into (default: storage.schema).
+        #[arg(long, value_name = "NAME")]
+        schema: Option<String>,
+        /// Replace a non-empty data folder (it is moved aside) or schema.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the server's scheduled backups and their status.
+    List,
+}
+
+/// The unseal credentials that open a backup (the same as for `unseal`).
+#[derive(Args, Debug)]
+pub struct CredentialArgs {
+    /// Key-file seal: the unseal key file.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Shamir seal: a file with one share per line (at least the threshold).
+    #[arg(long, value_name = "FILE")]
+    pub shares_file: Option<PathBuf>,
+    /// Passphrase seal: read the passphrase from this file (default: ask).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Runs a `backup` command.
+pub async fn run(g: &Global, cmd: BackupCommand) -> Result<i32, Failure> {
+    match cmd {
+        BackupCommand::Create { output } => create(g, output).await,
+        BackupCommand::Verify { file, creds } => verify(g, &file, &creds).await,
+        BackupCommand::Restore {
+            file,
+            creds,
+            storage_url,
+            schema,
+            force,
+        } => restore(g, &file, &creds, storage_url, schema, force).await,
+        BackupCommand::List => list(g).await,
+    }
+}
+
+async fn create(g: &Global, output: Option<PathBuf>) -> Result<i32, Failure> {
+    let client = connect(g)?;
+    let path = output.unwrap_or_else(|| {
+        PathBuf::from(webqx_backup::retention::file_name(
+            chrono::Utc::now().timestamp_millis(),
+        ))
+    });
+    let temp = temp_beside(&path);
+    let mut file = private_file(&temp)?;
+    let result = client.download("/v1/sys/backup", &mut file).await;
+    let bytes = match result.and_then(|n| file.sync_all().map(|()| n).map_err(Failure::from)) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&temp, &path)
+        .map_err(|e| Failure::local(format!("cannot rename to {}: {e}", path.display())))?;
+    if g.json {
+        print_json(&json!({"file": path.display().to_string(), "bytes": bytes}));
+    } else {
+        println!("Backup written to {} ({bytes} bytes).", path.display());
+        println!("Keep it apart from the unseal credentials; `webqx-sec backup verify` checks it.");
+    }
+    Ok(0)
+}
+
+fn temp_beside(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "backup".into());
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+fn private_file(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads the credentials the backup's seal needs.
+fn credentials(file: &Path, args: &CredentialArgs) -> Result<Arc<Credentials>, Failure> {
+    let info = webqx_backup::read_header_info(file).map_err(backup_failure)?;
+    let creds = match info.seal_kind.as_str() {
+        "key-file" => {
+            let path = args.key_file.as_ref().ok_or_else(|| {
+                usage("this backup opens with the service's key file: pass --key-file FILE")
+            })?;
+            Credentials::KeyFile(read_file(path)?)
+        }
+        "shamir" => {
+            let path = args.shares_file.as_ref().ok_or_else(|| {
+                usage(
+                    "this backup opens with Shamir shares: pass --shares-file FILE (one share \
+                     per line, at least the threshold)",
+                )
+            })?;
+            let text = read_file(path)?;
+            let text = String::from_utf8_lossy(text.expose()).into_owned();
+            let shares = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| SecretBytes::from_slice(l.as_bytes()))
+                .collect();
+            Credentials::Shares(shares)
+        }
+        "passphrase" => Credentials::Passphrase(read_secret_line(
+            "Passphrase: ",
+            args.passphrase_file.as_deref(),
+        )?),
+        other => {
+            return Err(usage(format!(
+                "this backup's seal is '{other}', which this command cannot open"
+            )));
+        }
+    };
+    Ok(Arc::new(creds))
+}
+
+fn read_file(path: &Path) -> Result<SecretBytes, Failure> {
+    std::fs::read(path)
+        .map(SecretBytes::new)
+        .map_err(|e| Failure::local(format!("cannot read {}: {e}", path.display())))
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure::new(Exit::Usage, message)
+}
+
+/// Exit codes: 1 for a backup that fails its checks (tampered, truncated, wrong
+/// credentials), 6 for local problems.
+fn backup_failure(e: BackupError) -> Failure {
+    let exit = match &e {
+        BackupError::Archive(_) | BackupError::Stream(_) | BackupError::Kms(_) => Exit::CheckFailed,
+        _ => Exit::Local,
+    };
+    Failure::new(exit, e.to_string())
+}
+
+async fn verify(g: &Global, file: &Path, args: &CredentialArgs) -> Result<i32, Failure> {
+    let creds = credentials(file, args)?;
+    let verified = webqx_backup::verify(file, creds)
+        .await
+        .map_err(backup_failure)?;
+    if g.json {
+        print_json(&serde_json::to_value(&verified).unwrap_or_default());
+        return Ok(0);
+    }
+    if let Some(m) = &verified.summary.manifest {
+        let when = chrono::DateTime::from_timestamp_millis(m.created_ms).unwrap_or_default();
+        println!(
+            "Backup OK: taken {} from {} (schema {}, webqx-sec {}).",
+            when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            m.backend,
+            m.schema_version,
+            m.server_version
+        );
+    }
+    for (table, rows) in &verified.summary.tables {
+        println!("  {table:<24} {rows} rows");
+    }
+    for f in &verified.summary.files {
+        println!("  file {f}");
+    }
+    Ok(0)
+}
+
+async fn restore(
+    g: &Global,
+    file: &Path,
+    args: &CredentialArgs,
+    storage_url: Option<String>,
+    schema: Option<String>,
+    force: bool,
+) -> Result<i32, Failure> {
+    let Some(dir) = g.data_dir.clone() else {
+        return Err(usage(
+            "name the data folder to rebuild with --data-dir DIR (a new or empty folder)",
+        ));
+    };
+    let config = load_config(g)?;
+    let url = storage_url.unwrap_or(config.storage.url.clone());
+    let postgres = (!url.is_empty()).then(|| webqx_store::StoreConfig {
+        url,
+        schema: schema.or(config.storage.schema.clone()),
+        max_connections: 4,
+    });
+    let creds = credentials(file, args)?;
+    let target = RestoreTarget {
+        data_dir: dir.clone(),
+        postgres,
+        force,
+    };
+    let report = webqx_backup::restore(file, creds, &target)
+        .await
+        .map_err(backup_failure)?;
+    if g.json {
+        print_json(&serde_json::to_value(&report).unwrap_or_default());
+        return Ok(0);
+    }
+    let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    println!(
+        "Restored {} tables ({rows} rows) and {} files into {}.",
+        report.tables.len(),
+        report.files.len(),
+        dir.display()
+    );
+    if let Some(aside) = &report.moved_aside {
+        println!("The previous folder was moved to {}.", aside.display());
+    }
+    println!(
+        "Start the server on it and unseal with the usual credentials; then run \
+         `webqx-sec audit verify`."
+    );
+    let _ = std::io::stdout().flush();
+    Ok(0)
+}
+
+async fn list(g: &Global) -> Result<i32, Failure> {
+    let client = connect(g)?;
+    let answer = client.call(Method::GET, "/v1/sys/backups", None).await?;
+    if g.json {
+        print_json(&answer);
+        return Ok(0);
+    }
+    match answer["folder"].as_str() {
+        Some(folder) => println!("Scheduled backups in {folder}:"),
+        None => println!("No scheduled backups ([backup] folder is not set)."),
+    }
+    for b in answer["backups"].as_array().into_iter().flatten() {
+        println!(
+            "  {}  {:>12} bytes  {}",
+            b["created"].as_str().unwrap_or(""),
+            b["bytes"],
+            b["name"].as_str().unwrap_or("")
+        );
+    }
+    let status = &answer["status"];
+    if let Some(err) = status["last_error"].as_str() {
+        println!("Last failure: {err}");
+    }
+    Ok(0)
+}

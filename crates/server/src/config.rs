@@ -15,8 +15,8 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 8] = [
-    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log",
+const SECTIONS: [&str; 9] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "seal",
 ];
 
 /// The whole configuration.
@@ -39,6 +39,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[seal]`.
+    pub seal: SealSection,
 }
 
 /// `[server]`: where and how the API listens.
@@ -139,6 +141,39 @@ impl Default for KmsSection {
             min_deletion_wait: "24h".into(),
             default_deletion_wait: "7d".into(),
             max_batch_items: 10_000,
+        }
+    }
+}
+
+/// `[seal]`: the PKCS#11 HSM that holds the key wrapping the root key
+/// (`webqx-sec init --hsm`). The PIN is read from `pin_file`, or from the environment
+/// variable `WEBQX_HSM_PIN`; never from this file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealSection {
+    /// Path of the vendor's PKCS#11 module (shared library). At `serve`, empty means the
+    /// path recorded at `init`.
+    pub module: String,
+    /// Label of the token (the slot is found by it). At `serve`, empty means the label
+    /// recorded at `init`.
+    pub token_label: String,
+    /// Label given to the wrapping key that `init --hsm` generates in the token.
+    pub key_label: String,
+    /// File holding the user PIN (0600 or stricter; one line).
+    pub pin_file: String,
+    /// Refused: the PIN is never written in the configuration.
+    #[serde(skip_serializing)]
+    pub pin: Option<toml::Value>,
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        SealSection {
+            module: String::new(),
+            token_label: String::new(),
+            key_label: "webqx-root-wrap".into(),
+            pin_file: String::new(),
+            pin: None,
         }
     }
 }
@@ -540,6 +575,18 @@ impl Config {
                 "syslog_max_message_bytes",
                 "must be between 1024 and 16777216".into(),
             ));
+        }
+        if self.seal.pin.is_some() {
+            return Err(at(
+                "seal",
+                "pin",
+                "the HSM PIN is never written in the configuration; put it in a 0600 file \
+                 named by seal.pin_file, or in the environment variable WEBQX_HSM_PIN"
+                    .into(),
+            ));
+        }
+        if self.seal.key_label.is_empty() || self.seal.key_label.len() > 64 {
+            return Err(at("seal", "key_label", "must be 1 to 64 characters".into()));
         }
         webqx_siem::sink::validate(&self.audit.sinks).map_err(|e| ConfigError {
             location: format!("{file} [[audit.sinks]]"),

@@ -28,6 +28,9 @@ pub struct Health {
     pub storage: String,
     /// Server version.
     pub version: String,
+    /// Why the HSM (PKCS#11 seal) did not unseal the service, and what to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_error: Option<String>,
 }
 
 async fn health_of(s: &AppState) -> Health {
@@ -46,6 +49,7 @@ async fn health_of(s: &AppState) -> Health {
         sealed,
         storage: if storage_ok { "ok" } else { "error" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        seal_error: if sealed { s.kms.last_hsm_error() } else { None },
     }
 }
 
@@ -75,6 +79,7 @@ pub async fn seal_status(State(s): State<AppState>) -> Result<Json<SealStatus>, 
 }
 
 /// One unseal step: a Shamir share, the passphrase, or the key file's key; or a reset.
+/// For a PKCS#11 (HSM) seal, an empty body `{}` asks the server to try the HSM now.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
@@ -120,9 +125,13 @@ pub async fn unseal(
         (None, Some(phrase), None) => s.kms.unseal_with_passphrase(&ctx, &phrase).await?,
         (None, None, Some(key)) => s.kms.unseal_with_key(&ctx, &key).await?,
         (None, None, None) if req.reset => {}
+        (None, None, None) if s.kms.is_pkcs11_sealed().await? => {
+            crate::hsm::try_unseal(&s.config, &s.kms, true).await?;
+        }
         _ => {
             return Err(ApiError::bad_request(
-                "send exactly one of share, passphrase or key (or reset: true)",
+                "send exactly one of share, passphrase or key (or reset: true; or {} for an \
+                 HSM seal)",
             ));
         }
     }

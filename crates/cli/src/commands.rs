@@ -302,6 +302,26 @@ pub async fn seal(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `rewrap`: rotate the HSM key.
+pub async fn rewrap(g: &Global, key_label: Option<String>) -> Result<(), Failure> {
+    let body = match key_label {
+        Some(label) => json!({"key_label": label}),
+        None => json!({}),
+    };
+    let out = connect(g)?
+        .call(Method::POST, "/v1/sys/seal/rewrap", Some(&body))
+        .await?;
+    if g.json {
+        print_json(&out);
+    } else {
+        println!(
+            "The root key is now wrapped by a new key in the HSM. Delete the old key from the \
+             token once backups made before now are no longer needed."
+        );
+    }
+    Ok(())
+}
+
 /// `status`: exits 5 while sealed.
 pub async fn status(g: &Global) -> Result<i32, Failure> {
     let client = connect(g)?;
@@ -317,6 +337,9 @@ pub async fn status(g: &Global) -> Result<i32, Failure> {
         println!("seal type:   {}", seal["seal_type"].as_str().unwrap_or("-"));
         if let Some(t) = seal["threshold"].as_u64() {
             println!("unseal:      {} of {} shares given", seal["progress"], t);
+        }
+        if let Some(e) = seal["last_error"].as_str() {
+            println!("seal error:  {e}");
         }
         println!("storage:     {}", health["storage"].as_str().unwrap_or("?"));
         println!("version:     {}", health["version"].as_str().unwrap_or("?"));

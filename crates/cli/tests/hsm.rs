@@ -148,6 +148,18 @@ async fn init_with_softhsm2_then_auto_unseal_across_restarts() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(status(&h).await["sealed"], false);
 
+    // Rotation of the HSM key; after a restart the new key unseals and old data opens.
+    let out = server.cli(&["rewrap", "--key-label", "webqx-root-2026"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+    server.spawn();
+    let h = server.http();
+    assert_eq!(status(&h).await["sealed"], false, "{}", server.log());
+    let r = h
+        .post("/v1/keys/phi/decrypt", json!({"ciphertext": ciphertext}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
     // The chain holds every unseal attempt.
     let out = server.cli(&["audit", "verify"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));

@@ -205,11 +205,42 @@ async fn inner_pkcs11_seal() {
             .all(|t| !t.contains(PIN) && !t.contains("wrong-pin"))
     );
 
+    // Rotation: the root key re-wrapped under a new HSM key; the old key can go.
+    let sealed_before = sealed_root(&store).await;
+    kms.rewrap_pkcs11(&ctx, login(PIN), "webqx-root-wrap-2".into())
+        .await
+        .unwrap();
+    assert_ne!(sealed_root(&store).await, sealed_before);
+    delete_key(KEY_LABEL);
+    let kms = restart(&store).await;
+    assert!(
+        kms.unseal_with_pkcs11(&ctx, access(PIN), false)
+            .await
+            .unwrap()
+    );
+    let item = (sealed[0].as_ref().unwrap().ciphertext.clone(), Vec::new());
+    assert!(kms.decrypt(&ctx, "k", &[item]).await.unwrap()[0].is_ok());
+    let sealed_kms = restart(&store).await;
+    let err = sealed_kms
+        .rewrap_pkcs11(&ctx, login(PIN), "x".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KmsError::Sealed), "{err}");
+
     // The key is deleted from the token: stays sealed, says so.
-    delete_wrapping_key();
+    delete_key("webqx-root-wrap-2");
     let kms = restart(&store).await;
     let e = hsm_error(&kms, access(PIN)).await;
-    assert!(e.contains("has no key labelled 'webqx-root-wrap'"), "{e}");
+    assert!(e.contains("has no key labelled 'webqx-root-wrap-2'"), "{e}");
+}
+
+async fn sealed_root(store: &Store) -> Vec<u8> {
+    use webqx_store::Row;
+    let row = query("SELECT sealed_root FROM seal WHERE id = 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    row.try_get(0).unwrap()
 }
 
 /// Reads the root key back through the HSM and checks the store file never holds it;
@@ -270,9 +301,12 @@ fn session_on_token() -> (Pkcs11, cryptoki::session::Session) {
     (ctx, session)
 }
 
-fn wrapping_key(session: &cryptoki::session::Session) -> cryptoki::object::ObjectHandle {
+fn wrapping_key(
+    session: &cryptoki::session::Session,
+    label: &str,
+) -> cryptoki::object::ObjectHandle {
     let found = session
-        .find_objects(&[Attribute::Label(KEY_LABEL.as_bytes().to_vec())])
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
         .unwrap();
     assert_eq!(found.len(), 1);
     found[0]
@@ -281,7 +315,7 @@ fn wrapping_key(session: &cryptoki::session::Session) -> cryptoki::object::Objec
 /// `C_GetAttributeValue(CKA_VALUE)` and `C_WrapKey` with an extractable key are refused.
 fn wrapping_key_does_not_leave_the_token() {
     let (ctx, session) = session_on_token();
-    let key = wrapping_key(&session);
+    let key = wrapping_key(&session, KEY_LABEL);
     let attrs = session
         .get_attributes(
             key,
@@ -317,9 +351,11 @@ fn wrapping_key_does_not_leave_the_token() {
     ctx.finalize().unwrap();
 }
 
-fn delete_wrapping_key() {
+fn delete_key(label: &str) {
     let (ctx, session) = session_on_token();
-    session.destroy_object(wrapping_key(&session)).unwrap();
+    session
+        .destroy_object(wrapping_key(&session, label))
+        .unwrap();
     drop(session);
     ctx.finalize().unwrap();
 }

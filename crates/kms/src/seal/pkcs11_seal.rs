@@ -211,6 +211,65 @@ impl Kms {
         result.map(|()| true)
     }
 
+    /// Rotates the HSM key: generates a new key in the token `login` names (the same
+    /// HSM or a new one), encrypts the root key in memory under it, checks that it opens,
+    /// and replaces the stored seal, audited. The old key is left in its token; delete it
+    /// once backups of the store made before the rotation are no longer needed.
+    ///
+    /// # Errors
+    /// [`KmsError::Sealed`]; [`KmsError::WrongUnsealMethod`] if not a PKCS#11 seal;
+    /// [`KmsError::Hsm`] when the HSM fails (nothing is changed then).
+    pub async fn rewrap_pkcs11(
+        &self,
+        ctx: &RequestContext,
+        login: Pkcs11Login,
+        key_label: String,
+    ) -> Result<(), KmsError> {
+        self.require_seal("pkcs11").await?;
+        let root = self.root()?;
+        let rec = ctx.record("sys.seal.rewrap", None);
+        self.transact(rec, async |tx, rec| {
+            rec.detail("module", login.module.display().to_string());
+            rec.detail("token_label", login.token_label.as_str());
+            rec.detail("key_label", key_label.as_str());
+            let (config, sealed, _) = seal_new_root(
+                login.clone(),
+                key_label,
+                &SecretBytes::from_slice(root.expose()),
+            )
+            .await?;
+            let s = stored(
+                config.clone(),
+                &Pkcs11Access {
+                    module: None,
+                    token_label: None,
+                    pin: Err(String::new()),
+                },
+            )?;
+            rec.detail("key_id", hex::encode(&s.key.id));
+            let check = login.clone();
+            let sealed_copy = sealed.clone();
+            let back = blocking(move || {
+                pkcs11::decrypt(&check, &s.key, &s.iv, PKCS11_ROOT_AAD, &sealed_copy)
+            })
+            .await?;
+            if back.expose() != root.expose() {
+                return Err(KmsError::Hsm(
+                    "the new HSM key did not give the root key back; nothing was changed".into(),
+                ));
+            }
+            let text =
+                serde_json::to_string(&config).map_err(|e| KmsError::Internal(e.to_string()))?;
+            webqx_store::query("UPDATE seal SET config = $1, sealed_root = $2 WHERE id = 1")
+                .bind(&text)
+                .bind(&sealed)
+                .execute(tx.conn())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn open_root_in_hsm(
         &self,
         s: Stored,

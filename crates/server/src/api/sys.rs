@@ -147,6 +147,33 @@ pub async fn seal(State(s): State<AppState>, caller: Caller) -> ApiResult<SealSt
     Ok(Done(StatusCode::OK, s.kms.seal_status().await?))
 }
 
+/// Rotation of the HSM key (PKCS#11 seal).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapRequest {
+    /// Label for the new key in the token (default: `seal.key_label`).
+    pub key_label: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/sys/seal/rewrap", tag = "sys", request_body = RewrapRequest, responses((status = 200, body = SealStatus), (status = 400, body = crate::problem::Problem), (status = 503, body = crate::problem::Problem)))]
+/// Rotate the HSM key: a new key is generated in the token named by `[seal]` and the root
+/// key is re-wrapped under it. Needs an unsealed service and a token with `sys`.
+pub async fn rewrap_hsm(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<RewrapRequest>,
+) -> ApiResult<SealStatus> {
+    caller
+        .require(&s, Operation::Sys, None, "sys.seal.rewrap")
+        .await?;
+    let login = crate::hsm::init_login(&s.config).map_err(ApiError::bad_request)?;
+    let label = req
+        .key_label
+        .unwrap_or_else(|| s.config.seal.key_label.clone());
+    s.kms.rewrap_pkcs11(&caller.ctx, login, label).await?;
+    Ok(Done(StatusCode::OK, s.kms.seal_status().await?))
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "sys", responses((status = 200, description = "Prometheus text format")))]
 /// Prometheus metrics; needs a token with `metrics` unless `metrics.public` is set.
 pub async fn metrics(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

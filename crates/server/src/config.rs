@@ -667,6 +667,30 @@ mod tests {
     }
 
     #[test]
+    fn the_hsm_pin_is_never_inline() {
+        let e = Config::from_text(
+            "x.toml",
+            "[seal]\nmodule = \"/m.so\"\npin = \"1234\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "x.toml:3", "{e}");
+        assert!(e.message.contains("pin_file") && e.message.contains("WEBQX_HSM_PIN"));
+        assert!(!e.to_string().contains("1234"), "{e}");
+        let vars = [("WEBQX_SEAL_PIN".to_owned(), "1234".to_owned())];
+        let e = Config::from_text("x.toml", "", &vars).unwrap_err();
+        assert!(e.message.contains("WEBQX_HSM_PIN"), "{e}");
+        let vars = [
+            ("WEBQX_SEAL_TOKEN_LABEL".to_owned(), "ehr".to_owned()),
+            ("WEBQX_HSM_PIN".to_owned(), "1234".to_owned()),
+        ];
+        let c = Config::from_text("x.toml", "[seal]\npin_file = \"/p\"\n", &vars).unwrap();
+        assert_eq!(c.seal.token_label, "ehr");
+        assert_eq!(c.seal.pin_file, "/p");
+        assert_eq!(c.seal.key_label, "webqx-root-wrap");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let vars = vec![
             (

@@ -121,3 +121,32 @@ pub async fn try_unseal(config: &Config, kms: &Kms, explicit: bool) -> Result<bo
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn pin_file(dir: &Path, text: &[u8], mode: u32) -> PathBuf {
+        let path = dir.join("pin");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn pin_file_is_one_line_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = pin_file(dir.path(), b"12 34\r\n", 0o600);
+        assert_eq!(read_pin_file(&path).unwrap().expose(), b"12 34");
+
+        let path = pin_file(dir.path(), b"1234\n", 0o644);
+        let e = read_pin_file(&path).unwrap_err();
+        assert!(e.contains("chmod 600") && !e.contains("1234"), "{e}");
+
+        let path = pin_file(dir.path(), b"\n", 0o600);
+        assert!(read_pin_file(&path).unwrap_err().contains("empty"));
+        let e = read_pin_file(&dir.path().join("absent")).unwrap_err();
+        assert!(e.contains("cannot be read"), "{e}");
+    }
+}

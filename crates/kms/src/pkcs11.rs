@@ -26,6 +26,14 @@ pub const KEY_ID_LEN: usize = 16;
 /// Length of the GCM IV, in bytes.
 pub const IV_LEN: usize = 12;
 const TAG_BITS: u64 = 128;
+/// In the error for a refused PIN (see [`is_pin_refused`]).
+const PIN_REFUSED: &str = "refused the PIN (CKR_PIN_INCORRECT)";
+
+/// Whether `e` says the token refused the PIN: retrying with the same PIN only brings the
+/// token closer to locking it.
+pub fn is_pin_refused(e: &KmsError) -> bool {
+    matches!(e, KmsError::Hsm(m) if m.contains(PIN_REFUSED))
+}
 
 /// Where the HSM is and how to log in. The PIN is never printed (no `Debug` of it).
 #[derive(Clone)]
@@ -122,8 +130,9 @@ fn open_and_run<T>(
             _,
         )) => {
             return Err(KmsError::Hsm(format!(
-                "the token '{}' refused the PIN (CKR_PIN_INCORRECT); fix the file named by \
-                 seal.pin_file (or WEBQX_HSM_PIN). Repeated wrong PINs lock the token",
+                "the token '{}' {PIN_REFUSED}; fix the file named by seal.pin_file (or \
+                 WEBQX_HSM_PIN): automatic attempts wait for a different PIN, since repeated \
+                 wrong PINs lock the token",
                 login.token_label
             )));
         }

@@ -128,6 +128,26 @@ async fn inner_pkcs11_seal() {
         e.contains("refused the PIN") && e.contains("pin_file"),
         "{e}"
     );
+    // The same wrong PIN is not tried again automatically (tokens lock after a few).
+    let attempts = unseal_records(&store).await;
+    let again = hsm_error(&kms, access("wrong-pin")).await;
+    assert_eq!(again, e);
+    assert_eq!(
+        unseal_records(&store).await,
+        attempts,
+        "the token was not asked"
+    );
+    let ctx2 = RequestContext::internal("operator");
+    assert!(
+        kms.unseal_with_pkcs11(&ctx2, access("wrong-pin"), true)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        unseal_records(&store).await,
+        attempts + 1,
+        "explicit attempts are made"
+    );
     let missing = Pkcs11Access {
         module: Some("/nonexistent/libpkcs11.so".into()),
         ..access(PIN)
@@ -232,6 +252,14 @@ async fn inner_pkcs11_seal() {
     let kms = restart(&store).await;
     let e = hsm_error(&kms, access(PIN)).await;
     assert!(e.contains("has no key labelled 'webqx-root-wrap-2'"), "{e}");
+}
+
+async fn unseal_records(store: &Store) -> usize {
+    query("SELECT body FROM audit_log WHERE body LIKE '%sys.unseal%'")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .len()
 }
 
 async fn sealed_root(store: &Store) -> Vec<u8> {

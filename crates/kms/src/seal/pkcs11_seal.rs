@@ -50,6 +50,8 @@ pub struct HsmState {
     last_error: Mutex<Option<String>>,
     /// Sealed on purpose by an operator: no automatic unseal until an explicit one.
     held: AtomicBool,
+    /// The PIN the token last refused: automatic attempts do not try it again.
+    refused_pin: Mutex<Option<SecretBytes>>,
     turn: tokio::sync::Mutex<()>,
 }
 
@@ -62,6 +64,20 @@ impl HsmState {
     fn set_error(&self, error: Option<String>) {
         if let Ok(mut slot) = self.last_error.lock() {
             *slot = error;
+        }
+    }
+
+    fn was_refused(&self, pin: &SecretBytes) -> bool {
+        use subtle::ConstantTimeEq;
+        self.refused_pin.lock().ok().is_some_and(|r| {
+            r.as_ref()
+                .is_some_and(|r| bool::from(r.expose().ct_eq(pin.expose())))
+        })
+    }
+
+    fn set_refused(&self, pin: Option<SecretBytes>) {
+        if let Ok(mut slot) = self.refused_pin.lock() {
+            *slot = pin;
         }
     }
 
@@ -189,6 +205,16 @@ impl Kms {
         if !self.is_sealed() {
             return Ok(true);
         }
+        let tried_pin = access.pin.as_ref().ok().cloned();
+        if let Some(pin) = &tried_pin
+            && !explicit
+            && self.hsm.was_refused(pin)
+        {
+            let why = self.hsm.last_error().unwrap_or_default();
+            return Err(KmsError::Hsm(
+                why.trim_start_matches("HSM unavailable: ").into(),
+            ));
+        }
         let result = self
             .unseal_attempt(ctx, "pkcs11", async |rec| {
                 let config = self.require_seal("pkcs11").await?;
@@ -204,9 +230,15 @@ impl Kms {
         match &result {
             Ok(()) => {
                 self.hsm.set_error(None);
+                self.hsm.set_refused(None);
                 self.hsm.held.store(false, Ordering::SeqCst);
             }
-            Err(e) => self.hsm.set_error(Some(e.to_string())),
+            Err(e) => {
+                self.hsm.set_error(Some(e.to_string()));
+                if pkcs11::is_pin_refused(e) {
+                    self.hsm.set_refused(tried_pin);
+                }
+            }
         }
         result.map(|()| true)
     }

@@ -133,7 +133,8 @@ struct Stored {
     iv: [u8; IV_LEN],
 }
 
-fn stored(config: SealConfig, access: &Pkcs11Access) -> Result<Stored, KmsError> {
+/// Reads the stored seal; `access` may override the module path and token label.
+fn stored(config: SealConfig, access: Option<&Pkcs11Access>) -> Result<Stored, KmsError> {
     let SealConfig::Pkcs11 {
         module,
         token_label,
@@ -155,8 +156,12 @@ fn stored(config: SealConfig, access: &Pkcs11Access) -> Result<Stored, KmsError>
         .ok_or_else(|| unreadable("IV"))?;
     let id = hex::decode(key_id).map_err(|_| unreadable("key id"))?;
     Ok(Stored {
-        module: access.module.clone().unwrap_or_else(|| module.into()),
-        token_label: access.token_label.clone().unwrap_or(token_label),
+        module: access
+            .and_then(|a| a.module.clone())
+            .unwrap_or_else(|| module.into()),
+        token_label: access
+            .and_then(|a| a.token_label.clone())
+            .unwrap_or(token_label),
         key: KeyRef {
             label: key_label,
             id,
@@ -219,7 +224,7 @@ impl Kms {
             .unseal_attempt(ctx, "pkcs11", async |rec| {
                 let config = self.require_seal("pkcs11").await?;
                 let (_, sealed) = self.seal_row().await?.ok_or(KmsError::NotInitialized)?;
-                let s = stored(config, &access)?;
+                let s = stored(config, Some(&access))?;
                 rec.detail("module", s.module.display().to_string());
                 rec.detail("token_label", s.token_label.as_str());
                 rec.detail("explicit", explicit);
@@ -270,14 +275,7 @@ impl Kms {
                 &SecretBytes::from_slice(root.expose()),
             )
             .await?;
-            let s = stored(
-                config.clone(),
-                &Pkcs11Access {
-                    module: None,
-                    token_label: None,
-                    pin: Err(String::new()),
-                },
-            )?;
+            let s = stored(config.clone(), None)?;
             rec.detail("key_id", hex::encode(&s.key.id));
             let check = login.clone();
             let sealed_copy = sealed.clone();

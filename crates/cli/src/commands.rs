@@ -111,6 +111,10 @@ pub struct InitArgs {
     /// Local use only: a key file in the data folder (what `serve` does on first start).
     #[arg(long)]
     pub dev: bool,
+    /// Wrap the root key with a key generated in the PKCS#11 HSM named in `[seal]`
+    /// (module, token_label, pin_file or WEBQX_HSM_PIN); the server then unseals itself.
+    #[arg(long, conflicts_with_all = ["dev", "passphrase", "passphrase_file", "shares"])]
+    pub hsm: bool,
 }
 
 pub(crate) fn read_secret_line(prompt: &str, file: Option<&Path>) -> Result<SecretBytes, Failure> {
@@ -159,13 +163,18 @@ pub async fn init(g: &Global, args: InitArgs) -> Result<(), Failure> {
         InitKind::Passphrase(first)
     } else if args.dev {
         InitKind::Dev
+    } else if args.hsm {
+        let login =
+            webqx_server::hsm::init_login(&config).map_err(|e| Failure::new(Exit::Usage, e))?;
+        InitKind::Pkcs11(login)
     } else {
         return Err(Failure::new(
             Exit::Usage,
-            "choose how to protect the unseal key: --shares N --threshold K, --passphrase, or --dev (local use only)",
+            "choose how to protect the unseal key: --shares N --threshold K, --passphrase, --hsm, or --dev (local use only)",
         ));
     };
     let shamir = matches!(kind, InitKind::Shamir { .. });
+    let hsm = matches!(kind, InitKind::Pkcs11(_));
     let shares = webqx_server::init(&config, kind)
         .await
         .map_err(Failure::local)?;
@@ -190,6 +199,13 @@ pub async fn init(g: &Global, args: InitArgs) -> Result<(), Failure> {
             println!("  share {}: {s}", i + 1);
         }
         println!();
+    }
+    if hsm {
+        println!(
+            "The root key is wrapped by a key in the HSM. Start the server with `webqx-sec serve`: \
+             it unseals itself while the HSM is reachable."
+        );
+        return Ok(());
     }
     println!("Start the server with `webqx-sec serve`, then unseal it with `webqx-sec unseal`.");
     Ok(())
@@ -229,6 +245,10 @@ pub async fn unseal(g: &Global, args: UnsealArgs) -> Result<(), Failure> {
             let key = std::fs::read_to_string(&path)
                 .map_err(|e| Failure::local(format!("cannot read {}: {e}", path.display())))?;
             body["key"] = key.trim().into();
+        }
+        Some("pkcs11") => {
+            // An empty request: the server tries its HSM now.
+            body = json!({});
         }
         Some("shamir") => {
             let share = match args.share {
@@ -282,6 +302,26 @@ pub async fn seal(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `rewrap`: rotate the HSM key.
+pub async fn rewrap(g: &Global, key_label: Option<String>) -> Result<(), Failure> {
+    let body = match key_label {
+        Some(label) => json!({"key_label": label}),
+        None => json!({}),
+    };
+    let out = connect(g)?
+        .call(Method::POST, "/v1/sys/seal/rewrap", Some(&body))
+        .await?;
+    if g.json {
+        print_json(&out);
+    } else {
+        println!(
+            "The root key is now wrapped by a new key in the HSM. Delete the old key from the \
+             token once backups made before now are no longer needed."
+        );
+    }
+    Ok(())
+}
+
 /// `status`: exits 5 while sealed.
 pub async fn status(g: &Global) -> Result<i32, Failure> {
     let client = connect(g)?;
@@ -297,6 +337,9 @@ pub async fn status(g: &Global) -> Result<i32, Failure> {
         println!("seal type:   {}", seal["seal_type"].as_str().unwrap_or("-"));
         if let Some(t) = seal["threshold"].as_u64() {
             println!("unseal:      {} of {} shares given", seal["progress"], t);
+        }
+        if let Some(e) = seal["last_error"].as_str() {
+            println!("seal error:  {e}");
         }
         println!("storage:     {}", health["storage"].as_str().unwrap_or("?"));
         println!("version:     {}", health["version"].as_str().unwrap_or("?"));

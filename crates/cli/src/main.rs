@@ -80,6 +80,13 @@ pub enum Command {
     Unseal(commands::UnsealArgs),
     /// Seal the server: every key operation is refused until unsealed.
     Seal,
+    /// Rotate the HSM key (PKCS#11 seal): re-wrap the root key under a new key generated
+    /// in the token named by the server's `[seal]` section.
+    Rewrap {
+        /// Label for the new key (default: the server's seal.key_label).
+        #[arg(long)]
+        key_label: Option<String>,
+    },
     /// Show health and seal state.
     Status,
     /// Key rings: lifecycle and operations.
@@ -172,6 +179,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Audit(a) => commands::audit(&cli.global, a).await,
         Command::Unseal(args) => commands::unseal(&cli.global, args).await.map(|()| 0),
         Command::Seal => commands::seal(&cli.global).await.map(|()| 0),
+        Command::Rewrap { key_label } => commands::rewrap(&cli.global, key_label).await.map(|()| 0),
         Command::Status => commands::status(&cli.global).await,
         Command::Key(k) => commands::key(&cli.global, k).await,
         Command::Fhir(f) => commands::fhir(&cli.global, f).await.map(|()| 0),

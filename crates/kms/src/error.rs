@@ -46,6 +46,8 @@ pub enum KmsError {
     Store(StoreError),
     /// A primitive failed unexpectedly (not because of the input).
     Internal(String),
+    /// The HSM (PKCS#11 seal) cannot be used; the text says what to fix.
+    Hsm(String),
 }
 
 impl KmsError {
@@ -70,6 +72,7 @@ impl KmsError {
             KmsError::Audit(_) => "audit-unavailable",
             KmsError::Store(_) => "storage-unavailable",
             KmsError::Internal(_) => "internal",
+            KmsError::Hsm(_) => "hsm-unavailable",
         }
     }
 }
@@ -136,6 +139,7 @@ impl fmt::Display for KmsError {
             KmsError::Audit(e) => write!(f, "request refused because {e}"),
             KmsError::Store(e) => write!(f, "storage failed: {e}"),
             KmsError::Internal(why) => write!(f, "internal error: {why}"),
+            KmsError::Hsm(why) => write!(f, "HSM unavailable: {why}"),
         }
     }
 }

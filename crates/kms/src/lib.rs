@@ -25,6 +25,7 @@ pub mod fhir;
 mod files;
 mod keys;
 mod ops;
+pub mod pkcs11;
 mod seal;
 mod types;
 
@@ -32,7 +33,7 @@ pub use checkpoint::export_latest as export_latest_checkpoint;
 pub use error::KmsError;
 pub use files::FILE_KEY_CONTEXT;
 pub use ops::{DataKey, Opened, Plain, Sealed, Signed, VerifyItem};
-pub use seal::{InitMethod, InitOutput, SealStatus};
+pub use seal::{HsmState, InitMethod, InitOutput, Pkcs11Access, SealStatus};
 pub use types::{CreateKey, KeyConfig, KeyInfo, KeyState, KeyType, VersionInfo};
 pub use webqx_crypto::sign::SignatureFormat;
 
@@ -78,6 +79,8 @@ pub struct Kms {
     /// Scheduler ticks left that purge destroyed material again.
     purges_left: std::sync::atomic::AtomicU32,
     settings: KmsSettings,
+    /// PKCS#11 seal: last error, whether an operator sealed on purpose.
+    hsm: HsmState,
 }
 
 impl std::fmt::Debug for Kms {
@@ -100,6 +103,7 @@ impl Kms {
             kdf_turn: tokio::sync::Mutex::new(()),
             purges_left: std::sync::atomic::AtomicU32::new(0),
             settings,
+            hsm: HsmState::default(),
         }
     }
 

@@ -7,6 +7,10 @@
 //! - Shamir shares (any `threshold` of `shares` open it), printed once;
 //! - nothing: the unseal key is Argon2id of a passphrase and a stored salt.
 //!
+//! Or, with a PKCS#11 HSM ([`InitMethod::Pkcs11`]), there is no unseal key at all: the
+//! root key is encrypted inside the HSM by a key that never leaves it, and the server
+//! unseals itself whenever the HSM answers (see `seal/pkcs11_seal.rs`).
+//!
 //! Unsealing recovers the unseal key, opens the root key, and derives the audit HMAC
 //! key from it. Nothing about the unseal key is stored.
 
@@ -16,6 +20,9 @@ use webqx_audit::RequestContext;
 use webqx_crypto::kdf::Argon2Params;
 use webqx_crypto::{SecretBytes, aead, shamir};
 use webqx_store::{Row, query};
+
+mod pkcs11_seal;
+pub use pkcs11_seal::{HsmState, Pkcs11Access};
 
 pub(crate) const ROOT_AAD: &[u8] = b"webqx-root-v1";
 const SALT_LEN: usize = 16;
@@ -33,6 +40,13 @@ pub enum InitMethod {
     },
     /// A passphrase stretched with Argon2id.
     Passphrase(SecretBytes),
+    /// A key generated in a PKCS#11 token encrypts the root key inside the HSM.
+    Pkcs11 {
+        /// Module, token and PIN.
+        login: crate::pkcs11::Pkcs11Login,
+        /// Label given to the generated key (`CKA_LABEL`).
+        key_label: String,
+    },
 }
 
 /// What initialization hands out, once.
@@ -70,6 +84,21 @@ pub(crate) enum SealConfig {
         iterations: u32,
         parallelism: u32,
     },
+    /// The root key encrypted inside a PKCS#11 token. Never the PIN.
+    Pkcs11 {
+        /// Module path at initialization (the server's `seal.module` may override it).
+        module: String,
+        /// Token label at initialization (`seal.token_label` may override it).
+        token_label: String,
+        /// `CKA_LABEL` of the wrapping key.
+        key_label: String,
+        /// Hex of the wrapping key's `CKA_ID`.
+        key_id: String,
+        /// Always `CKM_AES_GCM`.
+        mechanism: String,
+        /// Hex of the 96-bit GCM IV.
+        iv: String,
+    },
 }
 
 /// The seal's state, as `GET /v1/sys/seal-status` shows it.
@@ -90,6 +119,9 @@ pub struct SealStatus {
     pub shares: Option<usize>,
     /// Shares given so far towards the next unseal (Shamir).
     pub progress: usize,
+    /// Why the last automatic unseal failed (PKCS#11), and what to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Kms {
@@ -140,14 +172,22 @@ impl Kms {
         more: impl AsyncFnOnce(&mut webqx_store::WriteTx, &InitOutput) -> Result<(), KmsError>,
     ) -> Result<InitOutput, KmsError> {
         let root = SecretBytes::new(webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?);
-        let (config, unseal_key, output) = prepare_unseal_key(method)?;
-        let sealed = aead::seal(
-            aead::Algorithm::AesGcm,
-            unseal_key.expose(),
-            ROOT_AAD,
-            root.expose(),
-        )
-        .map_err(crate::error::internal)?;
+        let (config, sealed, output) = match method {
+            InitMethod::Pkcs11 { login, key_label } => {
+                pkcs11_seal::seal_new_root(login, key_label, &root).await?
+            }
+            method => {
+                let (config, unseal_key, output) = prepare_unseal_key(method)?;
+                let sealed = aead::seal(
+                    aead::Algorithm::AesGcm,
+                    unseal_key.expose(),
+                    ROOT_AAD,
+                    root.expose(),
+                )
+                .map_err(crate::error::internal)?;
+                (config, sealed, output)
+            }
+        };
         let config_text =
             serde_json::to_string(&config).map_err(|e| KmsError::Internal(e.to_string()))?;
         let kind = seal_kind(&config);
@@ -191,6 +231,7 @@ impl Kms {
                 threshold: None,
                 shares: None,
                 progress: 0,
+                last_error: None,
             });
         };
         let (threshold, shares) = match config {
@@ -206,6 +247,7 @@ impl Kms {
             threshold,
             shares,
             progress,
+            last_error: self.hsm.last_error(),
         })
     }
 
@@ -408,6 +450,7 @@ impl Kms {
     /// [`KmsError::Audit`] if the seal cannot be audited (it still seals).
     pub async fn seal(&self, ctx: &RequestContext) -> Result<(), KmsError> {
         self.set_root(None);
+        self.hsm.hold();
         self.reset_unseal_progress();
         self.audit.record(ctx.record("sys.seal", None)).await?;
         Ok(())
@@ -420,6 +463,7 @@ impl Kms {
                 SealConfig::KeyFile => "with its key file",
                 SealConfig::Shamir { .. } => "with Shamir shares",
                 SealConfig::Passphrase { .. } => "with its passphrase",
+                SealConfig::Pkcs11 { .. } => "with its HSM (POST /v1/sys/unseal with {})",
             };
             return Err(KmsError::WrongUnsealMethod(actual));
         }
@@ -486,6 +530,7 @@ pub(crate) fn seal_kind(config: &SealConfig) -> &'static str {
         SealConfig::KeyFile => "key-file",
         SealConfig::Shamir { .. } => "shamir",
         SealConfig::Passphrase { .. } => "passphrase",
+        SealConfig::Pkcs11 { .. } => "pkcs11",
     }
 }
 
@@ -548,5 +593,8 @@ fn prepare_unseal_key(
             };
             Ok((config, key, InitOutput::default()))
         }
+        InitMethod::Pkcs11 { .. } => Err(KmsError::Internal(
+            "a PKCS#11 seal has no unseal key".into(),
+        )),
     }
 }

@@ -37,6 +37,8 @@ pub enum InitKind {
     },
     /// An Argon2id passphrase.
     Passphrase(SecretBytes),
+    /// A key generated in the PKCS#11 HSM named by `[seal]`; unsealed automatically.
+    Pkcs11(webqx_kms::pkcs11::Pkcs11Login),
 }
 
 /// Where the store is, from the configuration.
@@ -129,6 +131,10 @@ pub async fn initialize(
         InitKind::Dev => InitMethod::KeyFile,
         InitKind::Shamir { shares, threshold } => InitMethod::Shamir { shares, threshold },
         InitKind::Passphrase(p) => InitMethod::Passphrase(p),
+        InitKind::Pkcs11(login) => InitMethod::Pkcs11 {
+            login,
+            key_label: config.seal.key_label.clone(),
+        },
     };
     let policy = config.fhir.policy();
     let names = server_names(config);

@@ -15,8 +15,8 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 9] = [
-    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup",
+const SECTIONS: [&str; 10] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal",
 ];
 
 /// The whole configuration.
@@ -41,6 +41,8 @@ pub struct Config {
     pub log: LogSection,
     /// `[backup]`.
     pub backup: BackupSection,
+    /// `[seal]`.
+    pub seal: SealSection,
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -166,6 +168,39 @@ impl Default for KmsSection {
             min_deletion_wait: "24h".into(),
             default_deletion_wait: "7d".into(),
             max_batch_items: 10_000,
+        }
+    }
+}
+
+/// `[seal]`: the PKCS#11 HSM that holds the key wrapping the root key
+/// (`webqx-sec init --hsm`). The PIN is read from `pin_file`, or from the environment
+/// variable `WEBQX_HSM_PIN`; never from this file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealSection {
+    /// Path of the vendor's PKCS#11 module (shared library). At `serve`, empty means the
+    /// path recorded at `init`.
+    pub module: String,
+    /// Label of the token (the slot is found by it). At `serve`, empty means the label
+    /// recorded at `init`.
+    pub token_label: String,
+    /// Label given to the wrapping key that `init --hsm` generates in the token.
+    pub key_label: String,
+    /// File holding the user PIN (0600 or stricter; one line).
+    pub pin_file: String,
+    /// Refused: the PIN is never written in the configuration.
+    #[serde(skip_serializing)]
+    pub pin: Option<toml::Value>,
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        SealSection {
+            module: String::new(),
+            token_label: String::new(),
+            key_label: "webqx-root-wrap".into(),
+            pin_file: String::new(),
+            pin: None,
         }
     }
 }
@@ -581,6 +616,18 @@ impl Config {
                 "must be between 1024 and 16777216".into(),
             ));
         }
+        if self.seal.pin.is_some() {
+            return Err(at(
+                "seal",
+                "pin",
+                "the HSM PIN is never written in the configuration; put it in a 0600 file \
+                 named by seal.pin_file, or in the environment variable WEBQX_HSM_PIN"
+                    .into(),
+            ));
+        }
+        if self.seal.key_label.is_empty() || self.seal.key_label.len() > 64 {
+            return Err(at("seal", "key_label", "must be 1 to 64 characters".into()));
+        }
         webqx_siem::sink::validate(&self.audit.sinks).map_err(|e| ConfigError {
             location: format!("{file} [[audit.sinks]]"),
             message: e,
@@ -680,6 +727,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("a..b"), "{e}");
+    }
+
+    #[test]
+    fn the_hsm_pin_is_never_inline() {
+        let e = Config::from_text(
+            "x.toml",
+            "[seal]\nmodule = \"/m.so\"\npin = \"1234\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "x.toml:3", "{e}");
+        assert!(e.message.contains("pin_file") && e.message.contains("WEBQX_HSM_PIN"));
+        assert!(!e.to_string().contains("1234"), "{e}");
+        let vars = [("WEBQX_SEAL_PIN".to_owned(), "1234".to_owned())];
+        let e = Config::from_text("x.toml", "", &vars).unwrap_err();
+        assert!(e.message.contains("WEBQX_HSM_PIN"), "{e}");
+        let vars = [
+            ("WEBQX_SEAL_TOKEN_LABEL".to_owned(), "ehr".to_owned()),
+            ("WEBQX_HSM_PIN".to_owned(), "1234".to_owned()),
+        ];
+        let c = Config::from_text("x.toml", "[seal]\npin_file = \"/p\"\n", &vars).unwrap();
+        assert_eq!(c.seal.token_label, "ehr");
+        assert_eq!(c.seal.pin_file, "/p");
+        assert_eq!(c.seal.key_label, "webqx-root-wrap");
     }
 
     #[test]

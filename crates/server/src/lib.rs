@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod datadir;
 pub mod extract;
+pub mod hsm;
 pub mod intake;
 mod listener;
 pub mod middleware;
@@ -107,6 +108,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     unseal_from_key_file(&s).await?;
+    let _ = hsm::try_unseal(&config, &s.kms, false).await;
     if let Err(e) = bootstrap::renew_server_cert_if_needed(&config, &s).await {
         tracing::warn!(error = %e, "server certificate renewal failed; serving the current one");
     }
@@ -196,7 +198,9 @@ async fn unseal_from_key_file(s: &Services) -> Result<(), String> {
         if path.exists() {
             tracing::warn!(file = %path.display(), "unseal.key present but the seal is not a key file; ignoring it");
         }
-        tracing::info!("sealed: unseal with `webqx-sec unseal`");
+        if status.seal_type.as_deref() != Some("pkcs11") {
+            tracing::info!("sealed: unseal with `webqx-sec unseal`");
+        }
         return Ok(());
     }
     let key = std::fs::read(&path).map_err(|e| {
@@ -219,6 +223,9 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if s.kms.is_sealed() {
+            let _ = hsm::try_unseal(&config, &s.kms, false).await;
+        }
         let ctx = RequestContext::internal("scheduler");
         match s.kms.run_due_work(&ctx).await {
             Ok((0, 0)) => {}

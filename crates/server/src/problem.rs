@@ -117,9 +117,11 @@ impl IntoResponse for ApiError {
 /// HTTP status of a key service error.
 pub fn kms_status(e: &KmsError) -> StatusCode {
     match e {
-        KmsError::Sealed | KmsError::NotInitialized | KmsError::Audit(_) | KmsError::Store(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        KmsError::Sealed
+        | KmsError::NotInitialized
+        | KmsError::Audit(_)
+        | KmsError::Store(_)
+        | KmsError::Hsm(_) => StatusCode::SERVICE_UNAVAILABLE,
         KmsError::AlreadyInitialized
         | KmsError::KeyExists(_)
         | KmsError::KeyDisabled(_)

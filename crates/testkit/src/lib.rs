@@ -6,6 +6,7 @@
 //! CI (`CI` set) a missing folder fails the test, loudly.
 
 pub mod server;
+pub mod softhsm;
 
 use std::path::{Path, PathBuf};
 

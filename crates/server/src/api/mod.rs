@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         keys::encrypt, keys::decrypt, keys::rewrap, keys::datakey, keys::sign, keys::verify, keys::hmac,
         fhir::protect, fhir::unprotect, fhir::rewrap, fhir::search_token,
         sys::health, sys::ready, sys::seal_status, sys::unseal, sys::seal, sys::metrics,
+        sys::rewrap_hsm,
         tokens::create, tokens::list, tokens::revoke,
         audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
         audit::records, audit::events, audit::hmac, audit::sinks,
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sys/seal", post(sys::seal))
         .route("/v1/sys/backup", post(backup::create))
         .route("/v1/sys/backups", get(backup::list))
+        .route("/v1/sys/seal/rewrap", post(sys::rewrap_hsm))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route(

@@ -31,6 +31,9 @@ pub struct Health {
     /// Scheduled backups' outcome, when `[backup] folder` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<crate::backups::BackupStatus>,
+    /// Why the HSM (PKCS#11 seal) did not unseal the service, and what to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_error: Option<String>,
 }
 
 async fn health_of(s: &AppState) -> Health {
@@ -53,6 +56,7 @@ async fn health_of(s: &AppState) -> Health {
             Some(_) => Some(crate::backups::status(&s.store).await.unwrap_or_default()),
             None => None,
         },
+        seal_error: if sealed { s.kms.last_hsm_error() } else { None },
     }
 }
 
@@ -82,6 +86,7 @@ pub async fn seal_status(State(s): State<AppState>) -> Result<Json<SealStatus>, 
 }
 
 /// One unseal step: a Shamir share, the passphrase, or the key file's key; or a reset.
+/// For a PKCS#11 (HSM) seal, an empty body `{}` asks the server to try the HSM now.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
@@ -127,9 +132,13 @@ pub async fn unseal(
         (None, Some(phrase), None) => s.kms.unseal_with_passphrase(&ctx, &phrase).await?,
         (None, None, Some(key)) => s.kms.unseal_with_key(&ctx, &key).await?,
         (None, None, None) if req.reset => {}
+        (None, None, None) if s.kms.is_pkcs11_sealed().await? => {
+            crate::hsm::try_unseal(&s.config, &s.kms, true).await?;
+        }
         _ => {
             return Err(ApiError::bad_request(
-                "send exactly one of share, passphrase or key (or reset: true)",
+                "send exactly one of share, passphrase or key (or reset: true; or {} for an \
+                 HSM seal)",
             ));
         }
     }
@@ -142,6 +151,33 @@ pub async fn unseal(
 pub async fn seal(State(s): State<AppState>, caller: Caller) -> ApiResult<SealStatus> {
     caller.require(&s, Operation::Sys, None, "sys.seal").await?;
     s.kms.seal(&caller.ctx).await?;
+    Ok(Done(StatusCode::OK, s.kms.seal_status().await?))
+}
+
+/// Rotation of the HSM key (PKCS#11 seal).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapRequest {
+    /// Label for the new key in the token (default: `seal.key_label`).
+    pub key_label: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/sys/seal/rewrap", tag = "sys", request_body = RewrapRequest, responses((status = 200, body = SealStatus), (status = 400, body = crate::problem::Problem), (status = 503, body = crate::problem::Problem)))]
+/// Rotate the HSM key: a new key is generated in the token named by `[seal]` and the root
+/// key is re-wrapped under it. Needs an unsealed service and a token with `sys`.
+pub async fn rewrap_hsm(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<RewrapRequest>,
+) -> ApiResult<SealStatus> {
+    caller
+        .require(&s, Operation::Sys, None, "sys.seal.rewrap")
+        .await?;
+    let login = crate::hsm::init_login(&s.config).map_err(ApiError::bad_request)?;
+    let label = req
+        .key_label
+        .unwrap_or_else(|| s.config.seal.key_label.clone());
+    s.kms.rewrap_pkcs11(&caller.ctx, login, label).await?;
     Ok(Done(StatusCode::OK, s.kms.seal_status().await?))
 }
 

@@ -1,0 +1,222 @@
+//! HSM root of trust through the real binary and a real SoftHSM2 (Debian `softhsm2`,
+//! module `/usr/lib/softhsm/libsofthsm2.so`, made with `softhsm2-util`), each test with
+//! its own `SOFTHSM2_CONF` and token folder.
+//!
+//! `webqx-sec init --hsm` wraps the root key in the token; `serve` unseals itself while
+//! the HSM answers, stays sealed with a clear error when it does not (wrong PIN, module
+//! missing, token folder removed), and unseals on the next scheduler tick when it is
+//! back.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use webqx_testkit::server::{Http, Server, stderr, stdout};
+use webqx_testkit::softhsm::{MODULE, SoftHsm};
+
+const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
+const TOKEN: &str = "webqx-e2e";
+const PIN: &str = "1234-user-pin";
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn write_pin(path: &Path, pin: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("{pin}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A server over a data folder initialized with `init --hsm`, not yet started.
+fn hsm_server(hsm: &SoftHsm, dir: &Path) -> Server {
+    let pin_file = dir.join("hsm.pin");
+    write_pin(&pin_file, PIN);
+    let mut env = hsm.env();
+    env.extend([
+        ("WEBQX_SEAL_MODULE".to_owned(), MODULE.to_owned()),
+        ("WEBQX_SEAL_TOKEN_LABEL".to_owned(), TOKEN.to_owned()),
+        (
+            "WEBQX_SEAL_PIN_FILE".to_owned(),
+            pin_file.display().to_string(),
+        ),
+    ]);
+    let server = Server::over(BIN, &dir.join("data"), &env);
+    let out = server.cli(&["init", "--hsm"]);
+    assert!(out.status.success(), "init --hsm: {}", stderr(&out));
+    assert!(stdout(&out).contains("HSM"), "{}", stdout(&out));
+    server
+}
+
+async fn status(h: &Http) -> Value {
+    let r = h.get("/v1/sys/seal-status").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json
+}
+
+/// Waits until the seal status satisfies `ok` (the scheduler ticks every second here).
+async fn wait_for(h: &Http, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = status(h).await;
+        if ok(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sealed with an error containing `expect`, shown in seal-status and ready, logged.
+async fn stays_sealed(server: &Server, expect: &str) {
+    let h = server.http();
+    let s = wait_for(&h, expect, |s| {
+        s["last_error"].as_str().is_some_and(|e| e.contains(expect))
+    })
+    .await;
+    assert_eq!(s["sealed"], true, "{s}");
+    assert_eq!(s["seal_type"], "pkcs11", "{s}");
+    let ready = h.get("/v1/sys/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert!(
+        ready.json["seal_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(expect)),
+        "{}",
+        ready.text
+    );
+    let r = h
+        .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("x")}))
+        .await;
+    assert_eq!(r.status, 503, "a sealed server refuses crypto: {}", r.text);
+    let log = server.log();
+    assert!(log.contains(expect), "the log says what to fix:\n{log}");
+    assert!(!log.contains(PIN), "the PIN is never logged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_with_softhsm2_then_auto_unseal_across_restarts() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token(TOKEN, PIN, "so-pin-5678");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = hsm_server(&hsm, dir.path());
+
+    // First start: unsealed by the HSM, no key file anywhere.
+    server.spawn();
+    let h = server.http();
+    let s = status(&h).await;
+    assert_eq!(s["sealed"], false, "{s}\n{}", server.log());
+    assert_eq!(s["seal_type"], "pkcs11");
+    assert!(!server.data.join("unseal.key").exists());
+    let r = h
+        .post("/v1/keys", json!({"name": "phi", "type": "aes256-gcm"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = h
+        .post(
+            "/v1/keys/phi/encrypt",
+            json!({"plaintext": b64("MRN 12345")}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ciphertext = r.json["ciphertext"].as_str().unwrap().to_owned();
+
+    // Restart: unsealed again, and the key made before still decrypts.
+    server.stop();
+    server.spawn();
+    let h = server.http();
+    assert_eq!(status(&h).await["sealed"], false, "{}", server.log());
+    let r = h
+        .post("/v1/keys/phi/decrypt", json!({"ciphertext": ciphertext}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["plaintext"], b64("MRN 12345"));
+
+    // An operator's seal holds across ticks; an explicit unseal retries the HSM.
+    let r = h.post("/v1/sys/seal", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        status(&h).await["sealed"],
+        true,
+        "no automatic unseal after sys seal"
+    );
+    let out = server.cli(&["unseal"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(status(&h).await["sealed"], false);
+
+    // Rotation of the HSM key; after a restart the new key unseals and old data opens.
+    let out = server.cli(&["rewrap", "--key-label", "webqx-root-2026"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+    server.spawn();
+    let h = server.http();
+    assert_eq!(status(&h).await["sealed"], false, "{}", server.log());
+    let r = h
+        .post("/v1/keys/phi/decrypt", json!({"ciphertext": ciphertext}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The chain holds every unseal attempt.
+    let out = server.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsm_problems_keep_it_sealed_until_the_hsm_is_back() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token(TOKEN, PIN, "so-pin-5678");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = hsm_server(&hsm, dir.path());
+    let pin_file = dir.path().join("hsm.pin");
+
+    // Wrong PIN: sealed, says so; the PIN fixed, the next tick unseals.
+    write_pin(&pin_file, "not-the-pin");
+    server.spawn();
+    stays_sealed(&server, "refused the PIN").await;
+    write_pin(&pin_file, PIN);
+    let h = server.http();
+    let s = wait_for(&h, "unseal after fixing the PIN", |s| s["sealed"] == false).await;
+    assert!(s.get("last_error").is_none(), "{s}");
+    server.stop();
+
+    // Token folder removed: sealed; back in place: unsealed without a restart.
+    hsm.disconnect();
+    server.spawn();
+    stays_sealed(&server, "HSM").await;
+    hsm.reconnect();
+    wait_for(&server.http(), "unseal after the token is back", |s| {
+        s["sealed"] == false
+    })
+    .await;
+    server.stop();
+
+    // Module missing (wrong path): sealed with the setting to fix.
+    server.env.push((
+        "WEBQX_SEAL_MODULE".into(),
+        "/nonexistent/libvendor-pkcs11.so".into(),
+    ));
+    server.spawn();
+    stays_sealed(&server, "seal.module").await;
+    let r = server.http().post("/v1/sys/unseal", json!({})).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(
+        r.json["type"],
+        "https://webqx.health/problems/hsm-unavailable"
+    );
+    server.stop();
+
+    // A PIN written in the configuration is refused outright.
+    let out = server.cli_with(&["config", "check"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.env.push(("WEBQX_SEAL_PIN".into(), "1234".into()));
+    let out = server.cli(&["config", "check"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("WEBQX_HSM_PIN"), "{said}");
+    assert!(!said.contains("1234"), "{said}");
+}

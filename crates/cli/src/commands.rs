@@ -776,7 +776,7 @@ pub enum TokenCommand {
         name: String,
         /// Allowed operation (repeat): encrypt, decrypt, rewrap, datakey, sign, verify,
         /// hmac, export, key-read, key-admin, fhir-protect, fhir-unprotect, audit-read,
-        /// metrics, sys.
+        /// audit-write, metrics, sys, tde-read (MariaDB data-at-rest keys).
         #[arg(long = "op", required = true)]
         operations: Vec<String>,
         /// Key name or 'prefix*' pattern (repeat).

@@ -15,8 +15,8 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 8] = [
-    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log",
+const SECTIONS: [&str; 9] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "tde",
 ];
 
 /// The whole configuration.
@@ -39,6 +39,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[tde]`.
+    pub tde: TdeSection,
 }
 
 /// `[server]`: where and how the API listens.
@@ -253,6 +255,95 @@ impl Default for LogSection {
             format: "text".into(),
         }
     }
+}
+
+/// `[tde]`: Vault-KV-compatible mounts from which MariaDB's `hashicorp_key_management`
+/// plugin reads its data-at-rest keys (`[[tde.mounts]]`, see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TdeSection {
+    /// How long a key request is held before 503 when the service is sealed or its
+    /// store fails: longer than the plugin's `hashicorp-key-management-timeout`, so the
+    /// plugin times out and keeps using its cached key instead of failing on a 5xx.
+    pub unavailable_hold: String,
+    /// The mounts.
+    pub mounts: Vec<TdeMount>,
+}
+
+impl Default for TdeSection {
+    fn default() -> Self {
+        TdeSection {
+            unavailable_hold: "30s".into(),
+            mounts: Vec::new(),
+        }
+    }
+}
+
+/// One mount: `https://HOST:PORT/v1/<path>` is the plugin's `vault-url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdeMount {
+    /// The mount name after `/v1/` (`mariadb`).
+    pub path: String,
+    /// Database key id N is key ring `<key_prefix>N`; `<path>-` when absent.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Create a missing ring on its first request (by a token allowed `tde-read` on
+    /// it). Off by default: the operator creates `<prefix>1`, `<prefix>2`… first.
+    #[serde(default)]
+    pub create_keys: bool,
+}
+
+impl TdeMount {
+    /// The key ring prefix in force.
+    pub fn prefix(&self) -> String {
+        self.key_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}-", self.path))
+    }
+}
+
+/// First path segments under `/v1/` that belong to the service's own API (now or as
+/// planned): a mount may not take them.
+pub const RESERVED_MOUNTS: [&str; 24] = [
+    "keys", "fhir", "pki", "audit", "events", "alerts", "vuln", "sys", "tokens",
+    "openapi.json", "tang", "acme", "ocsp", "crl", "files", "file", "backup", "backups",
+    "incidents", "reports", "comply", "hsm", "oauth", "auth",
+];
+
+fn check_tde(tde: &TdeSection) -> Result<(), String> {
+    parse_duration(&tde.unavailable_hold).map_err(|e| format!("unavailable_hold: {e}"))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &tde.mounts {
+        let p = &m.path;
+        let ok = !p.is_empty()
+            && p.len() <= 64
+            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && !p.starts_with(['-', '_']);
+        if !ok {
+            return Err(format!(
+                "mount path '{p}' must be 1-64 of a-z, 0-9, '-' and '_' (one path segment, \
+                 as in vault-url https://HOST:PORT/v1/{p})"
+            ));
+        }
+        if RESERVED_MOUNTS.contains(&p.as_str()) {
+            return Err(format!(
+                "mount path '{p}' would shadow the service's own /v1/{p} API; choose another \
+                 name, such as 'mariadb'"
+            ));
+        }
+        if !seen.insert(p.clone()) {
+            return Err(format!("mount path '{p}' is configured twice"));
+        }
+        if !webqx_crypto::envelope::valid_key_name(&format!("{}4294967295", m.prefix())) {
+            return Err(format!(
+                "key_prefix '{}' of mount '{p}' does not make valid key names (letters, \
+                 digits, '.', '_', '-'; at most 118 characters)",
+                m.prefix()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A configuration problem, with where it is.
@@ -544,6 +635,10 @@ impl Config {
         webqx_siem::sink::validate(&self.audit.sinks).map_err(|e| ConfigError {
             location: format!("{file} [[audit.sinks]]"),
             message: e,
+        })?;
+        check_tde(&self.tde).map_err(|message| ConfigError {
+            location: format!("{file} [tde]"),
+            message,
         })?;
         self.fhir.policy().validate().map_err(|e| ConfigError {
             location: format!("{file} [fhir]"),

@@ -760,6 +760,37 @@ mod tests {
     }
 
     #[test]
+    fn tde_mounts_may_not_shadow_the_api() {
+        let ok = "[[tde.mounts]]\npath = \"mariadb\"\ncreate_keys = true\n";
+        let c = Config::from_text("x.toml", ok, &[]).unwrap();
+        assert_eq!(c.tde.mounts[0].prefix(), "mariadb-");
+        let env = vec![(
+            "WEBQX_TDE_MOUNTS".to_string(),
+            "[{path = \"db\", key_prefix = \"tde.\"}]".to_string(),
+        )];
+        let c = Config::from_text("x.toml", "", &env).unwrap();
+        assert_eq!(c.tde.mounts[0].prefix(), "tde.");
+        for (bad, says) in [
+            ("path = \"keys\"", "shadow"),
+            ("path = \"sys\"", "shadow"),
+            ("path = \"openapi.json\"", "a-z"),
+            ("path = \"a/b\"", "a-z"),
+            ("path = \"\"", "a-z"),
+            ("path = \"Maria\"", "a-z"),
+            ("path = \"m\"\nkey_prefix = \"-x\"", "key_prefix"),
+        ] {
+            let text = format!("[[tde.mounts]]\n{bad}\n");
+            let e = Config::from_text("x.toml", &text, &[]).unwrap_err();
+            assert!(e.message.contains(says), "{bad}: {e}");
+            assert!(e.location.contains("[tde]"), "{e}");
+        }
+        let twice = "[[tde.mounts]]\npath = \"m\"\n[[tde.mounts]]\npath = \"m\"\n";
+        assert!(Config::from_text("x.toml", twice, &[]).is_err());
+        let hold = "[tde]\nunavailable_hold = \"soon\"\n";
+        assert!(Config::from_text("x.toml", hold, &[]).is_err());
+    }
+
+    #[test]
     fn fhir_rules_extend_or_replace_the_defaults() {
         let c = Config::from_text(
             "x.toml",

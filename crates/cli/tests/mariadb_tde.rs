@@ -5,7 +5,7 @@
 //! trusting our CA.
 //!
 //! Proves: a wrong token keeps mariadbd from starting (and is audited); encrypted
-//! tablespace files do not hold the rows' text while an unencrypted control table
+//! tablespace files, redo log and binary log do not hold the rows' text while an unencrypted control table
 //! does; a rotation in our service reaches MariaDB, which re-encrypts and still reads
 //! the rows; after a restart the rows are read again; while our service is sealed
 //! MariaDB keeps working from its cache (the request is held, not answered 5xx).
@@ -117,6 +117,9 @@ innodb_encrypt_tables=ON
 innodb_encrypt_log=ON
 innodb_encrypt_temporary_tables=ON
 encrypt-tmp-files=ON
+log-bin=binlog
+encrypt-binlog=ON
+aria-encrypt-tables=ON
 innodb_encryption_threads=2
 innodb_encryption_rotate_key_age=1
 ",
@@ -284,9 +287,11 @@ async fn mariadb_encrypts_at_rest_with_keys_from_our_server() {
     let enc = db.file("t/enc.ibd");
     let plain = db.file("t/plain.ibd");
     let redo = db.file("ib_logfile0");
+    let binlog = db.file("binlog.000001");
     for secret in SECRET_ROWS {
         assert!(!contains(&enc, secret), "{secret} in clear in enc.ibd");
         assert!(!contains(&redo, secret), "{secret} in clear in the redo log");
+        assert!(!contains(&binlog, secret), "{secret} in clear in the binary log");
     }
     assert!(
         contains(&plain, CONTROL_ROW),

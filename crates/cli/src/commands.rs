@@ -35,7 +35,7 @@ fn load_config(g: &Global) -> Result<Config, Failure> {
     Ok(config)
 }
 
-fn data_dir(g: &Global) -> PathBuf {
+pub(crate) fn data_dir(g: &Global) -> PathBuf {
     g.data_dir.clone().unwrap_or_else(|| {
         Config::load(g.config.as_deref())
             .map(|c| c.server.data_dir)

@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod exit;
 mod output;
+mod tde;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use exit::{Exit, Failure};
@@ -95,6 +96,9 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(commands::ConfigCommand),
+    /// Database data-at-rest encryption keys (MariaDB).
+    #[command(subcommand)]
+    Tde(tde::TdeCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -168,5 +172,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Key(k) => commands::key(&cli.global, k).await,
         Command::Fhir(f) => commands::fhir(&cli.global, f).await.map(|()| 0),
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
+        Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
     }
 }

@@ -64,13 +64,13 @@ struct MariaDb {
 
 impl MariaDb {
     /// Writes `my.cnf` for our server at `addr` with `token`, and makes the datadir.
-    fn install(dir: &Path, addr: &str, ca: &Path, token: &str) -> MariaDb {
+    fn install(dir: &Path, tde_lines: &str) -> MariaDb {
         std::fs::create_dir_all(dir).expect("dir");
         let db = MariaDb {
             dir: dir.into(),
             child: None,
         };
-        db.write_config(addr, ca, token, free_port());
+        db.write_config(tde_lines, free_port());
         let out = Command::new(INSTALL_DB)
             .arg(format!("--defaults-file={}", db.cnf().display()))
             .arg(format!("--user={}", user()))
@@ -89,9 +89,10 @@ impl MariaDb {
         self.dir.join("my.cnf")
     }
 
-    /// The my.cnf the operator guide documents, with short cache and timeout values
-    /// so that the test sees rotations and outages quickly.
-    fn write_config(&self, addr: &str, ca: &Path, token: &str, port: u16) {
+    /// A private server's own lines, then the lines `webqx-sec tde mariadb` printed
+    /// (those the operator guide documents), then shorter cache and timeout values so
+    /// that the test sees rotations and outages quickly (later lines win).
+    fn write_config(&self, tde_lines: &str, port: u16) {
         let d = self.dir.display();
         let cnf = format!(
             "[mariadbd]
@@ -103,27 +104,14 @@ pid-file={d}/mysqld.pid
 log-error={d}/error.log
 skip-grant-tables
 innodb_buffer_pool_size=16M
-plugin-load-add=hashicorp_key_management
-hashicorp-key-management-vault-url={addr}/v1/mariadb
-hashicorp-key-management-token={token}
-hashicorp-key-management-vault-ca={ca}
+log-bin=binlog
+{tde_lines}
 hashicorp-key-management-timeout=2
 hashicorp-key-management-max-retries=1
-hashicorp-key-management-caching-enabled=ON
-hashicorp-key-management-use-cache-on-timeout=ON
 hashicorp-key-management-cache-timeout=1000
 hashicorp-key-management-cache-version-timeout=1000
-innodb_encrypt_tables=ON
-innodb_encrypt_log=ON
-innodb_encrypt_temporary_tables=ON
-encrypt-tmp-files=ON
-log-bin=binlog
-encrypt-binlog=ON
-aria-encrypt-tables=ON
 innodb_encryption_threads=2
-innodb_encryption_rotate_key_age=1
-",
-            ca = ca.display()
+"
         );
         std::fs::write(self.cnf(), cnf).expect("my.cnf");
     }
@@ -258,17 +246,21 @@ async fn mariadb_encrypts_at_rest_with_keys_from_our_server() {
         ("WEBQX_TDE_UNAVAILABLE_HOLD".to_string(), "6s".to_string()),
     ];
     let server = Server::start(BIN, &env);
-    cli_ok(&server, &["key", "create", "mariadb-1"]);
-    cli_ok(&server, &["key", "create", "mariadb-2"]);
-    let made = cli_ok(
+    let ca = server.ca().display().to_string();
+    let setup = cli_ok(
         &server,
-        &["--json", "token", "create", "--name", "mariadb", "--op", "tde-read", "--key", "mariadb-*"],
+        &["--json", "tde", "mariadb", "--name", "test", "--ca-path", &ca],
     );
-    let token: Value = serde_json::from_str(&made).expect("token JSON");
-    let token = token["token"].as_str().expect("token").to_owned();
+    let setup: Value = serde_json::from_str(&setup).expect("tde mariadb JSON");
+    assert_eq!(setup["rings"][0]["name"], "mariadb-1");
+    assert_eq!(setup["rings"][1]["name"], "mariadb-2");
+    assert!(setup["rings"].as_array().is_some_and(|r| r.iter().all(|r| r["state"] == "created")));
+    let token = setup["token"]["token"].as_str().expect("token").to_owned();
+    let lines = setup["mycnf"].as_str().expect("my.cnf lines");
+    assert!(lines.contains(&format!("vault-url = {}/v1/mariadb", server.addr)), "{lines}");
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut db = MariaDb::install(&dir.path().join("my"), &server.addr, &server.ca(), &token);
+    let mut db = MariaDb::install(&dir.path().join("my"), lines);
 
     wrong_token_is_refused(&server, &mut db, &token).await;
 

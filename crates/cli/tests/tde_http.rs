@@ -94,6 +94,17 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         let tde = token(&server, &["tde-read"], &["mariadb-*"]);
         let tde = Some(tde.as_str());
 
+        // The CLI's setup verb keeps existing rings and makes a scoped token.
+        let out = server.cli(&["--json", "tde", "mariadb", "--name", "db1", "--id", "1"]);
+        assert!(out.status.success(), "{label}: {}", stdout(&out));
+        let setup: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        assert_eq!(setup["rings"], json!([{"name": "mariadb-1", "state": "exists"}]));
+        assert_eq!(setup["token"]["info"]["policy"]["operations"], json!(["tde-read"]));
+        assert_eq!(setup["token"]["info"]["policy"]["keys"], json!(["mariadb-*"]));
+        let weak = token(&server, &["key-read"], &["*"]);
+        let out = server.cli(&["--token", &weak, "tde", "mariadb", "--name", "db2"]);
+        assert_eq!(out.status.code(), Some(4), "{label}: refused, exit 4");
+
         // The start-up check.
         let r = vault_get(&admin, "/v1/sys/mounts/mariadb/tune", tde).await;
         assert_eq!(r.status, 200, "{label}: {}", r.text);

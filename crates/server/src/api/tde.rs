@@ -170,7 +170,11 @@ pub async fn read(
         .tde_key(&ctx, &ring, requested, mount.create_keys)
         .await
     {
-        Ok(key) => released(key),
+        Ok(key) => {
+            metrics::counter!("webqx_tde_keys_released_total", "mount" => mount.path.clone())
+                .increment(1);
+            released(key)
+        }
         Err(e) => refused(&s.config, &ring, requested, e).await,
     }
 }
@@ -216,6 +220,7 @@ async fn refused(config: &Config, ring: &str, requested: Requested, e: KmsError)
         ),
         KmsError::Sealed | KmsError::Store(_) | KmsError::Audit(_) | KmsError::Internal(_) => {
             tracing::warn!(ring, kind = e.kind(), "database key request held: service unavailable");
+            metrics::counter!("webqx_tde_requests_held_total").increment(1);
             tokio::time::sleep(Config::duration(&config.tde.unavailable_hold)).await;
             errors(
                 StatusCode::SERVICE_UNAVAILABLE,

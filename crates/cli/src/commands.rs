@@ -35,7 +35,7 @@ pub(crate) fn load_config(g: &Global) -> Result<Config, Failure> {
     Ok(config)
 }
 
-fn data_dir(g: &Global) -> PathBuf {
+pub(crate) fn data_dir(g: &Global) -> PathBuf {
     g.data_dir.clone().unwrap_or_else(|| {
         Config::load(g.config.as_deref())
             .map(|c| c.server.data_dir)
@@ -819,7 +819,7 @@ pub enum TokenCommand {
         name: String,
         /// Allowed operation (repeat): encrypt, decrypt, rewrap, datakey, sign, verify,
         /// hmac, export, key-read, key-admin, fhir-protect, fhir-unprotect, audit-read,
-        /// metrics, sys.
+        /// audit-write, metrics, sys, tde-read (MariaDB data-at-rest keys).
         #[arg(long = "op", required = true)]
         operations: Vec<String>,
         /// Key name or 'prefix*' pattern (repeat).

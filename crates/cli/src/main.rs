@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod file;
 mod output;
+mod tde;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use exit::{Exit, Failure};
@@ -110,6 +111,9 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(commands::ConfigCommand),
+    /// Database data-at-rest encryption keys (MariaDB).
+    #[command(subcommand)]
+    Tde(tde::TdeCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -186,5 +190,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::File(f) => file::file(&cli.global, f).await,
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
         Command::Backup(b) => backup::run(&cli.global, b).await,
+        Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
     }
 }

@@ -11,6 +11,7 @@
 //! - [`Kms::file_key`], [`Kms::open_file_key`]: data keys for encrypted files
 //!   ([`webqx_crypto::stream`]).
 //! - [`fhir`]: protecting the PHI elements of FHIR resources.
+//! - [`tde`]: releasing keys to databases for data-at-rest encryption (MariaDB).
 //!
 //! This crate does no HTTP and no file I/O beyond the store; the server maps requests
 //! onto it and decides where key files live.
@@ -27,6 +28,7 @@ mod keys;
 mod ops;
 pub mod pkcs11;
 mod seal;
+pub mod tde;
 mod types;
 
 pub use checkpoint::export_latest as export_latest_checkpoint;

@@ -194,7 +194,7 @@ impl Ring {
         Ok(v)
     }
 
-    fn check_decryption_version(&self, v: u32) -> Result<(), KmsError> {
+    pub(crate) fn check_decryption_version(&self, v: u32) -> Result<(), KmsError> {
         if v == 0 {
             return Err(KmsError::KeyVersion("key versions start at 1".into()));
         }

@@ -15,8 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal",
+    "tde",
 ];
 
 /// The whole configuration.
@@ -43,6 +44,8 @@ pub struct Config {
     pub backup: BackupSection,
     /// `[seal]`.
     pub seal: SealSection,
+    /// `[tde]`.
+    pub tde: TdeSection,
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -315,6 +318,95 @@ impl Default for LogSection {
             format: "text".into(),
         }
     }
+}
+
+/// `[tde]`: Vault-KV-compatible mounts from which MariaDB's `hashicorp_key_management`
+/// plugin reads its data-at-rest keys (`[[tde.mounts]]`, see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TdeSection {
+    /// How long a key request is held before 503 when the service is sealed or its
+    /// store fails: longer than the plugin's `hashicorp-key-management-timeout`, so the
+    /// plugin times out and keeps using its cached key instead of failing on a 5xx.
+    pub unavailable_hold: String,
+    /// The mounts.
+    pub mounts: Vec<TdeMount>,
+}
+
+impl Default for TdeSection {
+    fn default() -> Self {
+        TdeSection {
+            unavailable_hold: "30s".into(),
+            mounts: Vec::new(),
+        }
+    }
+}
+
+/// One mount: `https://HOST:PORT/v1/<path>` is the plugin's `vault-url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdeMount {
+    /// The mount name after `/v1/` (`mariadb`).
+    pub path: String,
+    /// Database key id N is key ring `<key_prefix>N`; `<path>-` when absent.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Create a missing ring on its first request (by a token allowed `tde-read` on
+    /// it). Off by default: the operator creates `<prefix>1`, `<prefix>2`… first.
+    #[serde(default)]
+    pub create_keys: bool,
+}
+
+impl TdeMount {
+    /// The key ring prefix in force.
+    pub fn prefix(&self) -> String {
+        self.key_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}-", self.path))
+    }
+}
+
+/// First path segments under `/v1/` that belong to the service's own API (now or as
+/// planned): a mount may not take them.
+pub const RESERVED_MOUNTS: [&str; 24] = [
+    "keys", "fhir", "pki", "audit", "events", "alerts", "vuln", "sys", "tokens",
+    "openapi.json", "tang", "acme", "ocsp", "crl", "files", "file", "backup", "backups",
+    "incidents", "reports", "comply", "hsm", "oauth", "auth",
+];
+
+fn check_tde(tde: &TdeSection) -> Result<(), String> {
+    parse_duration(&tde.unavailable_hold).map_err(|e| format!("unavailable_hold: {e}"))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &tde.mounts {
+        let p = &m.path;
+        let ok = !p.is_empty()
+            && p.len() <= 64
+            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && !p.starts_with(['-', '_']);
+        if !ok {
+            return Err(format!(
+                "mount path '{p}' must be 1-64 of a-z, 0-9, '-' and '_' (one path segment, \
+                 as in vault-url https://HOST:PORT/v1/{p})"
+            ));
+        }
+        if RESERVED_MOUNTS.contains(&p.as_str()) {
+            return Err(format!(
+                "mount path '{p}' would shadow the service's own /v1/{p} API; choose another \
+                 name, such as 'mariadb'"
+            ));
+        }
+        if !seen.insert(p.clone()) {
+            return Err(format!("mount path '{p}' is configured twice"));
+        }
+        if !webqx_crypto::envelope::valid_key_name(&format!("{}4294967295", m.prefix())) {
+            return Err(format!(
+                "key_prefix '{}' of mount '{p}' does not make valid key names (letters, \
+                 digits, '.', '_', '-'; at most 118 characters)",
+                m.prefix()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A configuration problem, with where it is.
@@ -632,6 +724,10 @@ impl Config {
             location: format!("{file} [[audit.sinks]]"),
             message: e,
         })?;
+        check_tde(&self.tde).map_err(|message| ConfigError {
+            location: format!("{file} [tde]"),
+            message,
+        })?;
         self.fhir.policy().validate().map_err(|e| ConfigError {
             location: format!("{file} [fhir]"),
             message: e,
@@ -796,6 +892,37 @@ mod tests {
             e.location,
             "environment variable WEBQX_SERVER_MAX_BODY_BYTES"
         );
+    }
+
+    #[test]
+    fn tde_mounts_may_not_shadow_the_api() {
+        let ok = "[[tde.mounts]]\npath = \"mariadb\"\ncreate_keys = true\n";
+        let c = Config::from_text("x.toml", ok, &[]).unwrap();
+        assert_eq!(c.tde.mounts[0].prefix(), "mariadb-");
+        let env = vec![(
+            "WEBQX_TDE_MOUNTS".to_string(),
+            "[{path = \"db\", key_prefix = \"tde.\"}]".to_string(),
+        )];
+        let c = Config::from_text("x.toml", "", &env).unwrap();
+        assert_eq!(c.tde.mounts[0].prefix(), "tde.");
+        for (bad, says) in [
+            ("path = \"keys\"", "shadow"),
+            ("path = \"sys\"", "shadow"),
+            ("path = \"openapi.json\"", "a-z"),
+            ("path = \"a/b\"", "a-z"),
+            ("path = \"\"", "a-z"),
+            ("path = \"Maria\"", "a-z"),
+            ("path = \"m\"\nkey_prefix = \"-x\"", "key_prefix"),
+        ] {
+            let text = format!("[[tde.mounts]]\n{bad}\n");
+            let e = Config::from_text("x.toml", &text, &[]).unwrap_err();
+            assert!(e.message.contains(says), "{bad}: {e}");
+            assert!(e.location.contains("[tde]"), "{e}");
+        }
+        let twice = "[[tde.mounts]]\npath = \"m\"\n[[tde.mounts]]\npath = \"m\"\n";
+        assert!(Config::from_text("x.toml", twice, &[]).is_err());
+        let hold = "[tde]\nunavailable_hold = \"soon\"\n";
+        assert!(Config::from_text("x.toml", hold, &[]).is_err());
     }
 
     #[test]

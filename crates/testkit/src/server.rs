@@ -286,4 +286,24 @@ impl Http {
     pub async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None).await
     }
+
+    /// GET with extra headers and no bearer token (clients such as MariaDB's Vault
+    /// plugin authenticate with their own header).
+    pub async fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.client.get(format!("{}{path}", self.addr));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let r = req.send().await.expect("request reaches the server");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
 }

@@ -63,11 +63,14 @@ pub enum Operation {
     Metrics,
     /// Seal the service and manage tokens.
     Sys,
+    /// Receive raw key material through the Vault-KV-compatible mount that MariaDB's
+    /// data-at-rest encryption reads (the only way raw keys leave the service).
+    TdeRead,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Operation::Encrypt,
         Operation::Decrypt,
         Operation::Rewrap,
@@ -84,6 +87,7 @@ impl Operation {
         Operation::AuditWrite,
         Operation::Metrics,
         Operation::Sys,
+        Operation::TdeRead,
     ];
 
     /// The API name.
@@ -105,6 +109,7 @@ impl Operation {
             Operation::AuditWrite => "audit-write",
             Operation::Metrics => "metrics",
             Operation::Sys => "sys",
+            Operation::TdeRead => "tde-read",
         }
     }
 

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod fhir;
 pub mod keys;
 pub mod sys;
+pub mod tde;
 pub mod tokens;
 
 use crate::problem::ApiError;
@@ -84,7 +85,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         get(sys::metrics)
     };
-    Router::new()
+    tde::mount(Router::new(), &state.config)
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{name}", get(keys::show))
         .route("/v1/keys/{name}/rotate", post(keys::rotate))

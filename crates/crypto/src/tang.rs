@@ -96,10 +96,73 @@ impl Point {
         out
     }
 
+    /// The RFC 7638 thumbprint input: the required members of the EC public JWK
+    /// (`crv`, `kty`, `x`, `y`), in that order, without white space.
+    pub fn thumbprint_input(&self) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            r#"{{"crv":"P-521","kty":"EC","x":"{}","y":"{}"}}"#,
+            b64.encode(self.x),
+            b64.encode(self.y)
+        )
+    }
+
+    /// The JWK thumbprint (RFC 7638) with `hash`, base64url without padding.
+    pub fn thumbprint(&self, hash: ThumbprintHash) -> String {
+        use base64::Engine as _;
+        let digest = aws_lc_rs::digest::digest(hash.algorithm(), self.thumbprint_input().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
+    /// True if `thp` is this key's thumbprint under any hash `jose` knows (clevis pins
+    /// with SHA-256 today and SHA-1 in older bindings). Thumbprints are public.
+    pub fn has_thumbprint(&self, thp: &str) -> bool {
+        ThumbprintHash::ALL.iter().any(|h| self.thumbprint(*h) == thp)
+    }
+
     fn to_p521(&self) -> Result<p521::ProjectivePoint, Error> {
         let key = p521::PublicKey::from_sec1_bytes(&self.uncompressed())
             .map_err(|_| Error::InvalidParameter("the point is not on the P-521 curve"))?;
         Ok(key.to_projective())
+    }
+}
+
+/// The hashes a JWK thumbprint may use (the names are `jose`'s: S1, S224, S256, S384,
+/// S512).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThumbprintHash {
+    /// SHA-1 (old Tang bindings).
+    S1,
+    /// SHA-224.
+    S224,
+    /// SHA-256 (clevis's default).
+    S256,
+    /// SHA-384.
+    S384,
+    /// SHA-512.
+    S512,
+}
+
+impl ThumbprintHash {
+    /// Every hash, SHA-256 first.
+    pub const ALL: [ThumbprintHash; 5] = [
+        ThumbprintHash::S256,
+        ThumbprintHash::S1,
+        ThumbprintHash::S224,
+        ThumbprintHash::S384,
+        ThumbprintHash::S512,
+    ];
+
+    fn algorithm(self) -> &'static aws_lc_rs::digest::Algorithm {
+        use aws_lc_rs::digest;
+        match self {
+            ThumbprintHash::S1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            ThumbprintHash::S224 => &digest::SHA224,
+            ThumbprintHash::S256 => &digest::SHA256,
+            ThumbprintHash::S384 => &digest::SHA384,
+            ThumbprintHash::S512 => &digest::SHA512,
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //!   its audit record in one transaction.
 //! - [`Kms::encrypt`] and friends: operations, each audited before it returns.
 //! - [`fhir`]: protecting the PHI elements of FHIR resources.
+//! - [`tang`]: a Tang server (advertisement and key recovery) for clevis-bound disks.
 //!
 //! This crate does no HTTP and no file I/O beyond the store; the server maps requests
 //! onto it and decides where key files live.
@@ -22,6 +23,7 @@ pub mod fhir;
 mod keys;
 mod ops;
 mod seal;
+pub mod tang;
 mod types;
 
 pub use checkpoint::export_latest as export_latest_checkpoint;

@@ -15,8 +15,8 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 8] = [
-    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log",
+const SECTIONS: [&str; 9] = [
+    "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "tang",
 ];
 
 /// The whole configuration.
@@ -39,6 +39,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[tang]`.
+    pub tang: TangSection,
 }
 
 /// `[server]`: where and how the API listens.
@@ -251,6 +253,28 @@ impl Default for LogSection {
         LogSection {
             level: "info".into(),
             format: "text".into(),
+        }
+    }
+}
+
+/// `[tang]`: the Tang server for clevis-bound disks (see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TangSection {
+    /// Serve `/tang/adv` and `/tang/rec` on the API (and `listen`, if set).
+    pub enabled: bool,
+    /// The `tang-p521` key ring whose keys are served.
+    pub ring: String,
+    /// Also serve Tang, and nothing else, over plain HTTP on this address.
+    pub listen: Option<String>,
+}
+
+impl Default for TangSection {
+    fn default() -> Self {
+        TangSection {
+            enabled: false,
+            ring: "tang".into(),
+            listen: None,
         }
     }
 }
@@ -533,6 +557,30 @@ impl Config {
                     format!("'{a}' is not an address such as 0.0.0.0:6514"),
                 ));
             }
+        }
+        if let Some(a) = &self.tang.listen
+            && a.parse::<SocketAddr>().is_err()
+        {
+            return Err(at(
+                "tang",
+                "listen",
+                format!("'{a}' is not an address such as 127.0.0.1:7500"),
+            ));
+        }
+        if self.tang.listen.is_some() && !self.tang.enabled {
+            return Err(at(
+                "tang",
+                "listen",
+                "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`"
+                    .into(),
+            ));
+        }
+        if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {
+            return Err(at(
+                "tang",
+                "ring",
+                format!("'{}' is not a key name", self.tang.ring),
+            ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.audit.syslog_max_message_bytes) {
             return Err(at(

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod fhir;
 pub mod keys;
 pub mod sys;
+pub mod tang;
 pub mod tokens;
 
 use crate::problem::ApiError;
@@ -27,6 +28,7 @@ use utoipa::OpenApi;
         tokens::create, tokens::list, tokens::revoke,
         audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
         audit::records, audit::events, audit::hmac, audit::sinks,
+        tang::adv, tang::adv_thp, tang::rec,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -131,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/sinks", get(audit::sinks))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
+        .merge(tang::routes("/tang"))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

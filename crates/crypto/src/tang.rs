@@ -13,8 +13,7 @@ use crate::{Error, SecretBytes};
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P521_SHA512_FIXED, ECDSA_P521_SHA512_FIXED_SIGNING, EcdsaKeyPair,
-    UnparsedPublicKey,
+    ECDSA_P521_SHA512_FIXED, ECDSA_P521_SHA512_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
 };
 use p521::elliptic_curve::sec1::ToSec1Point;
 
@@ -111,14 +110,17 @@ impl Point {
     /// The JWK thumbprint (RFC 7638) with `hash`, base64url without padding.
     pub fn thumbprint(&self, hash: ThumbprintHash) -> String {
         use base64::Engine as _;
-        let digest = aws_lc_rs::digest::digest(hash.algorithm(), self.thumbprint_input().as_bytes());
+        let digest =
+            aws_lc_rs::digest::digest(hash.algorithm(), self.thumbprint_input().as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 
     /// True if `thp` is this key's thumbprint under any hash `jose` knows (clevis pins
     /// with SHA-256 today and SHA-1 in older bindings). Thumbprints are public.
     pub fn has_thumbprint(&self, thp: &str) -> bool {
-        ThumbprintHash::ALL.iter().any(|h| self.thumbprint(*h) == thp)
+        ThumbprintHash::ALL
+            .iter()
+            .any(|h| self.thumbprint(*h) == thp)
     }
 
     fn to_p521(&self) -> Result<p521::ProjectivePoint, Error> {
@@ -265,8 +267,8 @@ mod tests {
     fn small_multiples_of_g_match_published_vectors() {
         let two_x = "00433c219024277e7e682fcb288148c282747403279b1ccc06352c6e5505d769be97b3b204da6ef55507aa104a3a35c5af41cf2fa364d60fd967f43e3933ba6d783d";
         let two_y = "00f4bb8cc7f86db26700a7f3eceeeed3f0b5c6b5107c4da97740ab21a29906c42dbbb3e377de9f251f6b93937fa99a3248f4eafcbe95edc0f4f71be356d661f41b02";
-        let g = Point::from_coordinates(&hex::decode(GX).unwrap(), &hex::decode(GY).unwrap())
-            .unwrap();
+        let g =
+            Point::from_coordinates(&hex::decode(GX).unwrap(), &hex::decode(GY).unwrap()).unwrap();
         let two_g = multiply(&scalar_of(2), &g).unwrap();
         assert_eq!(hex::encode(two_g.x()), two_x);
         assert_eq!(hex::encode(two_g.y()), two_y);

@@ -129,7 +129,9 @@ impl VersionKeys {
     fn new(version: u32, material: SecretBytes) -> Result<VersionKeys, KmsError> {
         let bytes = material.expose();
         let (Some(sign), Some(exchange)) = (bytes.get(..COORD_LEN), bytes.get(COORD_LEN..)) else {
-            return Err(KmsError::Internal("Tang key material has the wrong length".into()));
+            return Err(KmsError::Internal(
+                "Tang key material has the wrong length".into(),
+            ));
         };
         let verify = ec::public_point(sign).map_err(crate::error::internal)?;
         let exchange = ec::public_point(exchange).map_err(crate::error::internal)?;
@@ -174,7 +176,9 @@ pub fn parse_jwk(body: &[u8]) -> Result<Point, TangError> {
         return Err(bad("the body is larger than 4096 bytes"));
     }
     let value: Value = serde_json::from_slice(body).map_err(|_| bad("it is not JSON"))?;
-    let jwk = value.as_object().ok_or_else(|| bad("it is not a JSON object"))?;
+    let jwk = value
+        .as_object()
+        .ok_or_else(|| bad("it is not a JSON object"))?;
     if jwk.get("kty").and_then(Value::as_str) != Some("EC") {
         return Err(bad("kty must be \"EC\""));
     }
@@ -196,6 +200,14 @@ pub fn parse_jwk(body: &[u8]) -> Result<Point, TangError> {
     Point::from_coordinates(&x, &y).map_err(|e| TangError::BadJwk(e.to_string()))
 }
 
+/// At most the first 128 characters of a client-chosen identifier, for the audit record.
+fn clip(text: &str) -> &str {
+    text.char_indices()
+        .nth(128)
+        .and_then(|(end, _)| text.get(..end))
+        .unwrap_or(text)
+}
+
 /// True for a plausible thumbprint: 1 to 128 base64url characters.
 fn plausible_thumbprint(thp: &str) -> bool {
     (1..=128).contains(&thp.len())
@@ -208,9 +220,7 @@ impl Kms {
     /// The keys of every version of a usable Tang ring still allowed to recover,
     /// newest first.
     async fn tang_keys(&self, ring: &str) -> Result<Vec<VersionKeys>, KmsError> {
-        let mut ring = self
-            .ring(ring, "Tang", |t| t == KeyType::TangP521)
-            .await?;
+        let mut ring = self.ring(ring, "Tang", |t| t == KeyType::TangP521).await?;
         ring.refresh(self).await?;
         let (min, latest) = (ring.key.min_decryption_version, ring.key.latest_version);
         let mut out = Vec::new();
@@ -221,7 +231,7 @@ impl Kms {
         Ok(out)
     }
 
-    /// The advertisement of Tang ring `ring`: a JWS (general JSON serialization) whose
+    /// The advertisement of Tang ring `ring`: a JWS (JSON serialization) whose
     /// payload is the JWK set of the newest version's verify and exchange keys, signed
     /// by its signing key and, when `thp` names the signing key of an older version still
     /// in use, by that key too (so that a client pinned to it can trust the new keys).
@@ -242,7 +252,7 @@ impl Kms {
                 let newest = keys.first().ok_or(TangError::UnknownKey)?;
                 let mut signers = vec![newest];
                 if let Some(thp) = thp.filter(|t| !t.is_empty()) {
-                    rec.detail("thp", thp.get(..128).unwrap_or(thp));
+                    rec.detail("thp", clip(thp));
                     let pinned = keys
                         .iter()
                         .find(|k| plausible_thumbprint(thp) && k.verify.has_thumbprint(thp))
@@ -272,7 +282,7 @@ impl Kms {
         body: &[u8],
     ) -> Result<String, TangError> {
         let mut rec = ctx.record("tang.recover", Some(format!("key:{ring}")));
-        rec.detail("kid", kid.get(..128).unwrap_or("(too long)"));
+        rec.detail("kid", clip(kid));
         let result = self
             .audit
             .audited(rec, async |rec| {
@@ -303,7 +313,8 @@ impl Kms {
     }
 }
 
-/// The JWS (general JSON serialization) of the newest keys, signed by every signer.
+/// The JWS (JSON serialization, flattened for one signer) of the newest keys, signed
+/// by every signer.
 fn jws(newest: &VersionKeys, signers: &[&VersionKeys]) -> Result<String, KmsError> {
     let payload = json!({
         "keys": [
@@ -320,6 +331,12 @@ fn jws(newest: &VersionKeys, signers: &[&VersionKeys]) -> Result<String, KmsErro
             .map_err(crate::error::internal)?;
         signatures.push(json!({"protected": protected, "signature": B64.encode(sig)}));
     }
+    // One signature: the flattened serialization (RFC 7515 §7.2.2), as tangd sends.
+    if let [Value::Object(only)] = signatures.as_slice() {
+        let mut flat = only.clone();
+        flat.insert("payload".into(), Value::String(payload));
+        return Ok(Value::Object(flat).to_string());
+    }
     Ok(json!({"payload": payload, "signatures": signatures}).to_string())
 }
 
@@ -329,6 +346,12 @@ mod tests {
 
     fn jwk_of(p: &Point) -> Vec<u8> {
         public_jwk(p, "ECMR", "deriveKey").to_string().into_bytes()
+    }
+
+    #[test]
+    fn identifiers_are_clipped_for_the_audit_record() {
+        assert_eq!(clip("abc"), "abc");
+        assert_eq!(clip(&"é".repeat(200)).chars().count(), 128);
     }
 
     #[test]
@@ -357,7 +380,10 @@ mod tests {
             (with("x", json!(1)), "x is missing"),
             (with("y", json!("***")), "base64url"),
             (with("x", json!(B64.encode([0u8; 65]))), "66 bytes"),
-            (with("y", json!(B64.encode(p.x()))), "not on the P-521 curve"),
+            (
+                with("y", json!(B64.encode(p.x()))),
+                "not on the P-521 curve",
+            ),
             (vec![b' '; MAX_JWK_BYTES + 1], "4096"),
         ];
         for (body, why) in cases {
@@ -386,6 +412,8 @@ mod tests {
     fn advertisement_is_signed_by_each_signer() {
         let v1 = VersionKeys::new(1, new_material().unwrap()).unwrap();
         let v2 = VersionKeys::new(2, new_material().unwrap()).unwrap();
+        let flat: Value = serde_json::from_str(&jws(&v1, &[&v1]).unwrap()).unwrap();
+        assert!(flat["signature"].is_string() && flat.get("signatures").is_none());
         let text = jws(&v2, &[&v2, &v1]).unwrap();
         let doc: Value = serde_json::from_str(&text).unwrap();
         let payload = doc["payload"].as_str().unwrap();
@@ -399,6 +427,9 @@ mod tests {
         let keys: Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
         assert_eq!(keys["keys"][0]["key_ops"], json!(["verify"]));
         assert_eq!(keys["keys"][1]["alg"], json!("ECMR"));
-        assert_eq!(parse_jwk(keys["keys"][1].to_string().as_bytes()).unwrap(), v2.exchange);
+        assert_eq!(
+            parse_jwk(keys["keys"][1].to_string().as_bytes()).unwrap(),
+            v2.exchange
+        );
     }
 }

@@ -571,8 +571,7 @@ impl Config {
             return Err(at(
                 "tang",
                 "listen",
-                "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`"
-                    .into(),
+                "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`".into(),
             ));
         }
         if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {

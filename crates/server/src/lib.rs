@@ -374,7 +374,12 @@ async fn start_tang_listener(
     config: &Config,
     state: AppState,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
-    let Some(addr) = config.tang.listen.as_deref().filter(|_| config.tang.enabled) else {
+    let Some(addr) = config
+        .tang
+        .listen
+        .as_deref()
+        .filter(|_| config.tang.enabled)
+    else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(addr)
@@ -384,7 +389,9 @@ async fn start_tang_listener(
     tracing::info!(address = %bound, ring = %config.tang.ring, "Tang listening (plain HTTP, Tang only)");
     let app = api::tang::plain_router(state);
     let max = config.server.max_connections;
-    Ok(Some(tokio::spawn(listener::serve_plain(listener, app, max))))
+    Ok(Some(tokio::spawn(listener::serve_plain(
+        listener, app, max,
+    ))))
 }
 
 async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, String> {

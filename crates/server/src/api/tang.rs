@@ -32,7 +32,10 @@ impl From<TangError> for ApiError {
 }
 
 fn reply(content_type: &'static str, body: String) -> Response {
-    let mut r = ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body)
+    let mut r = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
         .into_response();
     r.extensions_mut().insert(AuditDone);
     r
@@ -112,13 +115,15 @@ pub async fn rec(
             "send the public JWK as Content-Type: application/jwk+json",
         ));
     }
-    let bytes = axum::body::to_bytes(body, MAX_JWK_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("a Tang recovery request is a JWK of at most {MAX_JWK_BYTES} bytes"),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_JWK_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("a Tang recovery request is a JWK of at most {MAX_JWK_BYTES} bytes"),
+            )
+        })?;
     let ctx = meta.context("anonymous");
     let jwk = s
         .kms

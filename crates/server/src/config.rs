@@ -667,6 +667,28 @@ mod tests {
     }
 
     #[test]
+    fn tang_section_is_checked() {
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert!(!c.tang.enabled, "Tang is off by default");
+        let text = "[tang]\nenabled = true\nring = \"disks\"\nlisten = \"127.0.0.1:7500\"\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(
+            (c.tang.ring.as_str(), c.tang.listen.as_deref()),
+            ("disks", Some("127.0.0.1:7500"))
+        );
+        let e = Config::from_text("x.toml", "[tang]\nenabled = true\nlisten = \"here\"\n", &[])
+            .unwrap_err();
+        assert_eq!(e.location, "x.toml:3");
+        let e =
+            Config::from_text("x.toml", "[tang]\nlisten = \"127.0.0.1:7500\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("enabled = true"), "{e}");
+        let e = Config::from_text("x.toml", "[tang]\nring = \"-x\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("not a key name"), "{e}");
+        let vars = [("WEBQX_TANG_ENABLED".to_string(), "true".to_string())];
+        assert!(Config::from_text("x.toml", "", &vars).unwrap().tang.enabled);
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let vars = vec![
             (

@@ -441,6 +441,12 @@ fn recovery_matches_jose_and_refusals_get_tangd_statuses() {
         404,
         "unknown pin"
     );
+    // Pins under every hash jose knows are found, as with tangd.
+    for hash in ThumbprintHash::ALL {
+        let thp = key_with_op(&adv, "verify").thumbprint(hash);
+        let status = rt.block_on(http.get(&format!("/tang/adv/{thp}"))).status;
+        assert_eq!(status, 200, "{hash:?}");
+    }
 
     // The plain listener serves Tang and nothing else.
     let plain_health = run(

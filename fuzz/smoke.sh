@@ -4,6 +4,8 @@
 # crashes; the crashing input is kept under fuzz/artifacts/<target>/.
 #
 #   bash fuzz/smoke.sh [SECONDS_PER_TARGET]   (default 20)
+#
+# Targets come from `cargo fuzz list`; among them tang_jwk (the Tang /rec JWK parser).
 set -euo pipefail
 
 seconds="${1:-20}"

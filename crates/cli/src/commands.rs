@@ -358,9 +358,10 @@ pub enum KeyCommand {
     Create {
         /// Name: letters, digits, '.', '_', '-'.
         name: String,
-        /// aes256-gcm (default), chacha20-poly1305, aes256-siv, ed25519, ecdsa-p256, hmac.
+        /// aes256-gcm (default), chacha20-poly1305, aes256-siv, ed25519, ecdsa-p256, hmac,
+        /// tang-p521 (Tang server keys for clevis).
         #[arg(long = "type", default_value = "aes256-gcm",
-              value_parser = ["aes256-gcm", "chacha20-poly1305", "aes256-siv", "ed25519", "ecdsa-p256", "hmac"])]
+              value_parser = ["aes256-gcm", "chacha20-poly1305", "aes256-siv", "ed25519", "ecdsa-p256", "hmac", "tang-p521"])]
         key_type: String,
         /// Allow export of material (cannot be turned on later).
         #[arg(long)]

@@ -9,6 +9,8 @@
 //! - [`aead`]: AES-256-GCM and ChaCha20-Poly1305 with 96-bit nonces.
 //! - [`daead`]: deterministic AEAD (AES-SIV), for fields that must stay searchable.
 //! - [`sign`]: Ed25519 and ECDSA P-256 signatures.
+//! - [`tang`]: P-521 points, scalar multiplication (RustCrypto `p521`) and ES512, for
+//!   the Tang exchange.
 //! - [`mac`]: HMAC-SHA-256/512 with constant-time verification.
 //! - [`kdf`]: HKDF-SHA-256 and Argon2id.
 //! - [`shamir`]: splitting a secret into shares and combining them.
@@ -29,6 +31,7 @@ pub mod secret;
 pub mod shamir;
 pub mod sign;
 pub mod stream;
+pub mod tang;
 
 pub use error::Error;
 pub use secret::SecretBytes;

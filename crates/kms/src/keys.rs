@@ -119,6 +119,7 @@ fn new_material(key_type: KeyType) -> Result<(SecretBytes, Option<Vec<u8>>), Kms
         KeyType::Aes256Siv => Ok((random(webqx_crypto::daead::KEY_LEN)?, None)),
         KeyType::Ed25519 => signing(webqx_crypto::sign::Algorithm::Ed25519),
         KeyType::EcdsaP256 => signing(webqx_crypto::sign::Algorithm::EcdsaP256),
+        KeyType::TangP521 => Ok((crate::tang::new_material()?, None)),
     }
 }
 

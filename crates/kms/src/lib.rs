@@ -12,6 +12,7 @@
 //!   ([`webqx_crypto::stream`]).
 //! - [`fhir`]: protecting the PHI elements of FHIR resources.
 //! - [`tde`]: releasing keys to databases for data-at-rest encryption (MariaDB).
+//! - [`tang`]: a Tang server (advertisement and key recovery) for clevis-bound disks.
 //!
 //! This crate does no HTTP and no file I/O beyond the store; the server maps requests
 //! onto it and decides where key files live.
@@ -29,6 +30,7 @@ mod ops;
 pub mod pkcs11;
 mod seal;
 pub mod tde;
+pub mod tang;
 mod types;
 
 pub use checkpoint::export_latest as export_latest_checkpoint;

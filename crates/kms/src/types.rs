@@ -25,17 +25,22 @@ pub enum KeyType {
     /// HMAC (SHA-256 by default, SHA-512 on request).
     #[serde(rename = "hmac")]
     Hmac,
+    /// Tang server keys for network-bound disk encryption (clevis): per version one
+    /// P-521 ES512 signing key and one P-521 ECMR exchange key.
+    #[serde(rename = "tang-p521")]
+    TangP521,
 }
 
 impl KeyType {
     /// Every type, for help texts.
-    pub const ALL: [KeyType; 6] = [
+    pub const ALL: [KeyType; 7] = [
         KeyType::Aes256Gcm,
         KeyType::ChaCha20Poly1305,
         KeyType::Aes256Siv,
         KeyType::Ed25519,
         KeyType::EcdsaP256,
         KeyType::Hmac,
+        KeyType::TangP521,
     ];
 
     /// The name used in the API and the database.
@@ -47,6 +52,7 @@ impl KeyType {
             KeyType::Ed25519 => "ed25519",
             KeyType::EcdsaP256 => "ecdsa-p256",
             KeyType::Hmac => "hmac",
+            KeyType::TangP521 => "tang-p521",
         }
     }
 
@@ -77,6 +83,7 @@ impl KeyType {
             KeyType::Ed25519 => 4,
             KeyType::EcdsaP256 => 5,
             KeyType::Hmac => 6,
+            KeyType::TangP521 => 9,
         }
     }
 }

@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal",
-    "tde",
+    "tde", "tang",
 ];
 
 /// The whole configuration.
@@ -46,6 +46,8 @@ pub struct Config {
     pub seal: SealSection,
     /// `[tde]`.
     pub tde: TdeSection,
+    /// `[tang]`.
+    pub tang: TangSection,
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -409,6 +411,28 @@ fn check_tde(tde: &TdeSection) -> Result<(), String> {
     Ok(())
 }
 
+/// `[tang]`: the Tang server for clevis-bound disks (see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TangSection {
+    /// Serve `/tang/adv` and `/tang/rec` on the API (and `listen`, if set).
+    pub enabled: bool,
+    /// The `tang-p521` key ring whose keys are served.
+    pub ring: String,
+    /// Also serve Tang, and nothing else, over plain HTTP on this address.
+    pub listen: Option<String>,
+}
+
+impl Default for TangSection {
+    fn default() -> Self {
+        TangSection {
+            enabled: false,
+            ring: "tang".into(),
+            listen: None,
+        }
+    }
+}
+
 /// A configuration problem, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -701,6 +725,29 @@ impl Config {
                 ));
             }
         }
+        if let Some(a) = &self.tang.listen
+            && a.parse::<SocketAddr>().is_err()
+        {
+            return Err(at(
+                "tang",
+                "listen",
+                format!("'{a}' is not an address such as 127.0.0.1:7500"),
+            ));
+        }
+        if self.tang.listen.is_some() && !self.tang.enabled {
+            return Err(at(
+                "tang",
+                "listen",
+                "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`".into(),
+            ));
+        }
+        if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {
+            return Err(at(
+                "tang",
+                "ring",
+                format!("'{}' is not a key name", self.tang.ring),
+            ));
+        }
         if !(1024..=16 * 1024 * 1024).contains(&self.audit.syslog_max_message_bytes) {
             return Err(at(
                 "audit",
@@ -847,6 +894,28 @@ mod tests {
         assert_eq!(c.seal.token_label, "ehr");
         assert_eq!(c.seal.pin_file, "/p");
         assert_eq!(c.seal.key_label, "webqx-root-wrap");
+    }
+
+    #[test]
+    fn tang_section_is_checked() {
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert!(!c.tang.enabled, "Tang is off by default");
+        let text = "[tang]\nenabled = true\nring = \"disks\"\nlisten = \"127.0.0.1:7500\"\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(
+            (c.tang.ring.as_str(), c.tang.listen.as_deref()),
+            ("disks", Some("127.0.0.1:7500"))
+        );
+        let e = Config::from_text("x.toml", "[tang]\nenabled = true\nlisten = \"here\"\n", &[])
+            .unwrap_err();
+        assert_eq!(e.location, "x.toml:3");
+        let e =
+            Config::from_text("x.toml", "[tang]\nlisten = \"127.0.0.1:7500\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("enabled = true"), "{e}");
+        let e = Config::from_text("x.toml", "[tang]\nring = \"-x\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("not a key name"), "{e}");
+        let vars = [("WEBQX_TANG_ENABLED".to_string(), "true".to_string())];
+        assert!(Config::from_text("x.toml", "", &vars).unwrap().tang.enabled);
     }
 
     #[test]

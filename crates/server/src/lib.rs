@@ -137,6 +137,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         metrics: prometheus(),
         sinks: sinks.clone(),
     };
+    let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
@@ -168,6 +169,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     scheduler.abort();
     checkpoints.abort();
     backups.abort();
+    if let Some(tang) = tang {
+        tang.abort();
+    }
     intake.shutdown();
     if !s.kms.is_sealed() {
         let _ = s
@@ -373,6 +377,31 @@ async fn start_syslog_intake(
         tracing::warn!(address = %addr, "ATNA intake listening on UDP (clear text, lossy: labs only)");
     }
     Ok(IntakeListeners { stop: Some(stop) })
+}
+
+/// Starts the plain-HTTP Tang listener when `[tang] listen` is set.
+async fn start_tang_listener(
+    config: &Config,
+    state: AppState,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    let Some(addr) = config
+        .tang
+        .listen
+        .as_deref()
+        .filter(|_| config.tang.enabled)
+    else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (tang.listen): {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(address = %bound, ring = %config.tang.ring, "Tang listening (plain HTTP, Tang only)");
+    let app = api::tang::plain_router(state);
+    let max = config.server.max_connections;
+    Ok(Some(tokio::spawn(listener::serve_plain(
+        listener, app, max,
+    ))))
 }
 
 async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, String> {

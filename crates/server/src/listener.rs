@@ -100,3 +100,39 @@ pub async fn serve(
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
 }
+
+/// Serves `app` over plain HTTP/1.1 on `listener` (the Tang listener: nothing secret
+/// travels on it). Runs until the task is aborted.
+pub async fn serve_plain(listener: TcpListener, app: Router, max_connections: usize) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed (Tang listener)");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (app, builder) = (app.clone(), builder.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(Peer(peer));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
+            if let Err(e) = builder.serve_connection(TokioIo::new(tcp), service).await {
+                tracing::debug!(%peer, error = %e, "Tang connection ended with an error");
+            }
+        });
+    }
+}

@@ -7,6 +7,7 @@ pub mod fhir;
 pub mod keys;
 pub mod sys;
 pub mod tde;
+pub mod tang;
 pub mod tokens;
 
 use crate::problem::ApiError;
@@ -31,6 +32,7 @@ use utoipa::OpenApi;
         audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
+        tang::adv, tang::adv_thp, tang::rec,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -138,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/sinks", get(audit::sinks))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
+        .merge(tang::routes("/tang"))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -144,6 +144,13 @@ async fn init_with_softhsm2_then_auto_unseal_across_restarts() {
         true,
         "no automatic unseal after sys seal"
     );
+    let r = h.with_token(None).post("/v1/sys/unseal", json!({})).await;
+    assert_eq!(r.status, 403, "without a token the hold stays: {}", r.text);
+    assert_eq!(
+        r.json["type"],
+        "https://webqx.health/problems/sealed-on-purpose"
+    );
+    assert_eq!(status(&h).await["sealed"], true);
     let out = server.cli(&["unseal"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(status(&h).await["sealed"], false);

@@ -92,6 +92,14 @@ async fn stays_sealed(server: &Server, expect: &str) {
         .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("x")}))
         .await;
     assert_eq!(r.status, 503, "a sealed server refuses crypto: {}", r.text);
+    let metrics = h.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("webqx_kms_hsm_unseal_attempts_total{outcome=\"failed\"}"),
+        "{}",
+        metrics.text
+    );
     let log = server.log();
     assert!(log.contains(expect), "the log says what to fix:\n{log}");
     assert!(!log.contains(PIN), "the PIN is never logged");

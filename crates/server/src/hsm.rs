@@ -113,6 +113,12 @@ pub async fn try_unseal(
     }
     let before = kms.last_hsm_error();
     let result = kms.unseal_with_pkcs11(ctx, access(config), explicit).await;
+    let outcome = match &result {
+        Ok(true) => "unsealed",
+        Ok(false) => "held",
+        Err(_) => "failed",
+    };
+    metrics::counter!("webqx_kms_hsm_unseal_attempts_total", "outcome" => outcome).increment(1);
     match &result {
         Ok(true) => tracing::info!("unsealed by the HSM (PKCS#11)"),
         Ok(false) => {}

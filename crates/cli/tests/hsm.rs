@@ -92,6 +92,14 @@ async fn stays_sealed(server: &Server, expect: &str) {
         .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("x")}))
         .await;
     assert_eq!(r.status, 503, "a sealed server refuses crypto: {}", r.text);
+    let metrics = h.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("webqx_kms_hsm_unseal_attempts_total{outcome=\"failed\"}"),
+        "{}",
+        metrics.text
+    );
     let log = server.log();
     assert!(log.contains(expect), "the log says what to fix:\n{log}");
     assert!(!log.contains(PIN), "the PIN is never logged");
@@ -144,6 +152,13 @@ async fn init_with_softhsm2_then_auto_unseal_across_restarts() {
         true,
         "no automatic unseal after sys seal"
     );
+    let r = h.with_token(None).post("/v1/sys/unseal", json!({})).await;
+    assert_eq!(r.status, 403, "without a token the hold stays: {}", r.text);
+    assert_eq!(
+        r.json["type"],
+        "https://webqx.health/problems/sealed-on-purpose"
+    );
+    assert_eq!(status(&h).await["sealed"], true);
     let out = server.cli(&["unseal"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(status(&h).await["sealed"], false);

@@ -99,7 +99,12 @@ fn access(config: &Config) -> Pkcs11Access {
 ///
 /// # Errors
 /// What the key service says (module, token, PIN or key missing).
-pub async fn try_unseal(config: &Config, kms: &Kms, explicit: bool) -> Result<bool, KmsError> {
+pub async fn try_unseal(
+    config: &Config,
+    kms: &Kms,
+    ctx: &RequestContext,
+    explicit: bool,
+) -> Result<bool, KmsError> {
     if !kms.is_sealed() {
         return Ok(true);
     }
@@ -107,10 +112,13 @@ pub async fn try_unseal(config: &Config, kms: &Kms, explicit: bool) -> Result<bo
         return Ok(false);
     }
     let before = kms.last_hsm_error();
-    let actor = if explicit { "unsealer" } else { "system" };
-    let result = kms
-        .unseal_with_pkcs11(&RequestContext::internal(actor), access(config), explicit)
-        .await;
+    let result = kms.unseal_with_pkcs11(ctx, access(config), explicit).await;
+    let outcome = match &result {
+        Ok(true) => "unsealed",
+        Ok(false) => "held",
+        Err(_) => "failed",
+    };
+    metrics::counter!("webqx_kms_hsm_unseal_attempts_total", "outcome" => outcome).increment(1);
     match &result {
         Ok(true) => tracing::info!("unsealed by the HSM (PKCS#11)"),
         Ok(false) => {}

@@ -108,7 +108,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     unseal_from_key_file(&s).await?;
-    let _ = hsm::try_unseal(&config, &s.kms, false).await;
+    let _ = hsm::try_unseal(&config, &s.kms, &RequestContext::internal("system"), false).await;
     if let Err(e) = bootstrap::renew_server_cert_if_needed(&config, &s).await {
         tracing::warn!(error = %e, "server certificate renewal failed; serving the current one");
     }
@@ -228,7 +228,8 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
     loop {
         tick.tick().await;
         if s.kms.is_sealed() {
-            let _ = hsm::try_unseal(&config, &s.kms, false).await;
+            let ctx = RequestContext::internal("scheduler");
+            let _ = hsm::try_unseal(&config, &s.kms, &ctx, false).await;
         }
         let ctx = RequestContext::internal("scheduler");
         match s.kms.run_due_work(&ctx).await {

@@ -115,6 +115,7 @@ fn take_secret(s: &mut Option<String>) -> Option<SecretBytes> {
 pub async fn unseal(
     State(s): State<AppState>,
     meta: axum::Extension<crate::middleware::ReqMeta>,
+    headers: axum::http::HeaderMap,
     JsonBody(mut req): JsonBody<UnsealRequest>,
 ) -> ApiResult<SealStatus> {
     let ctx = meta.context("unsealer");
@@ -133,7 +134,7 @@ pub async fn unseal(
         (None, None, Some(key)) => s.kms.unseal_with_key(&ctx, &key).await?,
         (None, None, None) if req.reset => {}
         (None, None, None) if s.kms.is_pkcs11_sealed().await? => {
-            crate::hsm::try_unseal(&s.config, &s.kms, true).await?;
+            unseal_by_hsm(&s, &meta, &headers).await?;
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -144,6 +145,39 @@ pub async fn unseal(
     }
     let status = s.kms.seal_status().await?;
     Ok(Done(StatusCode::OK, status))
+}
+
+/// Asks the HSM now. Without a token this is what the scheduler would do; with a token
+/// that has `sys`, it also lifts an operator's deliberate seal.
+async fn unseal_by_hsm(
+    s: &AppState,
+    meta: &crate::middleware::ReqMeta,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let principal = match token {
+        Some(_) => s.tokens.authenticate(token).await.ok(),
+        None => None,
+    };
+    let explicit = principal
+        .as_ref()
+        .is_some_and(|p| p.policy.allows(Operation::Sys, None));
+    let actor = principal.map_or_else(|| "unsealer".to_owned(), |p| p.actor());
+    let ctx = meta.context(&actor);
+    if !crate::hsm::try_unseal(&s.config, &s.kms, &ctx, explicit).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sealed-on-purpose",
+            "an operator sealed this service on purpose; unseal it with a token that has \
+             `sys` (`webqx-sec unseal` sends the admin token), or restart it",
+        ));
+    }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/v1/sys/seal", tag = "sys", responses((status = 200, body = SealStatus)))]

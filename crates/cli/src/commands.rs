@@ -53,7 +53,7 @@ pub(crate) fn connect(g: &Global) -> Result<Client, Failure> {
     Client::new(target)
 }
 
-fn path_segment(name: &str) -> String {
+pub(crate) fn path_segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),

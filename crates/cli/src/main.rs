@@ -9,6 +9,7 @@ mod backup;
 mod client;
 mod commands;
 mod exit;
+mod file;
 mod output;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -87,6 +88,9 @@ pub enum Command {
     /// Protect or restore PHI elements of FHIR resources.
     #[command(subcommand)]
     Fhir(commands::FhirCommand),
+    /// Encrypt and decrypt files with a data key from the server (contents stay local).
+    #[command(subcommand)]
+    File(file::FileCommand),
     /// API tokens.
     #[command(subcommand)]
     Token(commands::TokenCommand),
@@ -171,6 +175,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Status => commands::status(&cli.global).await,
         Command::Key(k) => commands::key(&cli.global, k).await,
         Command::Fhir(f) => commands::fhir(&cli.global, f).await.map(|()| 0),
+        Command::File(f) => file::file(&cli.global, f).await,
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
         Command::Backup(b) => backup::run(&cli.global, b).await,
     }

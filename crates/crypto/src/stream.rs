@@ -45,7 +45,8 @@ pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 /// Length of the data key [`encrypt`] and [`decrypt`] take.
 pub const DATA_KEY_LEN: usize = 32;
 
-const SALT_LEN: usize = 32;
+/// Length of the per-file salt.
+pub const SALT_LEN: usize = 32;
 const MAC_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const PAYLOAD_KEY_INFO: &[u8] = b"webqx-file v1 payload key";
@@ -182,22 +183,21 @@ impl FileHeader {
         &self.salt
     }
 
-    fn check(&self) -> Result<(), StreamError> {
+    /// Checks every field's bounds; the error names the field.
+    fn check(&self) -> Result<(), &'static str> {
         let name = self.key_name.len();
         if name == 0 || name > MAX_KEY_NAME_LEN {
-            return Err(StreamError::BadHeader("key name must be 1 to 256 bytes"));
+            return Err("key ring name must be 1 to 256 bytes");
         }
         let wrapped = self.wrapped_key.len();
         if wrapped == 0 || wrapped > MAX_WRAPPED_KEY_LEN {
-            return Err(StreamError::BadHeader(
-                "wrapped key must be 1 to 4096 bytes",
-            ));
+            return Err("wrapped key must be 1 to 4096 bytes");
         }
         if self.extensions.len() > MAX_EXTENSIONS_LEN {
-            return Err(StreamError::BadHeader("extensions longer than 1 MiB"));
+            return Err("extensions must be at most 1 MiB");
         }
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
-            return Err(StreamError::BadHeader("segment size outside 64 B to 4 MiB"));
+            return Err("segment size must be 64 B to 4 MiB");
         }
         Ok(())
     }
@@ -300,8 +300,8 @@ fn segment_nonce(index: u64, last: bool) -> Nonce {
 /// for many files. The header's segment size is used as given.
 ///
 /// # Errors
-/// [`StreamError::InvalidParameter`] for a data key that is not 32 bytes,
-/// [`StreamError::BadHeader`] for header fields out of bounds, [`StreamError::Io`] when
+/// [`StreamError::InvalidParameter`] for a data key that is not 32 bytes or header
+/// fields out of bounds, [`StreamError::Io`] when
 /// reading or writing fails, [`StreamError::Rng`] if randomness fails.
 pub fn encrypt(
     header: &FileHeader,
@@ -310,7 +310,7 @@ pub fn encrypt(
     mut output: impl Write,
     opts: &StreamOptions,
 ) -> Result<u64, StreamError> {
-    header.check()?;
+    header.check().map_err(StreamError::InvalidParameter)?;
     let mut header = header.clone();
     crate::rand::fill(&mut header.salt).map_err(|_| StreamError::Rng)?;
     let keys = FileKeys::derive(data_key, &header.salt)?;
@@ -350,11 +350,19 @@ pub fn read_header(input: &mut impl Read) -> Result<FileHeader, StreamError> {
         return Err(StreamError::UnsupportedVersion(version));
     }
 
-    let name = read_u16_bytes(input, MAX_KEY_NAME_LEN, "key name")?;
+    let name = read_u16_bytes(
+        input,
+        MAX_KEY_NAME_LEN,
+        "key ring name length out of bounds",
+    )?;
     let key_name =
         String::from_utf8(name).map_err(|_| StreamError::BadHeader("key name is not UTF-8"))?;
     let key_version = u32::from_be_bytes(read_array(input)?);
-    let wrapped_key = read_u16_bytes(input, MAX_WRAPPED_KEY_LEN, "wrapped key")?;
+    let wrapped_key = read_u16_bytes(
+        input,
+        MAX_WRAPPED_KEY_LEN,
+        "wrapped key length out of bounds",
+    )?;
     let segment_size = u32::from_be_bytes(read_array(input)?);
     let salt = read_array::<SALT_LEN>(input)?;
     let ext_len = u32::from_be_bytes(read_array(input)?) as usize;
@@ -373,7 +381,7 @@ pub fn read_header(input: &mut impl Read) -> Result<FileHeader, StreamError> {
         salt,
         mac,
     };
-    header.check()?;
+    header.check().map_err(StreamError::BadHeader)?;
     Ok(header)
 }
 
@@ -422,8 +430,9 @@ fn read_u16_bytes(
 /// [`StreamError::WrongKeyOrTampered`] for a wrong data key or any modification,
 /// [`StreamError::Truncated`] when segments are missing at the end,
 /// [`StreamError::TrailingData`] for bytes after the last segment,
-/// [`StreamError::BadHeader`] for a header that was not parsed by [`read_header`],
-/// [`StreamError::Io`] when reading or writing fails.
+/// [`StreamError::InvalidParameter`] for a data key that is not 32 bytes,
+/// [`StreamError::Io`] when reading or writing fails. A header that did not come from
+/// [`read_header`] has no valid MAC and fails as [`StreamError::WrongKeyOrTampered`].
 pub fn decrypt(
     header: &FileHeader,
     data_key: &[u8],
@@ -431,7 +440,7 @@ pub fn decrypt(
     mut output: impl Write,
     opts: &StreamOptions,
 ) -> Result<u64, StreamError> {
-    header.check()?;
+    header.check().map_err(StreamError::BadHeader)?;
     let keys = FileKeys::derive(data_key, &header.salt)?;
     let expected = keys.header_mac(header);
     if !crate::ct_eq(&expected, &header.mac) {
@@ -650,7 +659,7 @@ impl Engine<'_> {
                 return Ok(total);
             }
             let answer = done.recv().map_err(|_| STOPPED)?;
-            pool.push(answer.recycle);
+            recycle(&mut pool, answer.recycle, cap);
             pending.insert(answer.index, answer.output);
             while let Some(result) = pending.remove(&next_write) {
                 let buf = result?;
@@ -660,7 +669,7 @@ impl Engine<'_> {
                 if let Some(progress) = &opts.progress {
                     progress(total);
                 }
-                pool.push(buf);
+                recycle(&mut pool, buf, cap);
             }
         }
     }
@@ -670,6 +679,13 @@ impl Engine<'_> {
             Direction::Seal => out.len().saturating_sub(TAG_LEN),
             Direction::Open => out.len(),
         }
+    }
+}
+
+/// Keeps a buffer for reuse; at most two per segment in flight, empty ones dropped.
+fn recycle(pool: &mut Vec<Vec<u8>>, buf: Vec<u8>, cap: usize) {
+    if buf.capacity() > 0 && pool.len() < 2 * cap {
+        pool.push(buf);
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`Kms::create_key`] and friends: key ring lifecycle, each change committed with
 //!   its audit record in one transaction.
 //! - [`Kms::encrypt`] and friends: operations, each audited before it returns.
+//! - [`Kms::file_key`], [`Kms::open_file_key`]: data keys for encrypted files
+//!   ([`webqx_crypto::stream`]).
 //! - [`fhir`]: protecting the PHI elements of FHIR resources.
 //!
 //! This crate does no HTTP and no file I/O beyond the store; the server maps requests
@@ -20,6 +22,7 @@ mod cache;
 mod checkpoint;
 mod error;
 pub mod fhir;
+mod files;
 mod keys;
 mod ops;
 mod seal;
@@ -27,6 +30,7 @@ mod types;
 
 pub use checkpoint::export_latest as export_latest_checkpoint;
 pub use error::KmsError;
+pub use files::FILE_KEY_CONTEXT;
 pub use ops::{DataKey, Opened, Plain, Sealed, Signed, VerifyItem};
 pub use seal::{InitMethod, InitOutput, SealStatus};
 pub use types::{CreateKey, KeyConfig, KeyInfo, KeyState, KeyType, VersionInfo};

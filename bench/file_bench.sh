@@ -5,7 +5,9 @@
 # Wall-clock MB/s (1 MB = 10^6 bytes), ratios to age, and peak RSS (/usr/bin/time -v).
 #
 #   bash bench/file_bench.sh [SIZE_MIB]        (default 2048)
+#   BENCH_DIR=/dev/shm bash bench/file_bench.sh (files on tmpfs: the tools, not the disk)
 #
+# It needs three times SIZE_MIB of free space in BENCH_DIR (plain, encrypted, decrypted).
 # rage is not committed or installed by CI; build it once with
 #   cargo install rage --version 0.12 --root /tmp/rage
 # (or set RAGE=/path/to/rage). Without it the rage rows say "not installed".
@@ -23,7 +25,7 @@ done
 
 cargo build --release -q -p webqx-cli
 BIN=$PWD/target/release/webqx-sec
-WORK=$(mktemp -d)
+WORK=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")
 cleanup() {
     [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true
     rm -rf "$WORK"
@@ -106,7 +108,7 @@ ratio() { [ -n "${2:-}" ] && echo "scale=2; $1 / $2" | bc -l || echo "-"; }
 
 echo "## File encryption, $SIZE_MIB MiB ($(date -u +%Y-%m-%d), $(nproc) cores)"
 echo
-echo "Load average before: $LOAD_BEFORE; after: $LOAD_AFTER."
+echo "Files in $(df --output=fstype "$WORK" | tail -n 1) ($(dirname "$WORK")). Load average before: $LOAD_BEFORE; after: $LOAD_AFTER."
 echo
 echo "| tool | encrypt MB/s | decrypt MB/s | encrypt vs age | decrypt vs age | peak RSS encrypt | peak RSS decrypt |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -577,6 +577,32 @@ mod tests {
         assert_eq!(s.tables, vec![("keys".into(), 2)]);
     }
 
+    proptest::proptest! {
+        /// Random edits of a valid archive never panic, and what still reads is sound.
+        #[test]
+        fn damaged_archives_never_panic(
+            edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 1..8),
+            cut in 0usize..400,
+        ) {
+            let mut bytes = sample();
+            for (at, b) in edits {
+                let at = at % bytes.len();
+                bytes[at] = b;
+            }
+            let cut = cut.min(bytes.len());
+            let _ = check(&bytes[..cut]);
+            let _ = check(&bytes[..]);
+        }
+
+        /// Arbitrary bytes behind a valid magic and manifest never panic.
+        #[test]
+        fn arbitrary_entries_never_panic(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut bytes = Writer::new(Vec::new(), &manifest()).unwrap().buffer().clone();
+            bytes.extend_from_slice(&tail);
+            let _ = check(&bytes[..]);
+        }
+    }
+
     #[test]
     fn unsafe_paths_are_refused() {
         for p in ["../x", "/etc/passwd", "a/../b", "a//b", "", "a\\b", "./a"] {

@@ -44,6 +44,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// backup must never carry what opens it.
 const DATA_FILES: &[&str] = &["admin.token"];
 const DATA_FOLDERS: &[&str] = &["tls"];
+const OUTPUT_CLOSED: &str = "the backup output was closed";
 
 /// What [`create`] produced.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -93,10 +94,15 @@ async fn create_unaudited(
     let encryptor = crypt::spawn_encrypt(key, rx, output);
 
     let produced = produce(store, data_dir, tx).await;
-    let bytes = encryptor
+    let encrypted = encryptor
         .await
-        .map_err(|e| BackupError::Io(format!("the encryptor stopped: {e}")))??;
-    let (tables, files) = produced?;
+        .map_err(|e| BackupError::Io(format!("the encryptor stopped: {e}")))?;
+    // Report the cause, not its echo on the other side of the channel.
+    let ((tables, files), bytes) = match (produced, encrypted) {
+        (Ok(p), Ok(b)) => (p, b),
+        (Err(BackupError::Io(m)), Err(e)) if m == OUTPUT_CLOSED => return Err(e),
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+    };
     tracing::debug!(bytes, tables = tables.len(), "backup written");
     Ok(Created {
         bytes,
@@ -177,7 +183,7 @@ async fn flush_if_full(
 async fn send(tx: &mpsc::Sender<Vec<u8>>, chunk: Vec<u8>) -> Result<(), BackupError> {
     tx.send(chunk)
         .await
-        .map_err(|_| BackupError::Io("the backup output was closed".into()))
+        .map_err(|_| BackupError::Io(OUTPUT_CLOSED.into()))
 }
 
 fn add_files(writer: &mut Writer<Vec<u8>>, data_dir: &Path) -> Result<Vec<String>, BackupError> {

@@ -64,6 +64,15 @@ pub struct CredentialArgs {
     /// Passphrase seal: read the passphrase from this file (default: ask).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// HSM (PKCS#11) seal: the user PIN, one line in this file (or `WEBQX_HSM_PIN`).
+    #[arg(long, value_name = "FILE")]
+    pub hsm_pin_file: Option<PathBuf>,
+    /// HSM seal: the PKCS#11 module, when not where it was at initialization.
+    #[arg(long, value_name = "PATH")]
+    pub hsm_module: Option<PathBuf>,
+    /// HSM seal: the token label, when not the one used at initialization.
+    #[arg(long, value_name = "LABEL")]
+    pub hsm_token: Option<String>,
 }
 
 /// Runs a `backup` command.
@@ -162,6 +171,11 @@ fn credentials(file: &Path, args: &CredentialArgs) -> Result<Arc<Credentials>, F
             "Passphrase: ",
             args.passphrase_file.as_deref(),
         )?),
+        "pkcs11" => Credentials::Hsm(webqx_kms::Pkcs11Access {
+            module: args.hsm_module.clone(),
+            token_label: args.hsm_token.clone(),
+            pin: Ok(hsm_pin(args)?),
+        }),
         other => {
             return Err(usage(format!(
                 "this backup's seal is '{other}', which this command cannot open"
@@ -169,6 +183,28 @@ fn credentials(file: &Path, args: &CredentialArgs) -> Result<Arc<Credentials>, F
         }
     };
     Ok(Arc::new(creds))
+}
+
+/// The HSM PIN from `--hsm-pin-file` or `WEBQX_HSM_PIN`, never from the command line.
+fn hsm_pin(args: &CredentialArgs) -> Result<SecretBytes, Failure> {
+    let text = match &args.hsm_pin_file {
+        Some(path) => read_file(path)?,
+        None => match std::env::var("WEBQX_HSM_PIN") {
+            Ok(pin) => SecretBytes::new(pin.into_bytes()),
+            Err(_) => {
+                return Err(usage(
+                    "this backup opens with its HSM: pass --hsm-pin-file FILE (the user PIN) \
+                     or set WEBQX_HSM_PIN",
+                ));
+            }
+        },
+    };
+    let pin = String::from_utf8_lossy(text.expose());
+    let pin = pin.trim_end_matches(['\r', '\n']);
+    if pin.is_empty() {
+        return Err(usage("the HSM PIN is empty"));
+    }
+    Ok(SecretBytes::from_slice(pin.as_bytes()))
 }
 
 fn read_file(path: &Path) -> Result<SecretBytes, Failure> {

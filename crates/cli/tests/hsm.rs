@@ -235,3 +235,63 @@ async fn hsm_problems_keep_it_sealed_until_the_hsm_is_back() {
     assert!(said.contains("WEBQX_HSM_PIN"), "{said}");
     assert!(!said.contains("1234"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_of_an_hsm_sealed_service_opens_with_the_hsm_alone() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token(TOKEN, PIN, "so-pin-5678");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = hsm_server(&hsm, dir.path());
+    server.spawn();
+    let h = server.http();
+    let r = h
+        .post("/v1/keys", json!({"name": "phi", "type": "aes256-gcm"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = h
+        .post("/v1/keys/phi/encrypt", json!({"plaintext": b64("MRN 777")}))
+        .await;
+    let ciphertext = r.json["ciphertext"].as_str().unwrap().to_owned();
+    let file = dir.path().join("hsm.wqxb");
+    let file_s = file.to_str().unwrap();
+    let out = server.cli(&["backup", "create", "-o", file_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+
+    // The seal block names the HSM: no PIN is a usage error that says what to pass,
+    // a wrong PIN is refused, the right one verifies.
+    let pin_file = dir.path().join("hsm.pin");
+    let pin_s = pin_file.to_str().unwrap();
+    let out = server.cli(&["backup", "verify", file_s]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--hsm-pin-file"), "{}", stderr(&out));
+    let wrong = dir.path().join("wrong.pin");
+    write_pin(&wrong, "not-the-pin");
+    let out = server.cli(&[
+        "backup",
+        "verify",
+        file_s,
+        "--hsm-pin-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not-the-pin"), "{}", stderr(&out));
+    let out = server.cli(&["backup", "verify", file_s, "--hsm-pin-file", pin_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Restored on an empty folder, the service unseals itself from the same HSM.
+    let mut again = Server::over(BIN, &dir.path().join("restored"), &server.env);
+    let out = again.cli(&["backup", "restore", file_s, "--hsm-pin-file", pin_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    again.spawn();
+    let h = again.http();
+    assert_eq!(status(&h).await["sealed"], false, "{}", again.log());
+    let r = h
+        .post("/v1/keys/phi/decrypt", json!({"ciphertext": ciphertext}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["plaintext"], b64("MRN 777"));
+    let out = again.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    again.stop();
+}

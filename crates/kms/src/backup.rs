@@ -51,6 +51,9 @@ pub enum Credentials {
     Shares(Vec<SecretBytes>),
     /// The passphrase.
     Passphrase(SecretBytes),
+    /// The HSM of a PKCS#11 seal: the PIN, and optionally another module path or token
+    /// label than the ones recorded at initialization.
+    Hsm(crate::Pkcs11Access),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -157,6 +160,10 @@ pub fn open_backup_key(
     let block = parse_block(seal_block)?;
     let sealed_root = hex::decode(&block.sealed_root)
         .map_err(|_| KmsError::Invalid("the backup's sealed root key is not hex".into()))?;
+    if let (SealConfig::Pkcs11 { .. }, Credentials::Hsm(access)) = (&block.seal, credentials) {
+        let root = crate::seal::open_root_offline(block.seal.clone(), access, &sealed_root)?;
+        return unwrap_data_key(&root, wrapped);
+    }
     let unseal_key = unseal_key(&block.seal, credentials)?;
     let root = aead::open(
         aead::Algorithm::AesGcm,
@@ -171,7 +178,11 @@ pub fn open_backup_key(
                 .into(),
         )
     })?;
-    let kek = wrapping_key(&root)?;
+    unwrap_data_key(&root, wrapped)
+}
+
+fn unwrap_data_key(root: &SecretBytes, wrapped: &[u8]) -> Result<SecretBytes, KmsError> {
+    let kek = wrapping_key(root)?;
     aead::open(aead::Algorithm::AesGcm, kek.expose(), WRAP_AAD, wrapped)
         .map_err(|_| KmsError::Decrypt)
 }
@@ -212,8 +223,9 @@ fn unseal_key(config: &SealConfig, credentials: &Credentials) -> Result<SecretBy
             SealConfig::KeyFile => "with its key file (--key-file)",
             SealConfig::Shamir { .. } => "with Shamir shares (--share, repeated)",
             SealConfig::Passphrase { .. } => "with its passphrase (--passphrase-file)",
-            #[allow(unreachable_patterns)]
-            _ => "with the credentials of its seal kind, which this command cannot take",
+            SealConfig::Pkcs11 { .. } => {
+                "with its HSM (--hsm-pin-file, and --hsm-module or --hsm-token if they moved)"
+            }
         })),
     }
 }

@@ -29,8 +29,8 @@ mod keys;
 mod ops;
 pub mod pkcs11;
 mod seal;
-pub mod tde;
 pub mod tang;
+pub mod tde;
 mod types;
 
 pub use checkpoint::export_latest as export_latest_checkpoint;

@@ -22,6 +22,7 @@ use webqx_crypto::{SecretBytes, aead, shamir};
 use webqx_store::{Row, query};
 
 mod pkcs11_seal;
+pub(crate) use pkcs11_seal::open_root_offline;
 pub use pkcs11_seal::{HsmState, Pkcs11Access};
 
 pub(crate) const ROOT_AAD: &[u8] = b"webqx-root-v1";

@@ -170,6 +170,34 @@ fn stored(config: SealConfig, access: Option<&Pkcs11Access>) -> Result<Stored, K
     })
 }
 
+/// Opens a root key sealed by the HSM without a running service (to open a backup):
+/// `config` and `sealed` come from the backup's seal block. Blocking.
+///
+/// # Errors
+/// [`KmsError::WrongUnsealMethod`] for another seal kind, [`KmsError::Hsm`] when the HSM
+/// cannot be reached or refuses the PIN, [`KmsError::UnsealFailed`] when its key does
+/// not open `sealed`.
+pub(crate) fn open_root_offline(
+    config: SealConfig,
+    access: &Pkcs11Access,
+    sealed: &[u8],
+) -> Result<SecretBytes, KmsError> {
+    let s = stored(config, Some(access))?;
+    let pin = access.pin.clone().map_err(KmsError::Hsm)?;
+    let login = Pkcs11Login {
+        module: s.module,
+        token_label: s.token_label,
+        pin,
+    };
+    let root = pkcs11::decrypt(&login, &s.key, &s.iv, PKCS11_ROOT_AAD, sealed)?;
+    if root.len() != 32 {
+        return Err(KmsError::UnsealFailed(
+            "the HSM returned a root key of the wrong length".into(),
+        ));
+    }
+    Ok(root)
+}
+
 impl Kms {
     /// Whether this service is sealed by a PKCS#11 HSM.
     ///

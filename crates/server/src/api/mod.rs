@@ -6,8 +6,8 @@ pub mod backup;
 pub mod fhir;
 pub mod keys;
 pub mod sys;
-pub mod tde;
 pub mod tang;
+pub mod tde;
 pub mod tokens;
 
 use crate::problem::ApiError;

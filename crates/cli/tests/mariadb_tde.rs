@@ -133,7 +133,11 @@ innodb_encryption_threads=2
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.answers() {
             assert!(self.alive(), "mariadbd exited at start: {}", self.errors());
-            assert!(Instant::now() < deadline, "mariadbd not ready: {}", self.errors());
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd not ready: {}",
+                self.errors()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -150,7 +154,10 @@ innodb_encryption_threads=2
 
     fn client(&self, sql: &str) -> Result<String, String> {
         let out = Command::new(CLIENT)
-            .arg(format!("--socket={}", self.dir.join("mysqld.sock").display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.join("mysqld.sock").display()
+            ))
             .args(["-N", "-B", "-e", sql])
             .output()
             .expect("mariadb client runs");
@@ -242,22 +249,40 @@ async fn mariadb_encrypts_at_rest_with_keys_from_our_server() {
         return;
     }
     let env = vec![
-        ("WEBQX_TDE_MOUNTS".to_string(), r#"[{path = "mariadb"}]"#.to_string()),
+        (
+            "WEBQX_TDE_MOUNTS".to_string(),
+            r#"[{path = "mariadb"}]"#.to_string(),
+        ),
         ("WEBQX_TDE_UNAVAILABLE_HOLD".to_string(), "6s".to_string()),
     ];
     let server = Server::start(BIN, &env);
     let ca = server.ca().display().to_string();
     let setup = cli_ok(
         &server,
-        &["--json", "tde", "mariadb", "--name", "test", "--ca-path", &ca],
+        &[
+            "--json",
+            "tde",
+            "mariadb",
+            "--name",
+            "test",
+            "--ca-path",
+            &ca,
+        ],
     );
     let setup: Value = serde_json::from_str(&setup).expect("tde mariadb JSON");
     assert_eq!(setup["rings"][0]["name"], "mariadb-1");
     assert_eq!(setup["rings"][1]["name"], "mariadb-2");
-    assert!(setup["rings"].as_array().is_some_and(|r| r.iter().all(|r| r["state"] == "created")));
+    assert!(
+        setup["rings"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r["state"] == "created"))
+    );
     let token = setup["token"]["token"].as_str().expect("token").to_owned();
     let lines = setup["mycnf"].as_str().expect("my.cnf lines");
-    assert!(lines.contains(&format!("vault-url = {}/v1/mariadb", server.addr)), "{lines}");
+    assert!(
+        lines.contains(&format!("vault-url = {}/v1/mariadb", server.addr)),
+        "{lines}"
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut db = MariaDb::install(&dir.path().join("my"), lines);
@@ -282,8 +307,14 @@ async fn mariadb_encrypts_at_rest_with_keys_from_our_server() {
     let binlog = db.file("binlog.000001");
     for secret in SECRET_ROWS {
         assert!(!contains(&enc, secret), "{secret} in clear in enc.ibd");
-        assert!(!contains(&redo, secret), "{secret} in clear in the redo log");
-        assert!(!contains(&binlog, secret), "{secret} in clear in the binary log");
+        assert!(
+            !contains(&redo, secret),
+            "{secret} in clear in the redo log"
+        );
+        assert!(
+            !contains(&binlog, secret),
+            "{secret} in clear in the binary log"
+        );
     }
     assert!(
         contains(&plain, CONTROL_ROW),
@@ -334,11 +365,24 @@ async fn mariadb_encrypts_at_rest_with_keys_from_our_server() {
         .http()
         .get_with_headers("/v1/mariadb/data/1", &[("X-Vault-Token", &token)])
         .await;
-    let hex = key.json["data"]["data"]["data"].as_str().expect("key").to_owned();
-    let all = server.http().get("/v1/audit/records?limit=10000").await.text;
+    let hex = key.json["data"]["data"]["data"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let all = server
+        .http()
+        .get("/v1/audit/records?limit=10000")
+        .await
+        .text;
     assert!(!all.contains(&hex), "no key material in the audit trail");
-    assert!(!server.log().contains(&hex), "no key material in the server log");
-    assert!(!db.errors().contains(&hex), "no key material in MariaDB's log");
+    assert!(
+        !server.log().contains(&hex),
+        "no key material in the server log"
+    );
+    assert!(
+        !db.errors().contains(&hex),
+        "no key material in MariaDB's log"
+    );
 }
 
 /// mariadbd with a wrong token does not start: the plugin's start-up check gets 403,
@@ -352,13 +396,19 @@ async fn wrong_token_is_refused(server: &Server, db: &mut MariaDb, token: &str) 
     let deadline = Instant::now() + Duration::from_secs(60);
     while db.alive() {
         assert!(!db.answers(), "mariadbd started with a wrong token");
-        assert!(Instant::now() < deadline, "mariadbd neither started nor exited");
+        assert!(
+            Instant::now() < deadline,
+            "mariadbd neither started nor exited"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     db.stop();
     let log = db.errors();
     assert!(log.contains("403"), "the plugin reports the refusal: {log}");
-    assert!(!log.contains(token), "our real token is not in MariaDB's log");
+    assert!(
+        !log.contains(token),
+        "our real token is not in MariaDB's log"
+    );
     let refused = audit(server, "auth.authenticate").await;
     assert!(refused.len() > before, "the refusal is audited");
     std::fs::write(db.cnf(), config).expect("my.cnf");
@@ -376,7 +426,11 @@ async fn survives_a_sealed_service(server: &Server, db: &mut MariaDb) {
          INSERT INTO t.enc2 VALUES (1)",
     );
     std::thread::sleep(Duration::from_secs(8));
-    assert!(db.alive(), "mariadbd survives a sealed key service: {}", db.errors());
+    assert!(
+        db.alive(),
+        "mariadbd survives a sealed key service: {}",
+        db.errors()
+    );
     assert_eq!(db.sql("SELECT COUNT(*) FROM t.enc"), "3");
     cli_ok(server, &["unseal"]);
     let held = audit(server, "tde.read").await;

@@ -59,8 +59,16 @@ fn key_of(r: &Reply, version: u64, label: &str) -> String {
     assert_eq!(r.status, 200, "{label}: {}", r.text);
     assert_eq!(r.headers["content-type"], "application/json", "{label}");
     let data = &r.json["data"];
-    assert_eq!(data["metadata"]["version"], json!(version), "{label}: {}", r.text);
-    assert!(data["metadata"]["version"].is_u64(), "{label}: a JSON number");
+    assert_eq!(
+        data["metadata"]["version"],
+        json!(version),
+        "{label}: {}",
+        r.text
+    );
+    assert!(
+        data["metadata"]["version"].is_u64(),
+        "{label}: a JSON number"
+    );
     let hex = data["data"]["data"].as_str().expect("hex key").to_owned();
     assert_eq!(hex.len(), 64, "{label}: 32 bytes as hex");
     assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{label}");
@@ -69,7 +77,11 @@ fn key_of(r: &Reply, version: u64, label: &str) -> String {
 
 fn assert_vault_error(r: &Reply, status: u16, label: &str) {
     assert_eq!(r.status, status, "{label}: {}", r.text);
-    assert!(r.json["errors"].is_array(), "{label}: Vault's shape: {}", r.text);
+    assert!(
+        r.json["errors"].is_array(),
+        "{label}: Vault's shape: {}",
+        r.text
+    );
     assert!(r.json.get("data").is_none(), "{label}: no key: {}", r.text);
 }
 
@@ -98,9 +110,18 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         let out = server.cli(&["--json", "tde", "mariadb", "--name", "db1", "--id", "1"]);
         assert!(out.status.success(), "{label}: {}", stdout(&out));
         let setup: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-        assert_eq!(setup["rings"], json!([{"name": "mariadb-1", "state": "exists"}]));
-        assert_eq!(setup["token"]["info"]["policy"]["operations"], json!(["tde-read"]));
-        assert_eq!(setup["token"]["info"]["policy"]["keys"], json!(["mariadb-*"]));
+        assert_eq!(
+            setup["rings"],
+            json!([{"name": "mariadb-1", "state": "exists"}])
+        );
+        assert_eq!(
+            setup["token"]["info"]["policy"]["operations"],
+            json!(["tde-read"])
+        );
+        assert_eq!(
+            setup["token"]["info"]["policy"]["keys"],
+            json!(["mariadb-*"])
+        );
         let weak = token(&server, &["key-read"], &["*"]);
         let out = server.cli(&["--token", &weak, "tde", "mariadb", "--name", "db2"]);
         assert_eq!(out.status.code(), Some(4), "{label}: refused, exit 4");
@@ -115,10 +136,18 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         assert_vault_error(&r, 403, label);
 
         // Versions: latest, explicit, after a rotation the old one stays.
-        let v1 = key_of(&vault_get(&admin, "/v1/mariadb/data/1", tde).await, 1, label);
+        let v1 = key_of(
+            &vault_get(&admin, "/v1/mariadb/data/1", tde).await,
+            1,
+            label,
+        );
         let again = vault_get(&admin, "/v1/mariadb/data/1?version=1", tde).await;
         assert_eq!(key_of(&again, 1, label), v1, "{label}: stable");
-        let other = key_of(&vault_get(&admin, "/v1/mariadb/data/2", tde).await, 1, label);
+        let other = key_of(
+            &vault_get(&admin, "/v1/mariadb/data/2", tde).await,
+            1,
+            label,
+        );
         assert_ne!(v1, other, "{label}: one ring per id");
         assert!(server.cli(&["key", "rotate", "mariadb-1"]).status.success());
         let r = vault_get(&admin, "/v1/mariadb/data/1", tde).await;
@@ -127,7 +156,11 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         let old = vault_get(&admin, "/v1/mariadb/data/1?version=1", tde).await;
         assert_eq!(key_of(&old, 1, label), v1, "{label}: old versions stay");
         let r = vault_get(&admin, "/v1/mariadb/data/1?version=2&other=x", tde).await;
-        assert_eq!(key_of(&r, 2, label), v2, "{label}: other parameters ignored");
+        assert_eq!(
+            key_of(&r, 2, label),
+            v2,
+            "{label}: other parameters ignored"
+        );
 
         // Not found: unknown id, versions that do not exist.
         for path in [
@@ -204,7 +237,12 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         assert!(r.text.contains("aes256-gcm"), "{label}: {}", r.text);
 
         // Disabled, then enabled again; destroyed for good.
-        assert!(server.cli(&["key", "disable", "mariadb-2"]).status.success());
+        assert!(
+            server
+                .cli(&["key", "disable", "mariadb-2"])
+                .status
+                .success()
+        );
         let r = vault_get(&admin, "/v1/mariadb/data/2", tde).await;
         assert_vault_error(&r, 404, &format!("{label}: disabled"));
         assert!(server.cli(&["key", "enable", "mariadb-2"]).status.success());
@@ -258,8 +296,14 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         );
         let all = admin.get("/v1/audit/records?limit=10000").await.text;
         for secret in [&v1, &v2, &other, &k5] {
-            assert!(!all.contains(secret.as_str()), "{label}: key in audit trail");
-            assert!(!server.log().contains(secret.as_str()), "{label}: key in log");
+            assert!(
+                !all.contains(secret.as_str()),
+                "{label}: key in audit trail"
+            );
+            assert!(
+                !server.log().contains(secret.as_str()),
+                "{label}: key in log"
+            );
         }
 
         // Sealed: the request is held (tde.unavailable_hold, 2 s here) so that the

@@ -203,7 +203,17 @@ mod tests {
         assert_eq!(parse_key_id("1"), Ok(1));
         assert_eq!(parse_key_id("4294967295"), Ok(u32::MAX));
         for bad in [
-            "", "0", "01", "+1", "-1", "1.0", " 1", "4294967296", "x", "1a", "٣",
+            "",
+            "0",
+            "01",
+            "+1",
+            "-1",
+            "1.0",
+            " 1",
+            "4294967296",
+            "x",
+            "1a",
+            "٣",
         ] {
             assert_eq!(parse_key_id(bad), Err(TdeInputError::KeyId), "{bad:?}");
         }
@@ -230,7 +240,13 @@ mod tests {
             parse_version_query(Some(&format!("version={}", "9".repeat(300)))),
             Ok(Requested::Beyond)
         );
-        for bad in ["version=0", "version=", "version", "version=-1", "version=1e3"] {
+        for bad in [
+            "version=0",
+            "version=",
+            "version",
+            "version=-1",
+            "version=1e3",
+        ] {
             assert_eq!(
                 parse_version_query(Some(bad)),
                 Err(TdeInputError::Version),

@@ -306,9 +306,30 @@ impl TdeMount {
 /// First path segments under `/v1/` that belong to the service's own API (now or as
 /// planned): a mount may not take them.
 pub const RESERVED_MOUNTS: [&str; 24] = [
-    "keys", "fhir", "pki", "audit", "events", "alerts", "vuln", "sys", "tokens",
-    "openapi.json", "tang", "acme", "ocsp", "crl", "files", "file", "backup", "backups",
-    "incidents", "reports", "comply", "hsm", "oauth", "auth",
+    "keys",
+    "fhir",
+    "pki",
+    "audit",
+    "events",
+    "alerts",
+    "vuln",
+    "sys",
+    "tokens",
+    "openapi.json",
+    "tang",
+    "acme",
+    "ocsp",
+    "crl",
+    "files",
+    "file",
+    "backup",
+    "backups",
+    "incidents",
+    "reports",
+    "comply",
+    "hsm",
+    "oauth",
+    "auth",
 ];
 
 fn check_tde(tde: &TdeSection) -> Result<(), String> {
@@ -318,7 +339,8 @@ fn check_tde(tde: &TdeSection) -> Result<(), String> {
         let p = &m.path;
         let ok = !p.is_empty()
             && p.len() <= 64
-            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
             && !p.starts_with(['-', '_']);
         if !ok {
             return Err(format!(

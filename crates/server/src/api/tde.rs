@@ -18,11 +18,11 @@ use crate::middleware::{AuditDone, ReqMeta};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::json;
+use std::sync::Arc;
 use webqx_audit::{Outcome, RequestContext};
 use webqx_kms::KmsError;
 use webqx_kms::tde::{Requested, parse_key_id, parse_version_query};
@@ -210,7 +210,12 @@ async fn refused(config: &Config, ring: &str, requested: Requested, e: KmsError)
         | KmsError::KeyDisabled(_)
         | KmsError::KeyPendingDeletion(_)
         | KmsError::KeyDestroyed(_) => {
-            tracing::debug!(ring, ?requested, kind = e.kind(), "database key not released");
+            tracing::debug!(
+                ring,
+                ?requested,
+                kind = e.kind(),
+                "database key not released"
+            );
             vault(StatusCode::NOT_FOUND, json!({"errors": []}), true)
         }
         KmsError::WrongKeyType { .. } => errors(
@@ -219,7 +224,11 @@ async fn refused(config: &Config, ring: &str, requested: Requested, e: KmsError)
             true,
         ),
         KmsError::Sealed | KmsError::Store(_) | KmsError::Audit(_) | KmsError::Internal(_) => {
-            tracing::warn!(ring, kind = e.kind(), "database key request held: service unavailable");
+            tracing::warn!(
+                ring,
+                kind = e.kind(),
+                "database key request held: service unavailable"
+            );
             metrics::counter!("webqx_tde_requests_held_total").increment(1);
             tokio::time::sleep(Config::duration(&config.tde.unavailable_hold)).await;
             errors(

@@ -480,13 +480,23 @@ fn recovery_matches_jose_and_refusals_get_tangd_statuses() {
     assert_eq!(post(format!("/tang/rec/{kid}"), jwk(&public)), 503);
 }
 
-/// Tang off (the default): the routes do not exist.
+/// Tang off (the default): the routes answer 404; they are in the OpenAPI document,
+/// without a token requirement.
 #[test]
 fn tang_is_off_unless_enabled() {
     let server = Server::start(BIN, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = server.http().with_token(None);
     assert_eq!(rt.block_on(http.get("/tang/adv/")).status, 404);
+    let doc = rt.block_on(http.get("/v1/openapi.json")).json;
+    assert!(
+        doc["paths"]["/tang/rec/{kid}"]["post"].is_object(),
+        "documented"
+    );
+    assert_eq!(
+        doc["paths"]["/tang/adv/"]["get"]["security"],
+        serde_json::json!([{}])
+    );
 }
 
 /// A LUKS2 volume in a plain file bound with `clevis luks bind`; its passphrase is

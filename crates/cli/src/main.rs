@@ -127,7 +127,27 @@ pub enum Command {
     },
 }
 
+/// A reader that went away (`webqx-sec key list | head`) ends the program quietly, as
+/// SIGPIPE would, instead of a panic from `println!`: exit 141 (128 + SIGPIPE), which a
+/// shell reports for a pipe closed early.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -418,3 +418,22 @@ fn audit_verify_names_the_first_broken_record() {
         assert!(out.contains(&format!("BROKEN at {expect}")), "{out}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_program_quietly() {
+    // `webqx-sec config check | head -1`: the pipe closes before the output is written.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("webqx-sec.toml");
+    std::fs::write(&file, "").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(code(&out), 141, "{}", stderr(&out));
+}

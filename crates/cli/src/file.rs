@@ -314,7 +314,7 @@ impl Sink {
             .map_err(|e| Failure::local(format!("cannot write in {}: {e}", dir.display())))?;
         let (file, temp_path) = temp.into_parts();
         Ok(Sink {
-            // Unbuffered: the engine writes whole segments (256 KiB by default), and a
+            // Unbuffered: the engine writes whole segments (128 KiB by default), and a
             // buffer would only add a copy of every byte.
             writer: Box::new(SyncedFile(file)),
             temp: Some((temp_path, path.to_path_buf(), force)),

@@ -28,7 +28,7 @@ pub const MAGIC: [u8; 4] = *b"WQXF";
 /// The format version this code writes and reads.
 pub const VERSION: u8 = 1;
 /// Default plaintext bytes per segment (the reasons are in `docs/benchmarks.md`).
-pub const DEFAULT_SEGMENT_SIZE: u32 = 256 * 1024;
+pub const DEFAULT_SEGMENT_SIZE: u32 = 128 * 1024;
 /// Smallest segment size accepted.
 pub const MIN_SEGMENT_SIZE: u32 = 64;
 /// Largest segment size accepted (bounds memory: see [`MAX_IN_FLIGHT_BYTES`]).

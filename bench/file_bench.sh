@@ -95,9 +95,9 @@ if [ -x "$RAGE" ]; then
         "$RAGE -d -i $WORK/age.key -o $WORK/out $WORK/ct && sync $WORK/out"
 fi
 
-# openssl speed: 256 KiB blocks (webqx-sec's segment size), one core and every core.
+# openssl speed: 128 KiB blocks (webqx-sec's segment size), one core and every core.
 speed() {
-    openssl speed -evp aes-256-gcm -bytes 262144 -seconds 3 "$@" 2>/dev/null |
+    openssl speed -evp aes-256-gcm -bytes 131072 -seconds 3 "$@" 2>/dev/null |
         awk 'tolower($1) == "aes-256-gcm" {v=$NF; sub(/k$/, "", v); printf "%d", v * 1000 / 1000000}'
 }
 SSL_ONE=$(speed)

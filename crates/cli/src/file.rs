@@ -314,7 +314,9 @@ impl Sink {
             .map_err(|e| Failure::local(format!("cannot write in {}: {e}", dir.display())))?;
         let (file, temp_path) = temp.into_parts();
         Ok(Sink {
-            writer: Box::new(SyncedFile(std::io::BufWriter::with_capacity(1 << 20, file))),
+            // Unbuffered: the engine writes whole segments (128 KiB by default), and a
+            // buffer would only add a copy of every byte.
+            writer: Box::new(SyncedFile(file)),
             temp: Some((temp_path, path.to_path_buf(), force)),
         })
     }
@@ -337,9 +339,9 @@ impl Sink {
     }
 }
 
-/// A buffered file whose `flush` also syncs it to disk, so the rename in
-/// [`Sink::commit`] never publishes a file whose data is not yet durable.
-struct SyncedFile(std::io::BufWriter<File>);
+/// A file whose `flush` also syncs it to disk, so the rename in [`Sink::commit`] never
+/// publishes a file whose data is not yet durable.
+struct SyncedFile(File);
 
 impl Write for SyncedFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -347,7 +349,6 @@ impl Write for SyncedFile {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()?;
-        self.0.get_ref().sync_all()
+        self.0.sync_all()
     }
 }

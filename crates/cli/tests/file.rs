@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use webqx_testkit::server::{Server, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
-const SEG: usize = 256 * 1024;
+const SEG: usize = 128 * 1024;
 
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().unwrap_or(-1)

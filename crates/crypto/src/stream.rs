@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, mpsc};
 pub const MAGIC: [u8; 4] = *b"WQXF";
 /// The format version this code writes and reads.
 pub const VERSION: u8 = 1;
-/// Default plaintext bytes per segment (chosen by measurement, see `docs/benchmarks.md`).
-pub const DEFAULT_SEGMENT_SIZE: u32 = 256 * 1024;
+/// Default plaintext bytes per segment (the reasons are in `docs/benchmarks.md`).
+pub const DEFAULT_SEGMENT_SIZE: u32 = 128 * 1024;
 /// Smallest segment size accepted.
 pub const MIN_SEGMENT_SIZE: u32 = 64;
 /// Largest segment size accepted (bounds memory: see [`MAX_IN_FLIGHT_BYTES`]).

@@ -136,6 +136,20 @@ impl Client {
         })
     }
 
+    /// GETs `path` the way a Vault client does (token in `X-Vault-Token`) and returns
+    /// the status, whatever it is.
+    ///
+    /// # Errors
+    /// Only when the server cannot be reached.
+    pub async fn vault_status(&self, path: &str) -> Result<u16, Failure> {
+        let mut req = self.http.get(format!("{}{path}", self.target.addr));
+        if let Some(token) = &self.target.token {
+            req = req.header("x-vault-token", token);
+        }
+        let response = req.send().await.map_err(|e| self.unreachable(e))?;
+        Ok(response.status().as_u16())
+    }
+
     /// Sends raw bytes with a content type and returns the raw answer.
     ///
     /// # Errors

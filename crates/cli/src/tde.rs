@@ -3,7 +3,7 @@
 
 use crate::Global;
 use crate::client::{self, Client};
-use crate::exit::Failure;
+use crate::exit::{Exit, Failure};
 use crate::output::print_json;
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -63,6 +63,30 @@ pub async fn run(g: &Global, cmd: TdeCommand) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| format!("{}-", args.mount));
 
+    let tune = format!("/v1/sys/mounts/{}/tune", args.mount);
+    match client.vault_status(&tune).await? {
+        200 => {}
+        404 => {
+            return Err(Failure::local(format!(
+                "the server has no mount '{m}': add [[tde.mounts]] path = \"{m}\" to its \
+                 configuration and restart it, then run this again",
+                m = args.mount
+            )));
+        }
+        403 => {
+            return Err(Failure::new(
+                Exit::Refused,
+                "this token may not use database-key mounts (it needs tde-read); use the admin \
+                 token",
+            ));
+        }
+        other => {
+            return Err(Failure::local(format!(
+                "the server answered {other} for mount '{}'; is it sealed?",
+                args.mount
+            )));
+        }
+    }
     let mut rings = Vec::new();
     for id in &args.ids {
         rings.push(make_ring(&client, &format!("{prefix}{id}"), &args).await?);
@@ -92,13 +116,50 @@ pub async fn run(g: &Global, cmd: TdeCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Creates ring `name` unless it exists; says which.
+/// Creates ring `name` (exportable `aes256-gcm`: its material goes to the database)
+/// unless it exists; an existing ring must be one the mount can serve.
 async fn make_ring(client: &Client, name: &str, args: &MariadbArgs) -> Result<Value, Failure> {
-    let body = json!({"name": name, "type": "aes256-gcm", "auto_rotate_period": args.auto_rotate});
+    let body = json!({
+        "name": name,
+        "type": "aes256-gcm",
+        "exportable": true,
+        "auto_rotate_period": args.auto_rotate,
+    });
     match client.call(Method::POST, "/v1/keys", Some(&body)).await {
         Ok(_) => Ok(json!({"name": name, "state": "created"})),
-        Err(f) if is_kind(&f, "key-exists") => Ok(json!({"name": name, "state": "exists"})),
+        Err(f) if is_kind(&f, "key-exists") => {
+            let info = client
+                .call(Method::GET, &format!("/v1/keys/{name}"), None)
+                .await?;
+            servable(name, &info)?;
+            Ok(json!({"name": name, "state": "exists"}))
+        }
         Err(f) => Err(f),
+    }
+}
+
+/// Refuses an existing ring the mount would answer 404 for.
+fn servable(name: &str, info: &Value) -> Result<(), Failure> {
+    let problem = if info["type"] != "aes256-gcm" {
+        Some(format!(
+            "is a {} key; database keys must be aes256-gcm",
+            info["type"]
+        ))
+    } else if info["exportable"] != true {
+        Some("was not created exportable; database keys must be".to_owned())
+    } else if info["state"] != "enabled" {
+        Some(format!(
+            "is {}; enable it or choose other ids",
+            info["state"]
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(Failure::local(format!(
+            "key ring {name} exists but {p} (use --key-prefix for new rings)"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -100,7 +100,12 @@ async fn audit(h: &Http, action: &str) -> Vec<Value> {
 async fn every_answer_of_the_mariadb_key_endpoint() {
     for (server, label) in servers() {
         let admin = server.http();
-        for name in ["mariadb-1", "mariadb-2", "other"] {
+        for name in ["mariadb-1", "mariadb-2"] {
+            let out = server.cli(&["key", "create", name, "--exportable"]);
+            assert!(out.status.success());
+        }
+        // Ordinary rings keep their material, even under the mount's prefix.
+        for name in ["other", "mariadb-3"] {
             assert!(server.cli(&["key", "create", name]).status.success());
         }
         let tde = token(&server, &["tde-read"], &["mariadb-*"]);
@@ -122,6 +127,21 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
             setup["token"]["info"]["policy"]["keys"],
             json!(["mariadb-*"])
         );
+        let out = server.cli(&["tde", "mariadb", "--name", "db3", "--id", "3"]);
+        assert_eq!(out.status.code(), Some(6), "{label}: {}", stdout(&out));
+        assert!(
+            webqx_testkit::server::stderr(&out).contains("not created exportable"),
+            "{label}"
+        );
+        let out = server.cli(&["tde", "mariadb", "--name", "db4", "--mount", "nope"]);
+        assert_eq!(out.status.code(), Some(6), "{label}");
+        assert!(
+            webqx_testkit::server::stderr(&out).contains("[[tde.mounts]]"),
+            "{label}: {}",
+            webqx_testkit::server::stderr(&out)
+        );
+        let r = admin.get("/v1/keys/nope-1").await;
+        assert_eq!(r.status, 404, "{label}: no ring made for a missing mount");
         let weak = token(&server, &["key-read"], &["*"]);
         let out = server.cli(&["--token", &weak, "tde", "mariadb", "--name", "db2"]);
         assert_eq!(out.status.code(), Some(4), "{label}: refused, exit 4");
@@ -163,8 +183,11 @@ async fn every_answer_of_the_mariadb_key_endpoint() {
         );
 
         // Not found: unknown id, versions that do not exist.
+        let r = vault_get(&admin, "/v1/mariadb/data/3", tde).await;
+        assert_vault_error(&r, 404, &format!("{label}: a ring not made exportable"));
+        assert!(r.text.contains("exportable"), "{label}: {}", r.text);
         for path in [
-            "/v1/mariadb/data/3",
+            "/v1/mariadb/data/5",
             "/v1/mariadb/data/1?version=3",
             "/v1/mariadb/data/1?version=4294967295",
             "/v1/mariadb/data/1?version=4294967296",

@@ -134,13 +134,15 @@ impl fmt::Debug for TdeKey {
 
 impl Kms {
     /// Releases one version of ring `name` to a database: audited as `tde.read` (ring,
-    /// version; never the material). With `create`, a missing ring is first created
-    /// as `aes256-gcm` (audited as `key.create`).
+    /// version; never the material). Only `aes256-gcm` rings created exportable are
+    /// released. With `create`, a missing ring is first created as an exportable
+    /// `aes256-gcm` ring (audited as `key.create`).
     ///
     /// # Errors
     /// [`KmsError::Sealed`], [`KmsError::KeyNotFound`], [`KmsError::KeyDisabled`],
     /// [`KmsError::KeyPendingDeletion`], [`KmsError::KeyDestroyed`],
     /// [`KmsError::WrongKeyType`] for a ring that is not `aes256-gcm`,
+    /// [`KmsError::NotExportable`] for a ring not created exportable,
     /// [`KmsError::KeyVersion`] for a version the ring does not have (or no longer
     /// allows), storage and audit failures.
     pub async fn tde_key(
@@ -158,6 +160,11 @@ impl Kms {
             let mut ring = self
                 .ring(name, "database encryption", |t| t == KeyType::Aes256Gcm)
                 .await?;
+            // Raw material leaves only rings made to leave: an ordinary ring that
+            // merely matches the mount's prefix keeps its material in the service.
+            if !ring.key.exportable {
+                return Err(KmsError::NotExportable(name.to_owned()));
+            }
             let version = match requested {
                 Requested::Latest => ring.key.latest_version,
                 Requested::Version(v) => v,
@@ -180,7 +187,7 @@ impl Kms {
         let req = CreateKey {
             name: name.to_owned(),
             key_type: KeyType::Aes256Gcm,
-            exportable: false,
+            exportable: true,
             auto_rotate_period: None,
         };
         match self.create_key(ctx, &req).await {

@@ -223,6 +223,14 @@ async fn refused(config: &Config, ring: &str, requested: Requested, e: KmsError)
             &format!("key '{ring}' is not an aes256-gcm key; database keys must be"),
             true,
         ),
+        KmsError::NotExportable(_) => errors(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "key '{ring}' was not created exportable; database keys must be (webqx-sec tde \
+                 mariadb makes them so)"
+            ),
+            true,
+        ),
         KmsError::Sealed | KmsError::Store(_) | KmsError::Audit(_) | KmsError::Internal(_) => {
             tracing::warn!(
                 ring,

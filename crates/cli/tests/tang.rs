@@ -657,3 +657,29 @@ fn real_tangd_advertisement_reads_with_our_parser() {
     theirs_top.sort();
     assert_eq!(ours_top, theirs_top);
 }
+
+/// A Tang ring that is missing or of another type is the operator's mistake: clients get
+/// 503, and the server's log says what to create.
+#[test]
+fn a_misconfigured_tang_ring_is_unavailable_not_a_client_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for ring in ["no-such-ring", "fhir-phi"] {
+        let env = [
+            ("WEBQX_TANG_ENABLED".to_owned(), "true".to_owned()),
+            ("WEBQX_TANG_RING".to_owned(), ring.to_owned()),
+        ];
+        let server = Server::start(BIN, &env);
+        let http = server.http().with_token(None);
+        let r = rt.block_on(http.get("/tang/adv/"));
+        assert_eq!(r.status, 503, "{ring}: {}", r.text);
+        assert_eq!(
+            r.json["type"], "https://webqx.health/problems/tang-unavailable",
+            "{ring}"
+        );
+        assert!(
+            server.log().contains("--type tang-p521"),
+            "{ring}: {}",
+            server.log()
+        );
+    }
+}

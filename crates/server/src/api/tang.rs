@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use webqx_kms::KmsError;
 use webqx_kms::tang::{MAX_JWK_BYTES, TangError};
 
 impl From<TangError> for ApiError {
@@ -25,6 +26,20 @@ impl From<TangError> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match e {
+            TangError::Kms(k @ (KmsError::KeyNotFound(_) | KmsError::WrongKeyType { .. })) => {
+                // The server's own configuration is wrong, not the client's request.
+                tracing::error!(
+                    problem = %k,
+                    "Tang cannot serve: [tang] ring must name a key made with `webqx-sec key \
+                     create NAME --type tang-p521`"
+                );
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tang-unavailable",
+                    "the Tang service is not ready; its operator must configure its key ring",
+                )
+                .audited()
+            }
             TangError::Kms(k) => ApiError::from(k),
             other => ApiError::new(status, other.kind(), other.to_string()).audited(),
         }

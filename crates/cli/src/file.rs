@@ -314,9 +314,7 @@ impl Sink {
             .map_err(|e| Failure::local(format!("cannot write in {}: {e}", dir.display())))?;
         let (file, temp_path) = temp.into_parts();
         Ok(Sink {
-            // Unbuffered: the engine writes whole segments (128 KiB by default), and a
-            // buffer would only add a copy of every byte.
-            writer: Box::new(SyncedFile(file)),
+            writer: Box::new(BackgroundWriter::new(file)),
             temp: Some((temp_path, path.to_path_buf(), force)),
         })
     }
@@ -339,16 +337,63 @@ impl Sink {
     }
 }
 
-/// A file whose `flush` also syncs it to disk, so the rename in [`Sink::commit`] never
-/// publishes a file whose data is not yet durable.
-struct SyncedFile(File);
+/// Writes a file on its own thread, so writing overlaps with reading and sealing (the
+/// stream engine does both of those on the calling thread). At most 8 segments wait.
+/// `flush` waits for every write and syncs the file to disk, so the rename in
+/// [`Sink::commit`] never publishes a file whose data is not yet durable.
+struct BackgroundWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
 
-impl Write for SyncedFile {
+impl BackgroundWriter {
+    fn new(mut file: File) -> BackgroundWriter {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let thread = std::thread::spawn(move || {
+            for buf in rx {
+                file.write_all(&buf)?;
+            }
+            file.sync_all()
+        });
+        BackgroundWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the queue and waits for the thread: its first error, or success.
+    fn finish(&mut self) -> std::io::Result<()> {
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| std::io::Error::other("the file writer thread failed"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for BackgroundWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
+        let sent = match &self.tx {
+            Some(tx) => tx.send(buf.to_vec()).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The thread stopped: report its error.
+            let err = self.finish().err();
+            return Err(err.unwrap_or_else(|| std::io::Error::other("output already closed")));
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.sync_all()
+        self.finish()
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        let _ = self.finish();
     }
 }

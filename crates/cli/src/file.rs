@@ -450,12 +450,13 @@ impl Sink {
 const NO_TMPFILE_ENV: &str = "WEBQX_TEST_NO_O_TMPFILE";
 
 /// An unnamed file in `dir` (Linux `O_TMPFILE`), or `None` where the filesystem or
-/// kernel has none.
+/// kernel has none or `/proc` is not mounted.
 #[cfg(target_os = "linux")]
 fn unnamed_file(dir: &Path) -> std::io::Result<Option<(File, TempKind)>> {
     use rustix::fs::{Mode, OFlags};
     use rustix::io::Errno;
-    if std::env::var_os(NO_TMPFILE_ENV).is_some() {
+    // Linking it later goes through /proc/self/fd; without /proc it could not be named.
+    if std::env::var_os(NO_TMPFILE_ENV).is_some() || !Path::new("/proc/self/fd").is_dir() {
         return Ok(None);
     }
     let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;

@@ -2,11 +2,16 @@
 //! with a data key from the server. The server makes and unwraps the data key; file
 //! contents never leave this process.
 //!
-//! Output files are written to a temporary file beside OUT and renamed over it only
-//! when the whole input has been processed (and, when decrypting, authenticated), so a
-//! failure never leaves a partial file behind. With OUT `-` (stdout) that guarantee
-//! cannot hold: plaintext is written as segments authenticate and a failure exits
-//! non-zero, which the consumer must honour.
+//! Output files are written to a temporary file in OUT's folder and given OUT's name
+//! only when the whole input has been processed (and, when decrypting, authenticated),
+//! so a failure never leaves a partial file behind. On Linux the temporary file is
+//! unnamed (`O_TMPFILE`): until it is linked as OUT it has no name at all, so even a
+//! process killed with SIGKILL leaves nothing behind (the kernel frees it). Where the
+//! filesystem has no `O_TMPFILE`, a named `.webqx-partial-*` file is used instead and
+//! removed on failure, SIGINT and SIGTERM; SIGKILL cannot be caught, so that fallback
+//! can leave it behind. With OUT `-` (stdout) none of this can hold: plaintext is
+//! written as segments authenticate and a failure exits non-zero, which the consumer
+//! must honour.
 
 use crate::Global;
 use crate::client::Client;
@@ -19,7 +24,8 @@ use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use webqx_crypto::SecretBytes;
 use webqx_crypto::stream::{self, FileHeader, StreamError, StreamOptions};
 use webqx_kms::FILE_KEY_CONTEXT;
@@ -33,13 +39,14 @@ pub enum FileCommand {
         input: PathBuf,
         /// Encrypted file to write (`-`: standard output).
         output: PathBuf,
-        /// Key ring (type aes256-gcm or chacha20-poly1305) that wraps the data key.
+        /// Key ring that wraps the data key (an encryption ring: aes256-gcm,
+        /// chacha20-poly1305 or aes256-siv).
         #[arg(long, value_name = "RING")]
         key: String,
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
-        /// Worker threads (0: one per core).
+        /// Worker threads (0: one per core; at most 256).
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
@@ -52,7 +59,7 @@ pub enum FileCommand {
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
-        /// Worker threads (0: one per core).
+        /// Worker threads (0: one per core; at most 256).
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
@@ -93,10 +100,17 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             force,
             threads,
         } => {
+            check_threads(threads)?;
+            if !webqx_crypto::envelope::valid_key_name(&key) {
+                return Err(Failure::usage(format!(
+                    "--key {key:?} is not a key ring name: give 1 to 128 characters from \
+                     A-Z a-z 0-9 . _ - not starting with . or -"
+                )));
+            }
             let source = Source::open(&input)?;
             let sink = Sink::prepare(&output, force)?;
             let (header, data_key) = new_data_key(&client()?, &key).await?;
-            let opts = options(threads, source.len);
+            let opts = options(threads, &source);
             let (sink, n) = run_blocking(move || {
                 let mut sink = sink;
                 let n = stream::encrypt(
@@ -111,6 +125,8 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             .await?;
             let n = n.map_err(|e| stream_failure(&input, e))?;
             sink.commit()?;
+            // display(): a path need not be UTF-8, and JSON strings must be.
+            let output = output.display().to_string();
             report(
                 g,
                 &json!({"encrypted_bytes": n, "key": key, "output": output}),
@@ -123,12 +139,13 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             force,
             threads,
         } => {
+            check_threads(threads)?;
             let mut source = Source::open(&input)?;
             let header =
                 stream::read_header(&mut source.reader).map_err(|e| stream_failure(&input, e))?;
             let sink = Sink::prepare(&output, force)?;
             let data_key = open_data_key(&client()?, &header).await?;
-            let opts = options(threads, source.len);
+            let opts = options(threads, &source);
             let (sink, n) = run_blocking(move || {
                 let mut sink = sink;
                 let n = stream::decrypt(
@@ -143,6 +160,7 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             .await?;
             let n = n.map_err(|e| stream_failure(&input, e))?;
             sink.commit()?;
+            let output = output.display().to_string();
             report(g, &json!({"decrypted_bytes": n, "output": output}));
             Ok(0)
         }
@@ -172,6 +190,16 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             Ok(0)
         }
     }
+}
+
+fn check_threads(threads: usize) -> Result<(), Failure> {
+    if threads > stream::MAX_THREADS {
+        return Err(Failure::usage(format!(
+            "--threads {threads} is more than {}; give 0 (one per core) or fewer",
+            stream::MAX_THREADS
+        )));
+    }
+    Ok(())
 }
 
 fn report(g: &Global, doc: &Value) {
@@ -238,12 +266,16 @@ fn secret_field(out: &Value, field: &str) -> Result<SecretBytes, Failure> {
     Ok(key)
 }
 
-fn options(threads: usize, total: Option<u64>) -> StreamOptions {
+/// The progress bar counts input bytes consumed against the input's size, so it ends
+/// at 100% whichever way the data goes (ciphertext is longer than plaintext).
+fn options(threads: usize, source: &Source) -> StreamOptions {
     let mut opts = StreamOptions {
         threads,
         progress: None,
     };
     if std::io::stderr().is_terminal() {
+        let total = source.len;
+        let consumed = source.consumed.clone();
         let bar = match total {
             Some(n) => indicatif::ProgressBar::new(n),
             None => indicatif::ProgressBar::new_spinner(),
@@ -254,40 +286,86 @@ fn options(threads: usize, total: Option<u64>) -> StreamOptions {
         if let (Ok(style), Some(_)) = (style, total) {
             bar.set_style(style);
         }
-        opts.progress = Some(Arc::new(move |done| bar.set_position(done)));
+        opts.progress = Some(Arc::new(move |_| {
+            bar.set_position(consumed.load(Ordering::Relaxed));
+        }));
     }
     opts
 }
 
-/// Where the input comes from, and its size when known (for the progress bar).
+/// Where the input comes from, its size when known and how much was read (for the
+/// progress bar).
 struct Source {
     reader: Box<dyn Read + Send>,
     len: Option<u64>,
+    consumed: Arc<AtomicU64>,
+}
+
+/// Counts the bytes read through it.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    consumed: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl Source {
     fn open(path: &Path) -> Result<Source, Failure> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let counted = |inner: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+            Box::new(Counted {
+                inner,
+                consumed: consumed.clone(),
+            })
+        };
         if is_dash(path) {
             return Ok(Source {
-                reader: Box::new(std::io::stdin()),
+                reader: counted(Box::new(std::io::stdin())),
                 len: None,
+                consumed,
             });
         }
         let file = File::open(path)
             .map_err(|e| Failure::local(format!("cannot open {}: {e}", path.display())))?;
-        let len = file.metadata().ok().map(|m| m.len());
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         Ok(Source {
-            reader: Box::new(file),
+            reader: counted(Box::new(file)),
             len,
+            consumed,
         })
     }
 }
 
-/// Where output goes: a temporary file beside OUT, renamed over it by [`Sink::commit`]
-/// (dropped without commit, it is deleted), or standard output.
+/// Where output goes: a temporary file in OUT's folder, given OUT's name by
+/// [`Sink::commit`] (dropped without commit, it disappears), or standard output.
 struct Sink {
     writer: Box<dyn Write + Send>,
-    temp: Option<(tempfile::TempPath, PathBuf, bool)>,
+    temp: Option<Temp>,
+}
+
+/// The temporary file behind a [`Sink`] and where it goes.
+struct Temp {
+    kind: TempKind,
+    target: PathBuf,
+    force: bool,
+}
+
+enum TempKind {
+    /// An `O_TMPFILE` file with no name yet (a second descriptor of it, for linking).
+    #[cfg(target_os = "linux")]
+    Unnamed(File),
+    /// A named file, deleted on drop and on SIGINT/SIGTERM (see [`cleanup_on_signal`]).
+    Named(tempfile::TempPath),
 }
 
 impl Sink {
@@ -297,6 +375,16 @@ impl Sink {
                 writer: Box::new(std::io::stdout()),
                 temp: None,
             });
+        }
+        // Follows symlinks: a link to a device is refused like the device.
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+        {
+            return Err(Failure::usage(format!(
+                "{} exists and is not a regular file (a device, FIFO, socket or folder); \
+                 it is never replaced: give `-` to write to standard output",
+                path.display()
+            )));
         }
         if !force && path.exists() {
             return Err(Failure::usage(format!(
@@ -308,32 +396,168 @@ impl Sink {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".webqx-partial-")
-            .tempfile_in(dir)
-            .map_err(|e| Failure::local(format!("cannot write in {}: {e}", dir.display())))?;
-        let (file, temp_path) = temp.into_parts();
+        let cannot =
+            |e: std::io::Error| Failure::local(format!("cannot write in {}: {e}", dir.display()));
+        let (file, kind) = match unnamed_file(dir).map_err(cannot)? {
+            Some(pair) => pair,
+            None => named_file(dir).map_err(cannot)?,
+        };
         Ok(Sink {
-            writer: Box::new(BackgroundWriter::new(file)),
-            temp: Some((temp_path, path.to_path_buf(), force)),
+            writer: Box::new(BackgroundWriter::new(file).map_err(cannot)?),
+            temp: Some(Temp {
+                kind,
+                target: path.to_path_buf(),
+                force,
+            }),
         })
     }
 
     fn commit(self) -> Result<(), Failure> {
         let Sink { writer, temp } = self;
         drop(writer);
-        let Some((temp_path, target, force)) = temp else {
+        let Some(Temp {
+            kind,
+            target,
+            force,
+        }) = temp
+        else {
             return Ok(());
         };
         let fail =
             |e: std::io::Error| Failure::local(format!("cannot create {}: {e}", target.display()));
-        if force {
-            temp_path.persist(&target).map_err(|e| fail(e.error))
-        } else {
-            temp_path
-                .persist_noclobber(&target)
-                .map_err(|e| fail(e.error))
+        match kind {
+            #[cfg(target_os = "linux")]
+            TempKind::Unnamed(file) => link_unnamed(&file, &target, force).map_err(fail),
+            TempKind::Named(temp_path) => {
+                let named = temp_path.to_path_buf();
+                let done = if force {
+                    temp_path.persist(&target).map_err(|e| fail(e.error))
+                } else {
+                    temp_path
+                        .persist_noclobber(&target)
+                        .map_err(|e| fail(e.error))
+                };
+                forget_on_signal(&named);
+                done
+            }
         }
+    }
+}
+
+/// Set in tests to exercise the named fallback on filesystems that have `O_TMPFILE`.
+const NO_TMPFILE_ENV: &str = "WEBQX_TEST_NO_O_TMPFILE";
+
+/// An unnamed file in `dir` (Linux `O_TMPFILE`), or `None` where the filesystem or
+/// kernel has none or `/proc` is not mounted.
+#[cfg(target_os = "linux")]
+fn unnamed_file(dir: &Path) -> std::io::Result<Option<(File, TempKind)>> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
+    // Linking it later goes through /proc/self/fd; without /proc it could not be named.
+    if std::env::var_os(NO_TMPFILE_ENV).is_some() || !Path::new("/proc/self/fd").is_dir() {
+        return Ok(None);
+    }
+    let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+    match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => {
+            let file = File::from(fd);
+            let link = file.try_clone()?;
+            Ok(Some((file, TempKind::Unnamed(link))))
+        }
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unnamed_file(_dir: &Path) -> std::io::Result<Option<(File, TempKind)>> {
+    let _ = NO_TMPFILE_ENV;
+    Ok(None)
+}
+
+/// A named `.webqx-partial-*` file in `dir`, removed on SIGINT and SIGTERM.
+fn named_file(dir: &Path) -> std::io::Result<(File, TempKind)> {
+    let temp = tempfile::Builder::new()
+        .prefix(".webqx-partial-")
+        .tempfile_in(dir)?;
+    let (file, temp_path) = temp.into_parts();
+    cleanup_on_signal(temp_path.to_path_buf());
+    Ok((file, TempKind::Named(temp_path)))
+}
+
+/// Gives the unnamed `file` the name `target`: without `force` the link fails if
+/// `target` exists; with it, the file is linked under a fresh temporary name and
+/// renamed over `target`.
+#[cfg(target_os = "linux")]
+fn link_unnamed(file: &File, target: &Path, force: bool) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD};
+    use std::os::fd::AsRawFd as _;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let link = |dest: &Path| {
+        rustix::fs::linkat(CWD, proc_path.as_str(), CWD, dest, AtFlags::SYMLINK_FOLLOW)
+            .map_err(std::io::Error::from)
+    };
+    if !force {
+        return link(target);
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let named = tempfile::Builder::new()
+        .prefix(".webqx-partial-")
+        .make_in(dir, |p| link(p))?;
+    named.persist(target).map(drop).map_err(|e| e.error)
+}
+
+/// Named temporary files to delete if SIGINT or SIGTERM arrives.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Registers `path` for deletion on SIGINT/SIGTERM, and starts the task that waits for
+/// them (once). The process then exits 130 (SIGINT) or 143 (SIGTERM).
+fn cleanup_on_signal(path: PathBuf) {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.push(path);
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    STARTED.call_once(|| {
+        runtime.spawn(async {
+            let code = wait_for_signal().await;
+            if let Ok(pending) = PENDING.lock() {
+                for path in pending.iter() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            std::process::exit(code);
+        });
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return 130;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => 130,
+        _ = term.recv() => 143,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> i32 {
+    let _ = tokio::signal::ctrl_c().await;
+    130
+}
+
+fn forget_on_signal(path: &Path) {
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.retain(|p| p != path);
     }
 }
 
@@ -347,18 +571,20 @@ struct BackgroundWriter {
 }
 
 impl BackgroundWriter {
-    fn new(mut file: File) -> BackgroundWriter {
+    fn new(mut file: File) -> std::io::Result<BackgroundWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let thread = std::thread::spawn(move || {
-            for buf in rx {
-                file.write_all(&buf)?;
-            }
-            file.sync_all()
-        });
-        BackgroundWriter {
+        let thread = std::thread::Builder::new()
+            .name("file-writer".into())
+            .spawn(move || {
+                for buf in rx {
+                    file.write_all(&buf)?;
+                }
+                file.sync_all()
+            })?;
+        Ok(BackgroundWriter {
             tx: Some(tx),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Closes the queue and waits for the thread: its first error, or success.

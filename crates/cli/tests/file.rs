@@ -2,7 +2,11 @@
 //! trips over files and stdin/stdout, refusals with clear messages and exit codes, and
 //! no partial output on any failure.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 use webqx_testkit::server::{Server, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -39,6 +43,22 @@ impl Env {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         self.server.cli(args)
+    }
+
+    /// The CLI against this server with arguments that need not be UTF-8, not started.
+    fn command(&self, args: &[&OsStr]) -> Command {
+        let mut cmd = Command::new(&self.server.bin);
+        cmd.arg("--data-dir")
+            .arg(&self.server.data)
+            .args(args)
+            .envs(self.server.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("WEBQX_TOKEN")
+            .env_remove("WEBQX_ADDR")
+            .env_remove("WEBQX_CACERT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -153,7 +173,7 @@ fn damaged_files_are_refused_with_clear_errors_and_no_partial_output() {
             6,
             "not a WebQx encrypted file",
         ),
-        ("empty", Vec::new(), 1, "truncated"),
+        ("empty", Vec::new(), 6, "the input is empty"),
     ];
     for (name, bytes, want, says) in cases {
         let input = env.path(&format!("{name}.wqx"));
@@ -199,4 +219,294 @@ fn a_file_is_refused_when_its_key_ring_cannot_unwrap_it() {
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(!out.exists());
     assert!(env.leftovers().is_empty());
+}
+
+/// Encrypts `len` zero bytes fed through standard input (as `head -c LEN /dev/zero |
+/// webqx-sec file encrypt - OUT` would) without holding them in memory.
+fn encrypt_zeros(env: &Env, len: u64, out: &Path) {
+    use std::io::Write as _;
+    let args: [&OsStr; 6] = [
+        "file".as_ref(),
+        "encrypt".as_ref(),
+        "-".as_ref(),
+        out.as_os_str(),
+        "--key".as_ref(),
+        "files".as_ref(),
+    ];
+    let mut child = env.command(&args).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        stdin.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn names_in(dir: &Path) -> Vec<OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Starts decrypting `enc` into `dir/big.out`; returns once it has run for half a
+/// second, asserting it is still running (else the test would prove nothing).
+fn start_decrypt(env: &Env, enc: &Path, dir: &Path, no_tmpfile: bool) -> Child {
+    let out = dir.join("big.out");
+    // One thread: slower, so still running at the signal on machines with many cores.
+    let args: [&OsStr; 6] = [
+        "file".as_ref(),
+        "decrypt".as_ref(),
+        enc.as_os_str(),
+        out.as_os_str(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+    ];
+    let mut cmd = env.command(&args);
+    if no_tmpfile {
+        cmd.env("WEBQX_TEST_NO_O_TMPFILE", "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "decrypt finished before the signal: make the file larger"
+    );
+    child
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_decrypt_killed_midway_leaves_no_file_even_with_sigkill() {
+    let env = Env::new();
+    let enc = env.path("big.wqx");
+    // Several seconds to decrypt in a debug build.
+    encrypt_zeros(&env, 400_000_000, &enc);
+    for sig in ["-KILL", "-TERM", "-INT"] {
+        let dir = env.path(&format!("out{sig}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("kept.txt"), b"was here").unwrap();
+        let before = names_in(&dir);
+        let mut child = start_decrypt(&env, &enc, &dir, false);
+        // O_TMPFILE: the plaintext written so far has no name in the folder at all.
+        assert_eq!(names_in(&dir), before, "{sig}: a named file while running");
+        signal(&child, sig);
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{sig}: {status:?}");
+        assert_eq!(names_in(&dir), before, "{sig}: plaintext left behind");
+    }
+}
+
+#[test]
+fn without_o_tmpfile_sigterm_and_sigint_remove_the_named_partial_file() {
+    let env = Env::new();
+    let enc = env.path("big.wqx");
+    encrypt_zeros(&env, 400_000_000, &enc);
+    for (sig, exit) in [("-TERM", 143), ("-INT", 130)] {
+        let dir = env.path(&format!("out{sig}"));
+        std::fs::create_dir(&dir).unwrap();
+        let mut child = start_decrypt(&env, &enc, &dir, true);
+        let partial = names_in(&dir);
+        assert_eq!(partial.len(), 1, "{sig}: the named fallback is in use");
+        assert!(partial[0].to_string_lossy().starts_with(".webqx-partial-"));
+        signal(&child, sig);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(exit), "{sig}: {status:?}");
+        assert!(names_in(&dir).is_empty(), "{sig}: {:?}", names_in(&dir));
+    }
+    // The fallback still gives a complete file on success.
+    let small = env.encrypt(b"fallback", "small");
+    let out = env.path("small.out");
+    let args: [&OsStr; 5] = [
+        "file".as_ref(),
+        "decrypt".as_ref(),
+        small.as_os_str(),
+        out.as_os_str(),
+        "--force".as_ref(),
+    ];
+    let o = env
+        .command(&args)
+        .env("WEBQX_TEST_NO_O_TMPFILE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"fallback");
+    assert!(env.leftovers().is_empty());
+}
+
+#[test]
+fn force_never_replaces_a_fifo_or_a_device_and_replaces_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let env = Env::new();
+    let enc = env.encrypt(b"secret", "d");
+    let fifo = env.path("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // A symlink in our own folder to the null device: the device itself is only looked at.
+    let link = env.path("null-link");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    for out in [&fifo, &link] {
+        let o = env.run(&["file", "decrypt", s(&enc), s(out), "--force"]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("`-`"), "{}", stderr(&o));
+        let o = env.run(&[
+            "file",
+            "encrypt",
+            s(&enc),
+            s(out),
+            "--key",
+            "files",
+            "--force",
+        ]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+    }
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(
+        std::fs::metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(env.leftovers().is_empty());
+    // A regular OUT is still replaced with --force (linked then renamed over it).
+    let out = env.path("d.out");
+    std::fs::write(&out, b"old").unwrap();
+    env.ok(&["file", "decrypt", s(&enc), s(&out), "--force"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"secret");
+    assert!(env.leftovers().is_empty());
+}
+
+#[test]
+fn an_output_path_that_is_not_utf8_works_with_and_without_json() {
+    let env = Env::new();
+    let input = env.path("a.bin");
+    std::fs::write(&input, b"bytes").unwrap();
+    let out = env.dir.path().join(OsStr::from_bytes(b"n\xffu.wqx"));
+    let back = env.dir.path().join(OsStr::from_bytes(b"n\xffu.out"));
+    for json in [false, true] {
+        let mut args: Vec<&OsStr> = Vec::new();
+        if json {
+            args.push("--json".as_ref());
+        }
+        args.extend::<[&OsStr; 6]>([
+            "file".as_ref(),
+            "encrypt".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+            "--key".as_ref(),
+            "files".as_ref(),
+        ]);
+        args.push("--force".as_ref());
+        let o = env.command(&args).output().unwrap();
+        assert_eq!(code(&o), 0, "json {json}: {}", stderr(&o));
+        if json {
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert!(doc["output"].as_str().unwrap().ends_with("n\u{fffd}u.wqx"));
+        }
+        args.clear();
+        if json {
+            args.push("--json".as_ref());
+        }
+        args.extend::<[&OsStr; 5]>([
+            "file".as_ref(),
+            "decrypt".as_ref(),
+            out.as_os_str(),
+            back.as_os_str(),
+            "--force".as_ref(),
+        ]);
+        let o = env.command(&args).output().unwrap();
+        assert_eq!(code(&o), 0, "json {json}: {}", stderr(&o));
+        assert_eq!(std::fs::read(&back).unwrap(), b"bytes");
+    }
+}
+
+#[test]
+fn bad_thread_counts_and_ring_names_are_usage_errors_and_siv_rings_work() {
+    let env = Env::new();
+    let enc = env.encrypt(b"t", "t");
+    let plain = env.path("t.plain");
+    let out = env.path("t.out");
+    let o = env.run(&["file", "decrypt", s(&enc), s(&out), "--threads", "5000"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--threads 5000"), "{}", stderr(&o));
+    let o = env.run(&[
+        "file",
+        "encrypt",
+        s(&plain),
+        s(&out),
+        "--key",
+        "files",
+        "--threads",
+        "257",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    env.ok(&["file", "decrypt", s(&enc), s(&out), "--threads", "256"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"t");
+
+    for bad in ["..", "a/b", "-x", ""] {
+        let bad_arg = format!("--key={bad}");
+        let o = env.run(&["file", "encrypt", s(&plain), s(&out), &bad_arg, "--force"]);
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not a key ring name"), "{}", stderr(&o));
+    }
+
+    // A SIV ring wraps the random data key deterministically, which reveals nothing
+    // (no two data keys are equal): allowed, as the help says.
+    env.ok(&["key", "create", "siv", "--type", "aes256-siv"]);
+    let sealed = env.path("siv.wqx");
+    env.ok(&["file", "encrypt", s(&plain), s(&sealed), "--key", "siv"]);
+    let back = env.path("siv.out");
+    env.ok(&["file", "decrypt", s(&sealed), s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"t");
+}
+
+#[test]
+fn threads_that_cannot_start_under_a_memory_limit_are_an_error_not_a_panic() {
+    let env = Env::new();
+    let enc = env.encrypt(&data(3 * SEG), "m");
+    let dir = env.path("limited");
+    std::fs::create_dir(&dir).unwrap();
+    let out = dir.join("m.out");
+    // 256 threads reserve 512 MiB of stack: more than the 400 MiB address space allowed.
+    let o = Command::new("prlimit")
+        .arg(format!("--as={}", 400u64 << 20))
+        .arg(&env.server.bin)
+        .arg("--data-dir")
+        .arg(&env.server.data)
+        .args(["file", "decrypt", s(&enc), s(&out), "--threads", "256"])
+        .envs(env.server.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("prlimit (util-linux) runs");
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot start the worker threads"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(names_in(&dir).is_empty(), "{:?}", names_in(&dir));
 }

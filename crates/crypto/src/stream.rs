@@ -80,6 +80,9 @@ pub enum StreamError {
     },
     /// The system random number generator failed.
     Rng,
+    /// A worker thread could not be started (memory or process limits); the
+    /// message is the system's.
+    Threads(String),
 }
 
 impl fmt::Display for StreamError {
@@ -109,6 +112,11 @@ impl fmt::Display for StreamError {
             StreamError::InvalidParameter(what) => write!(f, "invalid parameter: {what}"),
             StreamError::Io { kind, message } => write!(f, "I/O error ({kind}): {message}"),
             StreamError::Rng => f.write_str("the system random number generator failed"),
+            StreamError::Threads(why) => write!(
+                f,
+                "cannot start the worker threads ({why}); give fewer threads or raise the \
+                 process's memory and thread limits"
+            ),
         }
     }
 }
@@ -228,7 +236,7 @@ fn put_u16_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// How [`encrypt`] and [`decrypt`] run.
 #[derive(Clone, Default)]
 pub struct StreamOptions {
-    /// Worker threads; 0 means one per available core.
+    /// Worker threads; 0 means one per available core; at most [`MAX_THREADS`].
     pub threads: usize,
     /// Called with the running total of plaintext bytes done, after each segment.
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
@@ -243,11 +251,20 @@ impl fmt::Debug for StreamOptions {
     }
 }
 
+/// The most worker threads [`encrypt`] and [`decrypt`] accept: more only costs memory
+/// (each thread has its own stack) and no speed.
+pub const MAX_THREADS: usize = 256;
+
 impl StreamOptions {
-    fn worker_count(&self) -> usize {
+    fn worker_count(&self) -> Result<usize, StreamError> {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
+            0 => Ok(std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS)),
+            n if n > MAX_THREADS => Err(StreamError::InvalidParameter(
+                "more than 256 worker threads",
+            )),
+            n => Ok(n),
         }
     }
 }
@@ -311,6 +328,7 @@ pub fn encrypt(
     opts: &StreamOptions,
 ) -> Result<u64, StreamError> {
     header.check().map_err(StreamError::InvalidParameter)?;
+    opts.worker_count()?;
     let mut header = header.clone();
     crate::rand::fill(&mut header.salt).map_err(|_| StreamError::Rng)?;
     let keys = FileKeys::derive(data_key, &header.salt)?;
@@ -341,7 +359,13 @@ pub fn encrypt(
 /// [`StreamError::Truncated`] when the input ends inside the header.
 pub fn read_header(input: &mut impl Read) -> Result<FileHeader, StreamError> {
     let mut magic = [0u8; 4];
-    read_header_exact(input, &mut magic)?;
+    let got = read_up_to(input, &mut magic)?;
+    if got == 0 {
+        return Err(StreamError::BadHeader("the input is empty"));
+    }
+    if got < magic.len() && magic.get(..got) == MAGIC.get(..got) {
+        return Err(StreamError::Truncated);
+    }
     if magic != MAGIC {
         return Err(StreamError::BadHeader("magic bytes are not WQXF"));
     }
@@ -383,6 +407,20 @@ pub fn read_header(input: &mut impl Read) -> Result<FileHeader, StreamError> {
     };
     header.check().map_err(StreamError::BadHeader)?;
     Ok(header)
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, StreamError> {
+    let mut got = 0;
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        match input.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(got)
 }
 
 fn read_header_exact(input: &mut impl Read, buf: &mut [u8]) -> Result<(), StreamError> {
@@ -503,7 +541,7 @@ impl Engine<'_> {
         output: &mut impl Write,
         opts: &StreamOptions,
     ) -> Result<u64, StreamError> {
-        let workers = opts.worker_count().max(1);
+        let workers = opts.worker_count()?.max(1);
         let by_memory = MAX_IN_FLIGHT_BYTES / (2 * (self.seg_plain + TAG_LEN));
         let cap = (workers * 2).min(by_memory).max(2);
         let (job_tx, job_rx) = mpsc::sync_channel::<Segment>(cap);
@@ -514,7 +552,14 @@ impl Engine<'_> {
             for _ in 0..workers {
                 let done_tx = done_tx.clone();
                 let job_rx = &job_rx;
-                s.spawn(move || self.work(job_rx, &done_tx));
+                let started = std::thread::Builder::new()
+                    .name("webqx-stream".into())
+                    .spawn_scoped(s, move || self.work(job_rx, &done_tx));
+                if let Err(e) = started {
+                    // Workers already started end when the job channel closes.
+                    drop(job_tx);
+                    return Err(StreamError::Threads(e.to_string()));
+                }
             }
             drop(done_tx);
             let result = self.pump(input, output, opts, cap, &job_tx, &done_rx);

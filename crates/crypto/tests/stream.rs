@@ -200,7 +200,8 @@ fn truncation_at_a_segment_boundary_is_reported_as_truncation() {
 #[test]
 fn truncation_inside_a_segment_or_the_header_is_refused() {
     let file = encrypt(&data(3 * SEG as usize + 10));
-    for len in 0..file.len() {
+    // An empty input is "not this format", not a truncated file (see below).
+    for len in 1..file.len() {
         let got = decrypt(&file[..len]);
         assert!(
             matches!(
@@ -302,7 +303,10 @@ fn not_our_format_and_future_versions_are_named() {
         decrypt(b"-----BEGIN AGE ENCRYPTED FILE-----"),
         Err(StreamError::BadHeader(_))
     ));
-    assert_eq!(decrypt(b""), Err(StreamError::Truncated));
+    assert_eq!(
+        decrypt(b""),
+        Err(StreamError::BadHeader("the input is empty"))
+    );
     let mut file = encrypt(b"abc");
     file[4] = 2;
     assert_eq!(decrypt(&file), Err(StreamError::UnsupportedVersion(2)));
@@ -453,4 +457,35 @@ proptest! {
             prop_assert_eq!(out, plain);
         }
     }
+}
+
+#[test]
+fn an_empty_input_is_not_a_webqx_file_and_a_cut_magic_is_truncated() {
+    let err = stream::read_header(&mut Cursor::new(&[][..])).unwrap_err();
+    assert_eq!(err, StreamError::BadHeader("the input is empty"));
+    assert!(
+        err.to_string().contains("not a WebQx encrypted file"),
+        "{err}"
+    );
+    let err = stream::read_header(&mut Cursor::new(&b"WQ"[..])).unwrap_err();
+    assert_eq!(err, StreamError::Truncated);
+    let err = stream::read_header(&mut Cursor::new(&b"ag"[..])).unwrap_err();
+    assert!(matches!(err, StreamError::BadHeader(_)), "{err:?}");
+}
+
+#[test]
+fn too_many_threads_are_refused_before_any_output() {
+    let mut out = Vec::new();
+    let err = stream::encrypt(
+        &header(),
+        &KEY,
+        &b"abc"[..],
+        &mut out,
+        &opts(stream::MAX_THREADS + 1),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StreamError::InvalidParameter(_)), "{err:?}");
+    assert!(out.is_empty());
+    let file = encrypt_with(&header(), &KEY, b"abc", stream::MAX_THREADS);
+    assert_eq!(decrypt(&file).unwrap(), b"abc");
 }

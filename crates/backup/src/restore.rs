@@ -175,6 +175,7 @@ fn staging_dir(data_dir: &Path) -> Result<PathBuf, BackupError> {
 fn put_in_place(staging: &Path, dir: &Path, force: bool) -> Result<Option<PathBuf>, BackupError> {
     let io = |what: &str, e: std::io::Error| BackupError::Io(format!("{what}: {e}"));
     let mut moved = None;
+    let mut removed_empty = false;
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
             .map_err(|e| io("cannot read the data folder", e))?
@@ -182,6 +183,7 @@ fn put_in_place(staging: &Path, dir: &Path, force: bool) -> Result<Option<PathBu
             .is_none();
         if empty {
             std::fs::remove_dir(dir).map_err(|e| io("cannot replace the empty folder", e))?;
+            removed_empty = true;
         } else if force {
             let aside = dir.with_extension(format!("replaced-{}", webqx_store::now_ms()));
             std::fs::rename(dir, &aside).map_err(|e| io("cannot move the old folder aside", e))?;
@@ -189,9 +191,11 @@ fn put_in_place(staging: &Path, dir: &Path, force: bool) -> Result<Option<PathBu
         }
     }
     if let Err(e) = std::fs::rename(staging, dir) {
+        // Put the old folder back: a failure leaves the target as it was.
         if let Some(aside) = &moved {
-            // Put the old folder back: a failure leaves the target as it was.
             let _ = std::fs::rename(aside, dir);
+        } else if removed_empty {
+            let _ = create_private_dir(dir);
         }
         return Err(io(
             &format!("cannot move the restored folder to {}", dir.display()),

@@ -23,7 +23,7 @@ pub mod snapshot;
 
 pub use crypt::{HeaderInfo, read_header_info};
 pub use error::{ArchiveError, BackupError};
-pub use restore::{RestoreReport, RestoreTarget, restore};
+pub use restore::{RestoreReport, RestoreTarget, check_target, restore};
 pub use webqx_kms::backup::Credentials;
 
 use archive::{Manifest, Writer};

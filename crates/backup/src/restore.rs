@@ -49,26 +49,108 @@ pub async fn restore(
     credentials: Arc<Credentials>,
     target: &RestoreTarget,
 ) -> Result<RestoreReport, BackupError> {
-    check_target_folder(target)?;
+    let target = RestoreTarget {
+        data_dir: resolve_target(&target.data_dir)?,
+        ..target.clone()
+    };
+    check_resolved(&target)?;
     let staging = staging_dir(&target.data_dir)?;
-    let result = restore_into(file, credentials, target, &staging).await;
-    match result {
-        Ok(mut report) => {
-            report.moved_aside = put_in_place(&staging, &target.data_dir, target.force)?;
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            Err(e)
-        }
+    let result = restore_into(file, credentials, &target, &staging).await;
+    finish(&staging, &target, result)
+}
+
+/// Moves the staging folder into place after a successful restore; after any failure
+/// (of the restore or of the move) removes it, since it holds a full copy of the
+/// service (store, tokens, TLS key).
+fn finish(
+    staging: &Path,
+    target: &RestoreTarget,
+    result: Result<RestoreReport, BackupError>,
+) -> Result<RestoreReport, BackupError> {
+    let result = result.and_then(|mut report| {
+        report.moved_aside = put_in_place(staging, &target.data_dir, target.force)?;
+        Ok(report)
+    });
+    if result.is_err()
+        && let Err(e) = std::fs::remove_dir_all(staging)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(folder = %staging.display(), error = %e,
+            "could not remove the restore staging folder; delete it by hand");
+    }
+    result
+}
+
+/// The target as an absolute path with its links resolved (so `--data-dir .` or a
+/// link stages beside the real folder, never inside it).
+fn resolve_target(dir: &Path) -> Result<PathBuf, BackupError> {
+    let io = |e: std::io::Error| {
+        BackupError::Refused(format!(
+            "cannot resolve the data folder {}: {e}; name a new or empty folder you may write",
+            dir.display()
+        ))
+    };
+    if std::fs::symlink_metadata(dir).is_ok() {
+        return std::fs::canonicalize(dir).map_err(io);
+    }
+    let Some(name) = dir.file_name() else {
+        return Err(BackupError::Refused(format!(
+            "{} does not name a folder; give --data-dir a folder name such as ./data",
+            dir.display()
+        )));
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if parent.exists() {
+        Ok(std::fs::canonicalize(parent).map_err(io)?.join(name))
+    } else {
+        std::path::absolute(dir).map_err(io)
     }
 }
 
-fn check_target_folder(target: &RestoreTarget) -> Result<(), BackupError> {
+/// Checks the target folder before anything is decrypted: absent, or an empty
+/// readable folder, or (with `force`) a readable folder.
+///
+/// # Errors
+/// [`BackupError::Refused`] for a non-folder, an unreadable folder, or a non-empty
+/// folder without `force`.
+pub fn check_target(target: &RestoreTarget) -> Result<(), BackupError> {
+    check_resolved(&RestoreTarget {
+        data_dir: resolve_target(&target.data_dir)?,
+        ..target.clone()
+    })
+}
+
+fn check_resolved(target: &RestoreTarget) -> Result<(), BackupError> {
     let dir = &target.data_dir;
+    let meta = match std::fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(BackupError::Refused(format!(
+                "cannot check the data folder {}: {e}; restore into a new or empty folder \
+                 you may read and write",
+                dir.display()
+            )));
+        }
+    };
+    if !meta.is_dir() {
+        return Err(BackupError::Refused(format!(
+            "{} is not a folder; give --data-dir a new or empty folder",
+            dir.display()
+        )));
+    }
     let non_empty = std::fs::read_dir(dir)
         .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+        .map_err(|e| {
+            BackupError::Refused(format!(
+                "cannot read the data folder {}: {e}; fix its permissions (the restoring \
+                 user must read and write it) or restore into a new folder",
+                dir.display()
+            ))
+        })?;
     if non_empty && !target.force {
         return Err(BackupError::Refused(format!(
             "{} is not empty; restore into an empty or new folder, or pass --force to move \
@@ -93,6 +175,7 @@ fn staging_dir(data_dir: &Path) -> Result<PathBuf, BackupError> {
 fn put_in_place(staging: &Path, dir: &Path, force: bool) -> Result<Option<PathBuf>, BackupError> {
     let io = |what: &str, e: std::io::Error| BackupError::Io(format!("{what}: {e}"));
     let mut moved = None;
+    let mut removed_empty = false;
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
             .map_err(|e| io("cannot read the data folder", e))?
@@ -100,18 +183,25 @@ fn put_in_place(staging: &Path, dir: &Path, force: bool) -> Result<Option<PathBu
             .is_none();
         if empty {
             std::fs::remove_dir(dir).map_err(|e| io("cannot replace the empty folder", e))?;
+            removed_empty = true;
         } else if force {
             let aside = dir.with_extension(format!("replaced-{}", webqx_store::now_ms()));
             std::fs::rename(dir, &aside).map_err(|e| io("cannot move the old folder aside", e))?;
             moved = Some(aside);
         }
     }
-    std::fs::rename(staging, dir).map_err(|e| {
-        io(
+    if let Err(e) = std::fs::rename(staging, dir) {
+        // Put the old folder back: a failure leaves the target as it was.
+        if let Some(aside) = &moved {
+            let _ = std::fs::rename(aside, dir);
+        } else if removed_empty {
+            let _ = create_private_dir(dir);
+        }
+        return Err(io(
             &format!("cannot move the restored folder to {}", dir.display()),
             e,
-        )
-    })?;
+        ));
+    }
     Ok(moved)
 }
 
@@ -453,4 +543,84 @@ fn write_private(path: &Path, mode: u32, content: &[u8]) -> Result<(), BackupErr
 fn write_private(path: &Path, _mode: u32, content: &[u8]) -> Result<(), BackupError> {
     std::fs::write(path, content)
         .map_err(|e| BackupError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: 1,
+            backend: "sqlite".into(),
+            schema_version: 1,
+            created_ms: 0,
+            server_version: "0".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_move_into_place_removes_the_staging_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(".data.restoring-1");
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(staging.join("admin.token"), "secret").unwrap();
+        // A regular file where the folder should go: the move fails.
+        let target_path = dir.path().join("data");
+        std::fs::write(&target_path, "not a folder").unwrap();
+        let target = RestoreTarget {
+            data_dir: target_path.clone(),
+            postgres: None,
+            force: false,
+        };
+        let report = RestoreReport {
+            manifest: manifest(),
+            tables: vec![],
+            files: vec![],
+            moved_aside: None,
+        };
+        let e = finish(&staging, &target, Ok(report)).unwrap_err();
+        assert!(matches!(e, BackupError::Io(_)), "{e}");
+        assert!(!staging.exists(), "the staging folder was left behind");
+        assert_eq!(std::fs::read(&target_path).unwrap(), b"not a folder");
+    }
+
+    #[test]
+    fn a_failed_restore_removes_the_staging_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(".data.restoring-2");
+        std::fs::create_dir_all(staging.join("tls")).unwrap();
+        let target = RestoreTarget {
+            data_dir: dir.path().join("data"),
+            postgres: None,
+            force: false,
+        };
+        let e = finish(&staging, &target, Err(BackupError::Stream("cut".into()))).unwrap_err();
+        assert!(matches!(e, BackupError::Stream(_)), "{e}");
+        assert!(!staging.exists());
+        assert!(!target.data_dir.exists());
+    }
+
+    #[test]
+    fn a_file_named_as_the_data_folder_is_refused_before_decrypting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, "x").unwrap();
+        let target = RestoreTarget {
+            data_dir: file,
+            postgres: None,
+            force: true,
+        };
+        let e = check_target(&target).unwrap_err();
+        assert!(e.to_string().contains("is not a folder"), "{e}");
+    }
+
+    #[test]
+    fn the_current_folder_resolves_to_its_real_path() {
+        let here = resolve_target(Path::new(".")).unwrap();
+        assert!(here.is_absolute());
+        assert_eq!(here, std::fs::canonicalize(".").unwrap());
+        let staging_parent = here.parent().unwrap();
+        assert_ne!(staging_parent, here.as_path());
+    }
 }

@@ -17,11 +17,15 @@ use webqx_crypto::SecretBytes;
 
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
-    /// Ask the running server for a backup now and save it (temp file, then rename).
+    /// Ask the running server for a backup now and save it (a new private temp file
+    /// in the same folder, renamed when complete).
     Create {
         /// Output file (default: webqx-backup-<time>.wqxb in the current folder).
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace an existing regular file at the output path.
+        #[arg(long)]
+        force: bool,
     },
     /// Decrypt every segment and check the content, without restoring (offline).
     Verify {
@@ -78,7 +82,7 @@ pub struct CredentialArgs {
 /// Runs a `backup` command.
 pub async fn run(g: &Global, cmd: BackupCommand) -> Result<i32, Failure> {
     match cmd {
-        BackupCommand::Create { output } => create(g, output).await,
+        BackupCommand::Create { output, force } => create(g, output, force).await,
         BackupCommand::Verify { file, creds } => verify(g, &file, &creds).await,
         BackupCommand::Restore {
             file,
@@ -91,25 +95,29 @@ pub async fn run(g: &Global, cmd: BackupCommand) -> Result<i32, Failure> {
     }
 }
 
-async fn create(g: &Global, output: Option<PathBuf>) -> Result<i32, Failure> {
-    let client = connect(g)?;
+async fn create(g: &Global, output: Option<PathBuf>, force: bool) -> Result<i32, Failure> {
     let path = output.unwrap_or_else(|| {
         PathBuf::from(webqx_backup::retention::file_name(
             chrono::Utc::now().timestamp_millis(),
         ))
     });
-    let temp = temp_beside(&path);
-    let mut file = private_file(&temp)?;
-    let result = client.download("/v1/sys/backup", &mut file).await;
-    let bytes = match result.and_then(|n| file.sync_all().map(|()| n).map_err(Failure::from)) {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&temp, &path)
-        .map_err(|e| Failure::local(format!("cannot rename to {}: {e}", path.display())))?;
+    check_output(&path, force)?;
+    let client = connect(g)?;
+    // A fresh, randomly named file created exclusively (O_EXCL, mode 0600) in the target
+    // folder: nothing planted there can redirect the write. Dropping it removes it, so
+    // every error path below leaves nothing behind.
+    let mut temp = temp_beside(&path)?;
+    let bytes = client
+        .download("/v1/sys/backup", temp.as_file_mut())
+        .await?;
+    temp.as_file().sync_all()?;
+    temp.persist(&path).map_err(|e| {
+        Failure::local(format!(
+            "cannot rename the finished backup to {}: {}",
+            path.display(),
+            e.error
+        ))
+    })?;
     if g.json {
         print_json(&json!({"file": path.display().to_string(), "bytes": bytes}));
     } else {
@@ -119,25 +127,69 @@ async fn create(g: &Global, output: Option<PathBuf>) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn temp_beside(path: &Path) -> PathBuf {
+/// Refuses an output that is not a regular file (folder, device, link, socket...) and
+/// an existing file without `--force`, before anything is downloaded.
+fn check_output(path: &Path, force: bool) -> Result<(), Failure> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Failure::local(format!(
+                "cannot check {}: {e}; name a file in a folder you may write",
+                path.display()
+            )));
+        }
+    };
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(usage(format!(
+            "{} is a folder; name a file inside it, e.g. -o {}",
+            path.display(),
+            path.join(webqx_backup::retention::file_name(
+                chrono::Utc::now().timestamp_millis()
+            ))
+            .display()
+        )));
+    }
+    if !kind.is_file() {
+        return Err(usage(format!(
+            "{} exists and is not a regular file (a link, device, pipe or socket); name a \
+             new file",
+            path.display()
+        )));
+    }
+    if !force {
+        return Err(usage(format!(
+            "{} exists; name a new file, or pass --force to replace it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Failure> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "backup".into());
-    path.with_file_name(format!(".{name}.partial"))
-}
-
-fn private_file(path: &Path) -> Result<std::fs::File, Failure> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    options
-        .open(path)
-        .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))
+    builder.tempfile_in(folder).map_err(|e| {
+        Failure::local(format!(
+            "cannot create a file in {}: {e}; check the folder exists and you may write there",
+            folder.display()
+        ))
+    })
 }
 
 /// Reads the credentials the backup's seal needs.
@@ -275,12 +327,14 @@ async fn restore(
         schema: schema.or(config.storage.schema.clone()),
         max_connections: 4,
     });
-    let creds = credentials(file, args)?;
     let target = RestoreTarget {
         data_dir: dir.clone(),
         postgres,
         force,
     };
+    // Refuse a bad target before asking for credentials or decrypting anything.
+    webqx_backup::check_target(&target).map_err(backup_failure)?;
+    let creds = credentials(file, args)?;
     let report = webqx_backup::restore(file, creds, &target)
         .await
         .map_err(backup_failure)?;
@@ -328,6 +382,9 @@ async fn list(g: &Global) -> Result<i32, Failure> {
     let status = &answer["status"];
     if let Some(err) = status["last_error"].as_str() {
         println!("Last failure: {err}");
+    }
+    if let Some(advice) = answer["advice"].as_str() {
+        println!("{advice}");
     }
     Ok(0)
 }

@@ -355,6 +355,23 @@ async fn a_failing_scheduled_backup_shows_in_health_and_metrics() {
         .find(|l| l.starts_with("webqx_backup_failures_total"))
         .unwrap_or_else(|| panic!("{}", m.text));
     assert!(!failures.ends_with(" 0"), "{failures}");
+    // Listing a missing folder is not a server error: an empty list, the status and
+    // what to do.
+    let r = server.http().get("/v1/sys/backups").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["backups"], json!([]), "{}", r.text);
+    assert!(r.json["status"]["last_error"].is_string(), "{}", r.text);
+    assert!(
+        r.json["advice"]
+            .as_str()
+            .unwrap_or("")
+            .contains("create it"),
+        "{}",
+        r.text
+    );
+    let o = server.cli(&["backup", "list"]);
+    ok(&o, "backup list on a missing folder");
+    assert!(stdout(&o).contains("create it"), "{}", stdout(&o));
 }
 
 fn init(data: &Path, args: &[&str]) -> Output {
@@ -410,6 +427,11 @@ async fn a_shamir_sealed_backup_restores_on_an_empty_machine_with_shares_alone()
         o.status.code(),
         Some(1),
         "one share is not enough: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("needs 2 of the 3 Shamir shares"),
+        "the refusal names the threshold: {}",
         stderr(&o)
     );
     let two = elsewhere.path().join("two-shares.txt");
@@ -550,4 +572,181 @@ fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// The files in `dir` whose name ends in `.partial` (temp files left behind).
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_create_refuses_planted_links_existing_files_folders_and_devices() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let mut server = Server::start(BIN, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+
+    // A link planted at the old predictable temp name is not followed.
+    std::fs::write(at("victim"), "victim").unwrap();
+    std::os::unix::fs::symlink(at("victim"), at(".planted.wqxb.partial")).unwrap();
+    let planted = at("planted.wqxb");
+    ok(
+        &server.cli(&["backup", "create", "-o", planted.to_str().unwrap()]),
+        "create beside a planted link",
+    );
+    assert_eq!(std::fs::read(at("victim")).unwrap(), b"victim");
+    let meta = std::fs::symlink_metadata(&planted).unwrap();
+    assert!(meta.is_file() && meta.len() > 100);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    // An existing file is kept unless --force.
+    let existing = at("existing.wqxb");
+    std::fs::write(&existing, "old").unwrap();
+    let o = server.cli(&["backup", "create", "-o", existing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&existing).unwrap(), b"old");
+    ok(
+        &server.cli(&[
+            "backup",
+            "create",
+            "--force",
+            "-o",
+            existing.to_str().unwrap(),
+        ]),
+        "create --force over an existing file",
+    );
+    assert!(std::fs::read(&existing).unwrap().len() > 100);
+
+    // A folder is refused before anything is downloaded, and nothing is left behind.
+    std::fs::create_dir(at("bdir")).unwrap();
+    let o = server.cli(&["backup", "create", "-o", at("bdir").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a folder"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(at("bdir")).unwrap().count(), 0);
+
+    // A link (to a regular file) and a device are refused, even with --force.
+    std::os::unix::fs::symlink(at("victim"), at("link.wqxb")).unwrap();
+    let o = server.cli(&[
+        "backup",
+        "create",
+        "--force",
+        "-o",
+        at("link.wqxb").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(at("victim")).unwrap(), b"victim");
+    let mknod = Command::new("mknod")
+        .arg(at("null"))
+        .args(["c", "1", "3"])
+        .output();
+    if mknod.as_ref().is_ok_and(|o| o.status.success()) {
+        let o = server.cli(&[
+            "backup",
+            "create",
+            "--force",
+            "-o",
+            at("null").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        let kind = std::fs::symlink_metadata(at("null")).unwrap().file_type();
+        assert!(kind.is_char_device(), "the device node was replaced");
+    } else {
+        eprintln!("SKIPPED the device part: mknod needs root ({mknod:?})");
+    }
+
+    // A download that fails (the server is gone) leaves no temp file behind.
+    server.stop();
+    let o = server.cli(&[
+        "backup",
+        "create",
+        "-o",
+        at("refused.wqxb").to_str().unwrap(),
+    ]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!at("refused.wqxb").exists());
+    assert_eq!(
+        partials(dir.path()),
+        vec![".planted.wqxb.partial".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_a_file_as_data_dir_and_restores_into_the_current_folder() {
+    let server = Server::start(BIN, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.wqxb");
+    let file_s = file.to_str().unwrap();
+    ok(&server.cli(&["backup", "create", "-o", file_s]), "create");
+    let key = dir.path().join("unseal.key");
+    std::fs::copy(server.data.join("unseal.key"), &key).unwrap();
+    let key_s = key.to_str().unwrap();
+
+    // A regular file named as the data folder: refused before any credential is read.
+    let plain = dir.path().join("plain-file");
+    std::fs::write(&plain, "keep me").unwrap();
+    let o = cli(&plain, &[], &["backup", "restore", file_s, "--force"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not a folder"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
+
+    // `--data-dir .` stages beside the real folder, not inside it.
+    let here = dir.path().join("here");
+    std::fs::create_dir(&here).unwrap();
+    let o = Command::new(BIN)
+        .current_dir(&here)
+        .args([
+            "--data-dir",
+            ".",
+            "backup",
+            "restore",
+            file_s,
+            "--key-file",
+            key_s,
+        ])
+        .env_remove("WEBQX_TOKEN")
+        .env_remove("WEBQX_ADDR")
+        .output()
+        .unwrap();
+    ok(&o, "restore into .");
+    assert!(here.join("store.db").is_file(), "{}", stdout(&o));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".restoring-"))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+
+    // A failing restore (a truncated backup) leaves no staging folder with the
+    // service's secrets.
+    let cut = dir.path().join("cut.wqxb");
+    let good = std::fs::read(&file).unwrap();
+    std::fs::write(&cut, &good[..good.len() - 100]).unwrap();
+    let target = dir.path().join("target");
+    let o = cli(
+        &target,
+        &[],
+        &[
+            "backup",
+            "restore",
+            cut.to_str().unwrap(),
+            "--key-file",
+            key_s,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!target.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".restoring-"))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
 }

@@ -197,9 +197,14 @@ fn unseal_key(config: &SealConfig, credentials: &Credentials) -> Result<SecretBy
                 )
             })
         }
-        (SealConfig::Shamir { set_id, .. }, Credentials::Shares(given)) => {
-            combine_shares(set_id, given)
-        }
+        (
+            SealConfig::Shamir {
+                set_id,
+                shares,
+                threshold,
+            },
+            Credentials::Shares(given),
+        ) => combine_shares(set_id, *shares, *threshold, given),
         (
             SealConfig::Passphrase {
                 salt,
@@ -230,7 +235,12 @@ fn unseal_key(config: &SealConfig, credentials: &Credentials) -> Result<SecretBy
     }
 }
 
-fn combine_shares(set_id: &str, given: &[SecretBytes]) -> Result<SecretBytes, KmsError> {
+fn combine_shares(
+    set_id: &str,
+    printed: usize,
+    threshold: usize,
+    given: &[SecretBytes],
+) -> Result<SecretBytes, KmsError> {
     let mut shares = Vec::with_capacity(given.len());
     for text in given {
         let text = std::str::from_utf8(text.expose()).unwrap_or("").trim();
@@ -241,6 +251,17 @@ fn combine_shares(set_id: &str, given: &[SecretBytes]) -> Result<SecretBytes, Km
             ));
         }
         shares.push(share);
+    }
+    let distinct = shares
+        .iter()
+        .map(|s| s.index)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if distinct < threshold {
+        return Err(KmsError::UnsealFailed(format!(
+            "this backup needs {threshold} of the {printed} Shamir shares and {distinct} \
+             different share(s) were given; add more shares to the file, one per line"
+        )));
     }
     shamir::combine(&shares)
         .map_err(|e| KmsError::UnsealFailed(format!("{e} (give at least the threshold of shares)")))
@@ -290,5 +311,39 @@ mod tests {
         ));
         assert!(open_backup_key(b"{not json", &wrapped, &good).is_err());
         assert_eq!(seal_kind_of(&block).unwrap(), "key-file");
+    }
+
+    #[test]
+    fn shares_below_the_threshold_say_how_many_are_needed() {
+        let unseal = [7u8; 32];
+        let root = SecretBytes::new(vec![9u8; 32]);
+        let set_id = [3u8; shamir::SET_ID_LEN];
+        let shares = shamir::split(&unseal, 3, 5, set_id).unwrap();
+        let seal = SealConfig::Shamir {
+            shares: 5,
+            threshold: 3,
+            set_id: hex::encode(set_id),
+        };
+        let block = block_for(&unseal, &root, seal);
+        let data = SecretBytes::new(vec![1u8; 32]);
+        let wrapped = wrap(&root, &data).unwrap();
+        let two = Credentials::Shares(shares[..2].to_vec());
+        let e = open_backup_key(&block, &wrapped, &two).unwrap_err();
+        assert!(
+            e.to_string().contains("needs 3 of the 5 Shamir shares"),
+            "{e}"
+        );
+        let repeated = Credentials::Shares(vec![
+            shares[0].clone(),
+            shares[0].clone(),
+            shares[1].clone(),
+        ]);
+        let e = open_backup_key(&block, &wrapped, &repeated).unwrap_err();
+        assert!(e.to_string().contains("2 different share"), "{e}");
+        let three = Credentials::Shares(shares[1..4].to_vec());
+        assert_eq!(
+            open_backup_key(&block, &wrapped, &three).unwrap().expose(),
+            data.expose()
+        );
     }
 }

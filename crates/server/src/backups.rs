@@ -6,7 +6,7 @@ use crate::bootstrap::Services;
 use crate::config::{BackupSection, Config};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -161,18 +161,21 @@ async fn run_once(
     let ctx = RequestContext::internal("scheduler");
     let name = webqx_backup::retention::file_name(webqx_store::now_ms());
     let path = folder.join(&name);
-    let temp = folder.join(format!(".{name}.partial"));
-    let file = create_private(&temp)?;
-    let created = webqx_backup::create(&s.store, &s.kms, &s.audit, &ctx, s.data.root(), file).await;
-    let created = match created {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
+    // Removed when dropped: a failure anywhere below leaves no partial file.
+    let temp = create_private(folder, &name)?;
+    let io = |e: std::io::Error| {
+        BackupError::Io(format!(
+            "cannot write the backup in {}: {e}",
+            folder.display()
+        ))
     };
-    std::fs::rename(&temp, &path)
-        .map_err(|e| BackupError::Io(format!("cannot rename {}: {e}", temp.display())))?;
+    let file = temp.as_file().try_clone().map_err(io)?;
+    let created =
+        webqx_backup::create(&s.store, &s.kms, &s.audit, &ctx, s.data.root(), file).await?;
+    temp.as_file().sync_all().map_err(io)?;
+    temp.persist(&path).map_err(|e| {
+        BackupError::Io(format!("cannot rename to {}: {}", path.display(), e.error))
+    })?;
     let keep = (b.keep > 0).then_some(b.keep);
     let max_age = b.max_age.as_deref().map(Config::duration);
     let pruned = webqx_backup::retention::prune(folder, keep, max_age)?;
@@ -185,18 +188,22 @@ async fn run_once(
     Ok((name, created.bytes))
 }
 
-fn create_private(path: &PathBuf) -> Result<std::fs::File, BackupError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+/// A new, randomly named temp file created exclusively (`O_EXCL`, mode 0600) in
+/// `folder`: a name planted in the folder (a link to another file) cannot redirect it.
+fn create_private(folder: &Path, name: &str) -> Result<tempfile::NamedTempFile, BackupError> {
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    options.open(path).map_err(|e| {
+    builder.tempfile_in(folder).map_err(|e| {
         BackupError::Io(format!(
-            "cannot write the backup {}: {e}; check [backup] folder exists and the server may write there",
-            path.display()
+            "cannot write a backup in {}: {e}; check [backup] folder exists and the server may \
+             write there",
+            folder.display()
         ))
     })
 }
@@ -232,5 +239,40 @@ async fn record(store: &webqx_store::Store, outcome: Result<(String, u64), Backu
     };
     if let Err(e) = saved.await {
         tracing::warn!(error = %e, "backup status not saved");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_temp_file_ignores_a_link_planted_at_the_old_predictable_name() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "victim").unwrap();
+        let name = "webqx-backup-x.wqxb";
+        let planted = dir.path().join(format!(".{name}.partial"));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut temp = create_private(dir.path(), name).unwrap();
+        temp.write_all(b"backup bytes").unwrap();
+        assert_ne!(temp.path(), planted.as_path());
+        let mode = temp.as_file().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let temp_path = temp.path().to_owned();
+        drop(temp);
+        assert!(!temp_path.exists(), "a dropped temp file is removed");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"victim");
+    }
+
+    #[test]
+    fn a_missing_folder_names_the_folder_and_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder");
+        let e = create_private(&missing, "b.wqxb").unwrap_err();
+        assert!(e.to_string().contains("no-such-folder"), "{e}");
+        assert!(e.to_string().contains("[backup] folder"), "{e}");
     }
 }

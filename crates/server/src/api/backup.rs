@@ -67,6 +67,9 @@ pub struct BackupList {
     pub backups: Vec<BackupItem>,
     /// Outcome of the scheduled backups.
     pub status: Option<crate::backups::BackupStatus>,
+    /// What to do when the folder cannot be listed (e.g. it does not exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
 }
 
 /// One scheduled backup.
@@ -88,7 +91,16 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Backup
         .await?;
     let folder = s.config.backup.folder.clone();
     let mut backups = Vec::new();
-    if let Some(folder) = &folder {
+    let mut advice = None;
+    if let Some(folder) = &folder
+        && !folder.is_dir()
+    {
+        advice = Some(format!(
+            "[backup] folder {} does not exist or is not a folder: create it (owner-only, \
+             writable by the server's user) or fix [backup] folder",
+            folder.display()
+        ));
+    } else if let Some(folder) = &folder {
         let files = webqx_backup::retention::list(folder).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +125,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Backup
             folder: folder.map(|f| f.display().to_string()),
             backups,
             status: crate::backups::status(&s.store).await,
+            advice,
         },
     ))
 }

@@ -96,6 +96,24 @@ pub fn prune(
     Ok(deleted)
 }
 
+/// A new, randomly named temp file `.<name>.XXXX.partial` created exclusively (`O_EXCL`,
+/// mode 0600) in `folder`, to be renamed to `name` when complete: a name planted in the
+/// folder (a link to another file) cannot redirect the write.
+///
+/// # Errors
+/// The I/O error of creating it.
+pub fn private_temp(folder: &Path, name: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    builder.tempfile_in(folder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,15 +176,7 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Failure> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".partial");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    builder.tempfile_in(folder).map_err(|e| {
+    webqx_backup::retention::private_temp(folder, &name).map_err(|e| {
         Failure::local(format!(
             "cannot create a file in {}: {e}; check the folder exists and you may write there",
             folder.display()

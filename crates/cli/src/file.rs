@@ -111,20 +111,10 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             let sink = Sink::prepare(&output, force)?;
             let (header, data_key) = new_data_key(&client()?, &key).await?;
             let opts = options(threads, &source);
-            let (sink, n) = run_blocking(move || {
-                let mut sink = sink;
-                let n = stream::encrypt(
-                    &header,
-                    data_key.expose(),
-                    source.reader,
-                    &mut sink.writer,
-                    &opts,
-                );
-                (sink, n)
+            let n = pump(sink, &input, move |out| {
+                stream::encrypt(&header, data_key.expose(), source.reader, out, &opts)
             })
             .await?;
-            let n = n.map_err(|e| stream_failure(&input, e))?;
-            sink.commit()?;
             // display(): a path need not be UTF-8, and JSON strings must be.
             let output = output.display().to_string();
             report(
@@ -146,20 +136,10 @@ pub async fn file(g: &Global, cmd: FileCommand) -> Result<i32, Failure> {
             let sink = Sink::prepare(&output, force)?;
             let data_key = open_data_key(&client()?, &header).await?;
             let opts = options(threads, &source);
-            let (sink, n) = run_blocking(move || {
-                let mut sink = sink;
-                let n = stream::decrypt(
-                    &header,
-                    data_key.expose(),
-                    source.reader,
-                    &mut sink.writer,
-                    &opts,
-                );
-                (sink, n)
+            let n = pump(sink, &input, move |out| {
+                stream::decrypt(&header, data_key.expose(), source.reader, out, &opts)
             })
             .await?;
-            let n = n.map_err(|e| stream_failure(&input, e))?;
-            sink.commit()?;
             let output = output.display().to_string();
             report(g, &json!({"decrypted_bytes": n, "output": output}));
             Ok(0)
@@ -206,6 +186,24 @@ fn report(g: &Global, doc: &Value) {
     if g.json {
         print_json(doc);
     }
+}
+
+/// Runs one stream operation into `sink` on a blocking thread, then gives the output its
+/// name: only after the whole input was processed (and, decrypting, authenticated).
+async fn pump(
+    sink: Sink,
+    input: &Path,
+    work: impl FnOnce(&mut Box<dyn Write + Send>) -> Result<u64, StreamError> + Send + 'static,
+) -> Result<u64, Failure> {
+    let (sink, n) = run_blocking(move || {
+        let mut sink = sink;
+        let n = work(&mut sink.writer);
+        (sink, n)
+    })
+    .await?;
+    let n = n.map_err(|e| stream_failure(input, e))?;
+    sink.commit()?;
+    Ok(n)
 }
 
 async fn run_blocking<T: Send + 'static>(

@@ -191,15 +191,7 @@ async fn run_once(
 /// A new, randomly named temp file created exclusively (`O_EXCL`, mode 0600) in
 /// `folder`: a name planted in the folder (a link to another file) cannot redirect it.
 fn create_private(folder: &Path, name: &str) -> Result<tempfile::NamedTempFile, BackupError> {
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".partial");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    builder.tempfile_in(folder).map_err(|e| {
+    webqx_backup::retention::private_temp(folder, name).map_err(|e| {
         BackupError::Io(format!(
             "cannot write a backup in {}: {e}; check [backup] folder exists and the server may \
              write there",

@@ -398,7 +398,16 @@ pub const RESERVED_MOUNTS: [&str; 24] = [
 ];
 
 fn check_tde(tde: &TdeSection) -> Result<(), String> {
-    parse_duration(&tde.unavailable_hold).map_err(|e| format!("unavailable_hold: {e}"))?;
+    let hold =
+        parse_duration(&tde.unavailable_hold).map_err(|e| format!("unavailable_hold: {e}"))?;
+    if hold > std::time::Duration::from_secs(600) {
+        return Err(format!(
+            "unavailable_hold '{}' is longer than 10m: a held request keeps a connection open \
+             that long; set it a little above hashicorp-key-management-timeout (30s for the \
+             default 15)",
+            tde.unavailable_hold
+        ));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for m in &tde.mounts {
         let p = &m.path;
@@ -996,6 +1005,9 @@ mod tests {
         )];
         let c = Config::from_text("x.toml", "", &env).unwrap();
         assert_eq!(c.tde.mounts[0].prefix(), "tde.");
+        let e = Config::from_text("x.toml", "[tde]\nunavailable_hold = \"1000000d\"\n", &[])
+            .unwrap_err();
+        assert!(e.message.contains("longer than 10m"), "{e}");
         for (bad, says) in [
             ("path = \"keys\"", "shadow"),
             ("path = \"sys\"", "shadow"),

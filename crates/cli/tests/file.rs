@@ -483,30 +483,3 @@ fn bad_thread_counts_and_ring_names_are_usage_errors_and_siv_rings_work() {
     env.ok(&["file", "decrypt", s(&sealed), s(&back)]);
     assert_eq!(std::fs::read(&back).unwrap(), b"t");
 }
-
-#[test]
-fn threads_that_cannot_start_under_a_memory_limit_are_an_error_not_a_panic() {
-    let env = Env::new();
-    let enc = env.encrypt(&data(3 * SEG), "m");
-    let dir = env.path("limited");
-    std::fs::create_dir(&dir).unwrap();
-    let out = dir.join("m.out");
-    // 256 threads reserve 512 MiB of stack: more than the 400 MiB address space allowed.
-    let o = Command::new("prlimit")
-        .arg(format!("--as={}", 400u64 << 20))
-        .arg(&env.server.bin)
-        .arg("--data-dir")
-        .arg(&env.server.data)
-        .args(["file", "decrypt", s(&enc), s(&out), "--threads", "256"])
-        .envs(env.server.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("prlimit (util-linux) runs");
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("cannot start the worker threads"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
-    assert!(names_in(&dir).is_empty(), "{:?}", names_in(&dir));
-}

@@ -231,24 +231,17 @@ fn credentials(file: &Path, args: &CredentialArgs) -> Result<Arc<Credentials>, F
 
 /// The HSM PIN from `--hsm-pin-file` or `WEBQX_HSM_PIN`, never from the command line.
 fn hsm_pin(args: &CredentialArgs) -> Result<SecretBytes, Failure> {
-    let text = match &args.hsm_pin_file {
-        Some(path) => read_file(path)?,
-        None => match std::env::var("WEBQX_HSM_PIN") {
-            Ok(pin) => SecretBytes::new(pin.into_bytes()),
-            Err(_) => {
-                return Err(usage(
-                    "this backup opens with its HSM: pass --hsm-pin-file FILE (the user PIN) \
-                     or set WEBQX_HSM_PIN",
-                ));
-            }
+    use webqx_server::hsm::{PIN_ENV, read_pin_file};
+    match &args.hsm_pin_file {
+        Some(path) => read_pin_file(path).map_err(Failure::local),
+        None => match std::env::var(PIN_ENV) {
+            Ok(pin) if !pin.is_empty() => Ok(SecretBytes::new(pin.into_bytes())),
+            _ => Err(usage(format!(
+                "this backup opens with its HSM: pass --hsm-pin-file FILE (the user PIN, one \
+                 line, mode 0600) or set {PIN_ENV}"
+            ))),
         },
-    };
-    let pin = String::from_utf8_lossy(text.expose());
-    let pin = pin.trim_end_matches(['\r', '\n']);
-    if pin.is_empty() {
-        return Err(usage("the HSM PIN is empty"));
     }
-    Ok(SecretBytes::from_slice(pin.as_bytes()))
 }
 
 fn read_file(path: &Path) -> Result<SecretBytes, Failure> {

@@ -32,7 +32,12 @@ pub fn read_pin(config: &Config) -> Result<SecretBytes, String> {
     read_pin_file(Path::new(file))
 }
 
-fn read_pin_file(path: &Path) -> Result<SecretBytes, String> {
+/// Reads a PIN file: one line, mode 0600 (refused when others may read it), the line
+/// ending dropped.
+///
+/// # Errors
+/// A message naming the file and what to fix; never the PIN.
+pub fn read_pin_file(path: &Path) -> Result<SecretBytes, String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

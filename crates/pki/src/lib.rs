@@ -8,7 +8,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod mtls;
 pub mod pin;
+pub mod pinstore;
+pub mod stored;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,

@@ -191,8 +191,8 @@ async fn issue_server_cert(
     Ok(())
 }
 
-/// Re-issues the server certificate when it expires within 30 days or the configured
-/// names changed. Needs the service unsealed (the CA key is wrapped by the root key).
+/// Re-issues the server certificate when it expires within `[tls] renew_before` (30 days
+/// by default) or the configured names changed. Needs the service unsealed (the CA key is wrapped by the root key).
 /// Returns whether it did.
 ///
 /// # Errors
@@ -210,7 +210,8 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let expiring = not_after - now_ms() < 30 * 86_400_000;
+    let window = Config::duration(&config.tls.renew_before).as_millis();
+    let expiring = i128::from(not_after - now_ms()) < i128::try_from(window).unwrap_or(i128::MAX);
     if stored_names == names.join(",") && !expiring {
         return Ok(false);
     }

@@ -121,6 +121,11 @@ pub struct TlsSection {
     pub names: Vec<String>,
     /// Server certificate lifetime in days.
     pub cert_days: u32,
+    /// Renew the server certificate when it expires within this time (`30d`).
+    pub renew_before: String,
+    /// Client certificates on the API: `"optional"` (default: certificates from our CA
+    /// authenticate, bearer tokens keep working) or `"off"` (never asked for).
+    pub client_auth: String,
 }
 
 impl Default for TlsSection {
@@ -129,6 +134,8 @@ impl Default for TlsSection {
             min_version: "1.3".into(),
             names: Vec::new(),
             cert_days: 397,
+            renew_before: "30d".into(),
+            client_auth: "optional".into(),
         }
     }
 }
@@ -654,6 +661,7 @@ impl Config {
             ),
             ("kms", "min_deletion_wait", &self.kms.min_deletion_wait),
             ("backup", "every", &self.backup.every),
+            ("tls", "renew_before", &self.tls.renew_before),
             (
                 "kms",
                 "default_deletion_wait",
@@ -700,6 +708,25 @@ impl Config {
                 "tls",
                 "cert_days",
                 "must be between 1 and 825 (what TLS clients accept)".into(),
+            ));
+        }
+        let renew = Config::duration(&self.tls.renew_before);
+        if renew >= Duration::from_secs(u64::from(self.tls.cert_days) * 86_400) {
+            return Err(at(
+                "tls",
+                "renew_before",
+                format!(
+                    "must be shorter than the certificate lifetime (tls.cert_days = {}), or the \
+                     server would renew its certificate at every scheduler tick",
+                    self.tls.cert_days
+                ),
+            ));
+        }
+        if !matches!(self.tls.client_auth.as_str(), "optional" | "off") {
+            return Err(at(
+                "tls",
+                "client_auth",
+                "must be \"optional\" (default) or \"off\"".into(),
             ));
         }
         if let Some(bad) = self.tls.names.iter().find(|n| !valid_tls_name(n)) {

@@ -47,44 +47,59 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let meta = meta(parts);
-        match state.tokens.authenticate(bearer(parts)).await {
-            Ok(principal) => {
-                let actor = principal.actor();
-                if let Ok(mut slot) = meta.actor.lock() {
-                    *slot = Some(actor.clone());
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned());
+        // A bearer token, when sent, decides; otherwise a verified client certificate.
+        let cert = parts
+            .extensions
+            .get::<crate::mtls::ClientCert>()
+            .filter(|_| bearer(parts).is_none())
+            .cloned();
+        let (principal, actor) = match cert {
+            Some(cert) => crate::mtls::authenticate(state, &meta, route.clone(), &cert).await?,
+            None => match state.tokens.authenticate(bearer(parts)).await {
+                Ok(principal) => {
+                    let actor = principal.actor();
+                    (principal, actor)
                 }
-                let ctx = meta.context(&actor);
-                let route = parts
-                    .extensions
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| p.as_str().to_owned());
-                if state.kms.is_sealed() && route.as_deref() != Some("/metrics") {
-                    // Sealed is an emergency brake: nothing but monitoring and unsealing.
-                    let mut rec = ctx.record("auth.sealed", route);
-                    rec.fail(Outcome::Denied, "sealed");
-                    state.audit.record(rec).await.map_err(|_| audit_down())?;
-                    return Err(ApiError::from(webqx_kms::KmsError::Sealed));
-                }
-                Ok(Caller { principal, ctx })
-            }
-            Err(e) => {
-                let route = parts
-                    .extensions
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| p.as_str().to_owned());
-                let mut rec = meta.context("anonymous").record("auth.authenticate", route);
-                rec.fail(Outcome::Denied, e.kind());
-                let error = ApiError::from(e);
-                state.audit.record(rec).await.map_err(|_| audit_down())?;
-                metrics::counter!("webqx_server_auth_failures_total", "kind" => error.kind)
-                    .increment(1);
-                Err(error.audited())
-            }
+                Err(e) => return Err(token_refused(state, &meta, route, e).await),
+            },
+        };
+        if let Ok(mut slot) = meta.actor.lock() {
+            *slot = Some(actor.clone());
         }
+        let ctx = meta.context(&actor);
+        if state.kms.is_sealed() && route.as_deref() != Some("/metrics") {
+            // Sealed is an emergency brake: nothing but monitoring and unsealing.
+            let mut rec = ctx.record("auth.sealed", route);
+            rec.fail(Outcome::Denied, "sealed");
+            state.audit.record(rec).await.map_err(|_| audit_down())?;
+            return Err(ApiError::from(webqx_kms::KmsError::Sealed));
+        }
+        Ok(Caller { principal, ctx })
     }
 }
 
-fn audit_down() -> ApiError {
+/// Audits a refused token and turns the refusal into the problem answer.
+async fn token_refused(
+    state: &AppState,
+    meta: &ReqMeta,
+    route: Option<String>,
+    e: webqx_tokens::TokenError,
+) -> ApiError {
+    let mut rec = meta.context("anonymous").record("auth.authenticate", route);
+    rec.fail(Outcome::Denied, e.kind());
+    let error = ApiError::from(e);
+    if state.audit.record(rec).await.is_err() {
+        return audit_down();
+    }
+    metrics::counter!("webqx_server_auth_failures_total", "kind" => error.kind).increment(1);
+    error.audited()
+}
+
+pub(crate) fn audit_down() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "audit-unavailable",

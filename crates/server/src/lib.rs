@@ -18,6 +18,7 @@ pub mod hsm;
 pub mod intake;
 mod listener;
 pub mod middleware;
+pub mod mtls;
 pub mod problem;
 pub mod state;
 
@@ -121,8 +122,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     } else {
         webqx_pki::TlsVersions::Tls13
     };
-    let tls =
-        webqx_pki::server_config_reloadable(cert.clone(), versions).map_err(|e| e.to_string())?;
+    let tls = api_tls_config(&config, &s, cert.clone(), versions)?;
     let intake = start_syslog_intake(&config, &s, cert.clone(), versions).await?;
 
     let config = Arc::new(config);
@@ -189,6 +189,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
     s.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The API's TLS configuration: with `[tls] client_auth = "optional"`, clients may
+/// present a certificate from our CA (see [`mtls`]).
+fn api_tls_config(
+    config: &Config,
+    s: &Services,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    versions: webqx_pki::TlsVersions,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    if config.tls.client_auth == "off" {
+        return webqx_pki::server_config_reloadable(cert, versions).map_err(|e| e.to_string());
+    }
+    let client_cas = read(&s.data.ca_pem())?;
+    webqx_pki::mtls::server_config_optional_client_auth(cert, versions, &client_cas)
+        .map_err(|e| format!("cannot set up client certificate authentication: {e}"))
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {

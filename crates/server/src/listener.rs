@@ -80,9 +80,15 @@ pub async fn serve(
                     return;
                 }
             };
+            // The verified client certificate, if any: every request on this connection
+            // carries it (authentication still checks its status per request).
+            let client = crate::mtls::client_cert(stream.get_ref().1);
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(Peer(peer));
+                    if let Some(c) = &client {
+                        req.extensions_mut().insert(c.clone());
+                    }
                     app.clone().oneshot(req.map(axum::body::Body::new))
                 },
             );

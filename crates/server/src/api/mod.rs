@@ -5,6 +5,8 @@ pub mod audit;
 pub mod backup;
 pub mod fhir;
 pub mod keys;
+pub mod mtls;
+pub mod pins;
 pub mod sys;
 pub mod tang;
 pub mod tde;
@@ -32,6 +34,7 @@ use utoipa::OpenApi;
         audit::verify, audit::verify_against, audit::checkpoint_now, audit::latest_checkpoint,
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
+        mtls::create, mtls::list, mtls::remove, pins::set, pins::show, pins::remove,
         tang::adv, tang::adv_thp, tang::rec,
     ),
     components(schemas(crate::problem::Problem)),
@@ -141,6 +144,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .merge(tang::routes("/tang"))
+        .merge(mtls::routes())
+        .merge(pins::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -15,6 +15,21 @@ pub struct Target {
     pub token: Option<String>,
     /// CA certificate file.
     pub ca: PathBuf,
+    /// SPKI pins the server's chain must match (none: no pinning).
+    pub pins: Vec<webqx_pki::pin::Pin>,
+}
+
+impl Target {
+    /// Pins the server to `texts` (from `--pin` / `WEBQX_PINS`).
+    ///
+    /// # Errors
+    /// A usage failure naming a malformed pin.
+    pub fn with_pins(mut self, texts: &[String]) -> Result<Target, Failure> {
+        let joined = texts.join(";");
+        self.pins = webqx_pki::pin::parse_pin_list(&joined)
+            .map_err(|e| Failure::usage(format!("--pin / WEBQX_PINS: {e}")))?;
+        Ok(self)
+    }
 }
 
 /// Resolves the target from flags (already merged with the environment by clap) and the
@@ -56,6 +71,7 @@ pub fn target(
         addr: addr.trim_end_matches('/').to_owned(),
         token,
         ca,
+        pins: Vec::new(),
     })
 }
 
@@ -80,8 +96,13 @@ impl Client {
                 ),
             )
         })?;
-        let tls = webqx_pki::client_config(&pem)
-            .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", target.ca.display())))?;
+        let tls = if target.pins.is_empty() {
+            webqx_pki::client_config(&pem).map_err(|e| e.to_string())
+        } else {
+            webqx_pki::pin::client_config_pinned(&pem, target.pins.clone())
+                .map_err(|e| e.to_string())
+        }
+        .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", target.ca.display())))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .https_only(true)
@@ -248,7 +269,16 @@ impl Client {
         ]
         .iter()
         .any(|s| why.contains(s));
-        let message = if tls {
+        let message = if why.contains("certificate pinning failed") {
+            let detail = why
+                .split("certificate pinning failed")
+                .nth(1)
+                .unwrap_or_default();
+            format!(
+                "refused the server at {}: certificate pinning failed{detail}",
+                self.target.addr
+            )
+        } else if tls {
             format!(
                 "the server at {} presented a certificate that {} does not vouch for ({why}); \
                  pass the right --ca-cert (or WEBQX_CACERT)",

@@ -49,7 +49,8 @@ pub(crate) fn connect(g: &Global) -> Result<Client, Failure> {
         g.token.as_deref(),
         g.ca_cert.as_deref(),
         &data_dir(g),
-    )?;
+    )?
+    .with_pins(&g.pins)?;
     Client::new(target)
 }
 

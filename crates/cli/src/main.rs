@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod backup;
+mod certs;
 mod client;
 mod commands;
 mod exit;
@@ -64,6 +65,16 @@ pub struct Global {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Pin the server's key: refuse it unless its chain matches one of these SPKI pins
+    /// (`pin-sha256="…"`; repeat, or `;`-separated in WEBQX_PINS).
+    #[arg(
+        long = "pin",
+        global = true,
+        env = "WEBQX_PINS",
+        value_name = "PIN",
+        value_delimiter = ';'
+    )]
+    pub pins: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +122,9 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(commands::ConfigCommand),
+    /// Certificates: pins, mutual-TLS bindings, the lifecycle inventory.
+    #[command(subcommand)]
+    Cert(certs::TrustCommand),
     /// Database data-at-rest encryption keys (MariaDB).
     #[command(subcommand)]
     Tde(tde::TdeCommand),
@@ -211,5 +225,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
         Command::Backup(b) => backup::run(&cli.global, b).await,
         Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
+        Command::Cert(c) => certs::run(&cli.global, c).await,
     }
 }

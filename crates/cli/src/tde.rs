@@ -55,7 +55,8 @@ pub async fn run(g: &Global, cmd: TdeCommand) -> Result<(), Failure> {
         g.token.as_deref(),
         g.ca_cert.as_deref(),
         &crate::commands::data_dir(g),
-    )?;
+    )?
+    .with_pins(&g.pins)?;
     let url = args.url.clone().unwrap_or_else(|| target.addr.clone());
     let client = Client::new(target)?;
     let prefix = args

@@ -168,5 +168,8 @@ fn a_certificate_inside_the_window_renews_and_reloads_without_dropping_connectio
     );
     let out = server.cli(&["audit", "export", "--format", "jsonl"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("\"tls.renew\""), "the renewal is audited: {text}");
+    assert!(
+        text.contains("\"tls.renew\""),
+        "the renewal is audited: {text}"
+    );
 }

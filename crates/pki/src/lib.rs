@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod lifecycle;
 pub mod mtls;
 pub mod pin;
 pub mod pinstore;

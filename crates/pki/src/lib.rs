@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ca;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -92,7 +94,8 @@ fn ca_params(name: &str) -> CertificateParams {
     dn.push(DnType::CommonName, name);
     dn.push(DnType::OrganizationName, "WebQx Security");
     params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    // One level of intermediates below it (the `ca` module's issuing CAs).
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -107,7 +110,8 @@ fn validity(params: &mut CertificateParams, days: u32) {
     params.not_after = now + time::Duration::days(i64::from(days));
 }
 
-/// Creates a local CA (ECDSA P-256, ten years, may sign end-entity certificates only).
+/// Creates a local CA, the root of the hierarchy (ECDSA P-256, ten years, may sign one
+/// level of intermediate CAs).
 ///
 /// # Errors
 /// [`PkiError::Generate`] if key or certificate generation fails.

@@ -475,7 +475,7 @@ mod tests {
                 now_ms() + 3 * DAY_MS,
             );
             assert_eq!(
-                life.raise_due_alerts(&ctx, &[other.clone()], &t)
+                life.raise_due_alerts(&ctx, std::slice::from_ref(&other), &t)
                     .await
                     .unwrap(),
                 1

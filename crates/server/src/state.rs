@@ -27,4 +27,6 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// SIEM sinks, when configured.
     pub sinks: Option<Arc<webqx_siem::sink::Sinks>>,
+    /// The certificate authority.
+    pub pki: webqx_pki::ca::Authority,
 }

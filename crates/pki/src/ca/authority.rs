@@ -31,23 +31,25 @@ pub(crate) struct Signer {
     pub(crate) chain_pem: String,
 }
 
-struct Inner {
-    store: Store,
-    kms: Arc<Kms>,
-    audit: Arc<AuditLog>,
-    settings: PkiSettings,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) settings: PkiSettings,
     /// Unwrapped issuing keys, by CA name; emptied when the service is sealed.
     signers: Mutex<HashMap<String, Arc<Signer>>>,
     /// The hierarchy as last read from the store.
     cas: RwLock<Vec<CaInfo>>,
     /// Serialises creation of the hierarchy on this node.
     setup: tokio::sync::Mutex<()>,
+    /// Current CRLs, by CA name.
+    pub(crate) crls: Mutex<HashMap<String, Arc<super::crl::Crl>>>,
 }
 
 /// The certificate authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Authority {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -86,6 +88,12 @@ fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+impl Signer {
+    pub(crate) fn issuer_key(&self) -> &KeyPair {
+        self.issuer.key()
+    }
+}
+
 impl Authority {
     /// An authority over the service's store, key service and audit trail.
     pub fn new(store: Store, kms: Arc<Kms>, audit: Arc<AuditLog>, settings: PkiSettings) -> Self {
@@ -98,6 +106,7 @@ impl Authority {
                 signers: Mutex::new(HashMap::new()),
                 cas: RwLock::new(Vec::new()),
                 setup: tokio::sync::Mutex::new(()),
+                crls: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -297,11 +306,11 @@ impl Authority {
         self.inner.cas.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn ca_info(&self, name: &str) -> Option<CaInfo> {
+    pub(crate) fn ca_info(&self, name: &str) -> Option<CaInfo> {
         self.cas().into_iter().find(|c| c.name == name)
     }
 
-    fn default_name(&self) -> Option<String> {
+    pub(crate) fn default_name(&self) -> Option<String> {
         self.cas()
             .into_iter()
             .find(|c| c.is_default)
@@ -596,10 +605,11 @@ impl Authority {
         let serial = normalize_serial(serial)?;
         let mut rec = ctx.record("pki.revoke", Some(format!("cert:{serial}")));
         rec.detail("reason", reason.as_str());
-        self.inner
+        let issuer = self
+            .inner
             .audit
             .transact(rec, async |tx, _| {
-                let row = query("SELECT revoked_ms FROM pki_certs WHERE serial = $1")
+                let row = query("SELECT revoked_ms, issuer FROM pki_certs WHERE serial = $1")
                     .bind(&serial)
                     .fetch_optional(tx.conn())
                     .await?
@@ -613,9 +623,13 @@ impl Authority {
                     .bind(&serial)
                     .execute(tx.conn())
                     .await?;
-                Ok(())
+                Ok(row.try_get::<String, _>(1)?)
             })
-            .await
+            .await?;
+        if let Err(e) = self.rebuild_crl(&issuer).await {
+            tracing::debug!(error = %e, issuer, "CRL not rebuilt after revocation; the schedule will");
+        }
+        Ok(())
     }
 
     /// The revocation status of `serial` (any case, colons allowed).

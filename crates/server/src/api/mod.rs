@@ -7,6 +7,7 @@ pub mod fhir;
 pub mod keys;
 pub mod mtls;
 pub mod pins;
+pub mod pki;
 pub mod sys;
 pub mod tang;
 pub mod tde;
@@ -36,6 +37,8 @@ use utoipa::OpenApi;
         backup::create, backup::list,
         mtls::create, mtls::list, mtls::remove, pins::set, pins::show, pins::remove,
         tang::adv, tang::adv_thp, tang::rec,
+        pki::issue, pki::sign, pki::list, pki::show, pki::revoke, pki::cas, pki::create_ca,
+        pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -146,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tang::routes("/tang"))
         .merge(mtls::routes())
         .merge(pins::routes())
+        .merge(pki::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -207,7 +207,12 @@ fn api_tls_config(
     if config.tls.client_auth == "off" {
         return webqx_pki::server_config_reloadable(cert, versions).map_err(|e| e.to_string());
     }
-    let client_cas = read(&s.data.ca_pem())?;
+    // Trust the root; also the default issuing chain, for clients that send only
+    // their leaf.
+    let mut client_cas = read(&s.data.ca_pem())?;
+    if let Ok(chain) = s.pki.issuing_chain_pem(None) {
+        client_cas.extend_from_slice(chain.as_bytes());
+    }
     webqx_pki::mtls::server_config_optional_client_auth(cert, versions, &client_cas)
         .map_err(|e| format!("cannot set up client certificate authentication: {e}"))
 }

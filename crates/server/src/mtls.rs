@@ -118,7 +118,39 @@ async fn check(state: &AppState, id: &ClientIdentity) -> Result<(Principal, Stri
     Ok((principal, resolved.name))
 }
 
-/// Refuses a certificate the CA reports revoked or does not know.
-async fn check_status(_state: &AppState, _id: &ClientIdentity) -> Result<(), ApiError> {
-    Ok(())
+/// Refuses a certificate the CA reports revoked or does not know (asked on every
+/// request, so a revocation takes effect at once).
+async fn check_status(state: &AppState, id: &ClientIdentity) -> Result<(), ApiError> {
+    use webqx_pki::ca::CertStatus;
+    match state.pki.status(&id.serial).await {
+        Ok(CertStatus::Good) => Ok(()),
+        Ok(CertStatus::Revoked { at, reason }) => Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "certificate-revoked",
+            format!(
+                "the client certificate '{}' (serial {}) was revoked at {} ({reason}); ask \
+                 for a new certificate",
+                id.subject,
+                id.serial,
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )),
+        Ok(_) => Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "certificate-unknown",
+            format!(
+                "the client certificate '{}' (serial {}) chains to this service's CA but is not \
+                 in its records; ask for a certificate issued by `webqx-sec cert issue`",
+                id.subject, id.serial
+            ),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "certificate status lookup failed");
+            Err(refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "the service cannot check the certificate's status; retry later".into(),
+            ))
+        }
+    }
 }

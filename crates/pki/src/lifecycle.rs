@@ -7,7 +7,9 @@
 //! (30/14/7 days by default) is alerted once. There is no alert store yet; an alert is
 //! an audit record with action `alert.raised` (rule `cert-expiring`), which the SIEM
 //! sinks deliver like every record. A certificate first seen inside several thresholds
-//! gets one alert, for the tightest, and the looser ones are marked as done.
+//! gets one alert, for the tightest, and the looser ones are marked as done. A threshold
+//! longer than a certificate's whole lifetime does not apply to it (short-lived
+//! certificates are renewed by automation; alerting them at issue would be noise).
 
 use crate::pin;
 use crate::stored::{RecordError, check_name};
@@ -77,6 +79,8 @@ pub struct Observed {
     pub serial: String,
     /// Subject (RFC 4514).
     pub subject: String,
+    /// Start of validity, Unix milliseconds.
+    pub not_before_ms: i64,
     /// Expiry, Unix milliseconds.
     pub not_after_ms: i64,
 }
@@ -96,11 +100,14 @@ pub struct InventoryItem {
     pub days_left: i64,
     #[serde(skip)]
     not_after_ms: i64,
+    #[serde(skip)]
+    lifetime_ms: i64,
 }
 
 impl InventoryItem {
-    /// An item from its parts.
-    pub fn new(source: String, serial: String, subject: String, not_after_ms: i64) -> Self {
+    /// An item from its parts (validity as Unix milliseconds).
+    pub fn new(source: String, serial: String, subject: String, validity: (i64, i64)) -> Self {
+        let (not_before_ms, not_after_ms) = validity;
         InventoryItem {
             source,
             serial,
@@ -108,6 +115,7 @@ impl InventoryItem {
             not_after: rfc3339(not_after_ms),
             days_left: (not_after_ms - now_ms()).div_euclid(DAY_MS),
             not_after_ms,
+            lifetime_ms: not_after_ms.saturating_sub(not_before_ms),
         }
     }
 }
@@ -139,6 +147,7 @@ pub fn observe(kind: WatchKind, target: &str) -> Result<Vec<Observed>, String> {
             Ok(Observed {
                 serial: crate::mtls::serial_hex(c.raw_serial()),
                 subject: c.subject().to_string(),
+                not_before_ms: c.validity().not_before.timestamp().saturating_mul(1000),
                 not_after_ms: c.validity().not_after.timestamp().saturating_mul(1000),
             })
         })
@@ -298,12 +307,13 @@ impl Lifecycle {
         let now = now_ms();
         for o in seen {
             query(
-                "INSERT INTO pki_watch_certs (source, serial, subject, not_after_ms, checked_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                "INSERT INTO pki_watch_certs (source, serial, subject, not_before_ms, \
+                 not_after_ms, checked_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .bind(&source)
             .bind(&o.serial)
             .bind(&o.subject)
+            .bind(o.not_before_ms)
             .bind(o.not_after_ms)
             .bind(now)
             .execute(&mut *tx)
@@ -319,21 +329,30 @@ impl Lifecycle {
     /// Storage failures.
     pub async fn watched(&self) -> Result<Vec<InventoryItem>, RecordError> {
         let rows = query(
-            "SELECT source, serial, subject, not_after_ms FROM pki_watch_certs \
+            "SELECT source, serial, subject, not_before_ms, not_after_ms FROM pki_watch_certs \
              ORDER BY not_after_ms, source, serial",
         )
         .fetch_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InventoryItem::new(
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(item_of).collect()
+    }
+
+    /// Certificates issued by our CA that are not revoked and expired at most a day
+    /// ago, soonest expiry first, at most `limit`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn issued(&self, limit: i64) -> Result<Vec<InventoryItem>, RecordError> {
+        let rows = query(
+            "SELECT 'issued', serial, subject, not_before_ms, not_after_ms FROM pki_certs \
+             WHERE revoked_ms IS NULL AND not_after_ms > $1 ORDER BY not_after_ms, serial \
+             LIMIT $2",
+        )
+        .bind(now_ms() - DAY_MS)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(item_of).collect()
     }
 
     /// Raises the expiry alerts due for `items` at `thresholds` (days); returns how
@@ -352,6 +371,9 @@ impl Lifecycle {
             let crossed: Vec<u32> = thresholds
                 .iter()
                 .copied()
+                // A certificate made to live less than a threshold (short-lived, renewed
+                // by automation) is not alerted at that threshold.
+                .filter(|t| item.lifetime_ms > i64::from(*t) * DAY_MS)
                 .filter(|t| item.not_after_ms - now_ms() <= i64::from(*t) * DAY_MS)
                 .collect();
             let Some(&tightest) = crossed.iter().min() else {
@@ -416,6 +438,15 @@ impl Lifecycle {
     }
 }
 
+fn item_of(r: &webqx_store::AnyRow) -> Result<InventoryItem, RecordError> {
+    Ok(InventoryItem::new(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        (r.try_get(3)?, r.try_get(4)?),
+    ))
+}
+
 fn looks_like_endpoint(target: &str) -> bool {
     target
         .rsplit_once(':')
@@ -445,7 +476,7 @@ mod tests {
                     "file:/x".into(),
                     "0a".into(),
                     "CN=x".into(),
-                    now_ms() + days * DAY_MS + 60_000,
+                    (0, now_ms() + days * DAY_MS + 60_000),
                 )
             };
             let t = [30, 14, 7];
@@ -472,8 +503,26 @@ mod tests {
                 "file:/y".into(),
                 "0b".into(),
                 "CN=y".into(),
-                now_ms() + 3 * DAY_MS,
+                (0, now_ms() + 3 * DAY_MS),
             );
+            // Short-lived: issued for 10 days, 3 left: only the 7-day threshold applies.
+            let short = InventoryItem::new(
+                "file:/z".into(),
+                "0c".into(),
+                "CN=z".into(),
+                (now_ms() - 7 * DAY_MS, now_ms() + 3 * DAY_MS),
+            );
+            let five_day = InventoryItem::new(
+                "file:/w".into(),
+                "0d".into(),
+                "CN=w".into(),
+                (now_ms() - 2 * DAY_MS, now_ms() + 3 * DAY_MS),
+            );
+            assert_eq!(
+                life.raise_due_alerts(&ctx, &[five_day], &t).await.unwrap(),
+                0
+            );
+            assert_eq!(life.raise_due_alerts(&ctx, &[short], &t).await.unwrap(), 1);
             assert_eq!(
                 life.raise_due_alerts(&ctx, std::slice::from_ref(&other), &t)
                     .await
@@ -508,6 +557,7 @@ mod tests {
             let seen = vec![Observed {
                 serial: "01".into(),
                 subject: "CN=e".into(),
+                not_before_ms: 0,
                 not_after_ms: now_ms(),
             }];
             life.record(&w, &seen).await.unwrap();

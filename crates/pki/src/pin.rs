@@ -482,7 +482,15 @@ impl ServerCertVerifier for NoTrustCheck {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs).or_else(|e| {
+            // webpki refuses X.509 v1 certificates (still served by old or hand-made
+            // set-ups); the key still proves possession: check against the raw SPKI.
+            let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|_| e)?;
+            let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(
+                parsed.tbs_certificate.subject_pki.raw,
+            );
+            rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, algs)
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -30,6 +30,13 @@ pub struct PkiSection {
     /// `[pki.secure-node]`.
     #[serde(rename = "secure-node")]
     pub secure_node: PkiProfileSection,
+    /// `[[pki.watch]]`: certificate files and TLS endpoints watched for expiry (see
+    /// `crate::lifecycle`).
+    pub watch: Vec<crate::lifecycle::WatchEntry>,
+    /// How often the lifecycle watch reads files and endpoints and raises alerts.
+    pub watch_every: String,
+    /// Days before expiry at which an alert is raised, each once per certificate.
+    pub expiry_alert_days: Vec<u32>,
 }
 
 /// `[pki.<profile>]`.
@@ -66,6 +73,9 @@ impl Default for PkiSection {
             tls_server: PkiProfileSection::default(),
             tls_client: PkiProfileSection::default(),
             secure_node: PkiProfileSection::default(),
+            watch: Vec::new(),
+            watch_every: "1h".into(),
+            expiry_alert_days: vec![30, 14, 7],
         }
     }
 }
@@ -76,6 +86,7 @@ impl PkiSection {
     /// # Errors
     /// `(key, message)`.
     pub fn check(&self) -> Result<(), (String, String)> {
+        crate::lifecycle::check_config(self)?;
         self.settings().map(drop)
     }
 

@@ -17,6 +17,7 @@ pub mod datadir;
 pub mod extract;
 pub mod hsm;
 pub mod intake;
+pub mod lifecycle;
 mod listener;
 pub mod middleware;
 pub mod mtls;
@@ -158,6 +159,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
 
     let s = Arc::new(s);
     let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
+    let cert_watch = tokio::spawn(lifecycle::run(config.clone(), s.clone()));
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
     let grace = Config::duration(&config.server.shutdown_grace);
@@ -172,6 +174,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     )
     .await;
     scheduler.abort();
+    cert_watch.abort();
     checkpoints.abort();
     backups.abort();
     if let Some(tang) = tang {

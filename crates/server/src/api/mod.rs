@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod fhir;
 pub mod keys;
+pub mod lifecycle;
 pub mod mtls;
 pub mod pins;
 pub mod pki;
@@ -36,6 +37,7 @@ use utoipa::OpenApi;
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
         mtls::create, mtls::list, mtls::remove, pins::set, pins::show, pins::remove,
+        lifecycle::inventory, lifecycle::add, lifecycle::list, lifecycle::remove,
         tang::adv, tang::adv_thp, tang::rec,
         pki::issue, pki::sign, pki::list, pki::show, pki::revoke, pki::cas, pki::create_ca,
         pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
@@ -149,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tang::routes("/tang"))
         .merge(mtls::routes())
         .merge(pins::routes())
+        .merge(lifecycle::routes())
         .merge(pki::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -38,6 +38,7 @@ CREATE TABLE pki_watch_certs (
     source       TEXT    NOT NULL,
     serial       TEXT    NOT NULL,
     subject      TEXT    NOT NULL,
+    not_before_ms BIGINT  NOT NULL,
     not_after_ms BIGINT  NOT NULL,
     checked_ms   BIGINT  NOT NULL,
     PRIMARY KEY (source, serial)

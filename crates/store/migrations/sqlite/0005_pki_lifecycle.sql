@@ -38,6 +38,7 @@ CREATE TABLE pki_watch_certs (
     source       TEXT    NOT NULL,
     serial       TEXT    NOT NULL,
     subject      TEXT    NOT NULL,
+    not_before_ms INTEGER NOT NULL,
     not_after_ms INTEGER NOT NULL,
     checked_ms   INTEGER NOT NULL,
     PRIMARY KEY (source, serial)

@@ -139,9 +139,22 @@ fn alerts(server: &Server) -> Vec<Value> {
 
 #[test]
 fn watched_and_issued_certificates_are_inventoried_and_alerted_once_per_threshold() {
-    if !have_openssl() {
-        return;
+    if have_openssl() {
+        scenario(&[]);
     }
+}
+
+/// The same on PostgreSQL (when `WEBQX_TEST_POSTGRES` is set; CI sets it).
+#[test]
+fn lifecycle_on_postgresql() {
+    if let Some(env) = webqx_testkit::server::postgres_env()
+        && have_openssl()
+    {
+        scenario(&env);
+    }
+}
+
+fn scenario(extra: &[(String, String)]) {
     let dir = tempfile::tempdir().unwrap();
     let serial = expiring_cert(dir.path());
     let leaf = dir.path().join("leaf.pem");
@@ -155,7 +168,8 @@ fn watched_and_issued_certificates_are_inventoried_and_alerted_once_per_threshol
         ),
     )
     .unwrap();
-    let env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    let mut env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    env.extend(extra.iter().cloned());
     let server = Server::start(BIN, &env);
 
     // The same certificate served by a real TLS server, watched through the API.

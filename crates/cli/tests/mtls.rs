@@ -39,7 +39,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn start() -> Fixture {
+    fn start(extra: &[(String, String)]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("webqx-sec.toml");
         std::fs::write(
@@ -49,7 +49,8 @@ impl Fixture {
              [pki.tls-server]\nallowed_domains = [\"ehr.test\", \"localhost\"]\n",
         )
         .unwrap();
-        let env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+        let mut env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+        env.extend(extra.iter().cloned());
         let server = Server::start(BIN, &env);
         let hostport = server.addr.trim_start_matches("https://").to_owned();
         Fixture {
@@ -167,10 +168,25 @@ fn problem_type(body: &str) -> String {
 
 #[test]
 fn client_certificates_authenticate_through_bindings_and_revocation_refuses_them_at_once() {
-    if !have(&["curl", "openssl"]) {
-        return;
+    if have(&["curl", "openssl"]) {
+        scenario(&[]);
     }
-    let f = Fixture::start();
+}
+
+/// The same on PostgreSQL (when `WEBQX_TEST_POSTGRES` is set; CI sets it).
+#[test]
+fn mutual_tls_on_postgresql() {
+    if let Some(env) = webqx_testkit::server::postgres_env()
+        && have(&["curl", "openssl"])
+    {
+        scenario(&env);
+    }
+}
+
+fn scenario(env: &[(String, String)]) {
+    let f = Fixture::start(env);
+    let (_, _, doc) = f.curl("/v1/openapi.json", None, None);
+    assert!(doc.contains("/v1/pki/mtls/bindings") && doc.contains("/v1/pki/pins/{service}"));
     f.ok(&["key", "create", "phi"]);
     let token_out = f.ok(&[
         "--json", "token", "create", "--name", "billing", "--op", "key-read", "--key", "*",

@@ -317,6 +317,11 @@ impl Authority {
             .map(|c| c.name)
     }
 
+    /// Name of the default issuing CA, once the hierarchy is ready.
+    pub fn default_issuer(&self) -> Option<String> {
+        self.default_name()
+    }
+
     /// The root certificate, PEM (empty before [`Authority::adopt_root`]).
     pub fn root_pem(&self) -> String {
         self.ca_info(ROOT).map(|c| c.cert_pem).unwrap_or_default()
@@ -467,6 +472,47 @@ impl Authority {
         self.sign_and_store(rec, job, &spki, None).await
     }
 
+    /// Issues this service's own TLS server certificate (names from `[tls]`, lifetime
+    /// from `tls.cert_days`): the profile's allowed domains and maximum lifetime do not
+    /// apply, the names must still be DNS names or IP addresses. Recorded like any other
+    /// certificate, with source `system`.
+    ///
+    /// # Errors
+    /// As for [`Authority::issue`].
+    pub async fn issue_service_cert(
+        &self,
+        ctx: &RequestContext,
+        names: &[String],
+        ttl: Duration,
+    ) -> Result<Issued, CaError> {
+        let mut rec = ctx.record("pki.issue", None);
+        rec.detail("profile", Profile::TlsServer.as_str())
+            .detail("source", "system")
+            .detail("purpose", "service TLS certificate");
+        let mut checked = Vec::with_capacity(names.len());
+        for n in names {
+            match Name::parse(n) {
+                Ok(name) if !checked.contains(&name.text()) => checked.push(name.text()),
+                Ok(_) => {}
+                Err(e) => return self.refused(rec, e).await,
+            }
+        }
+        let key = keys::generate(KeyAlgorithm::EcdsaP256)?;
+        let job = Job {
+            names: &checked,
+            profile: Profile::TlsServer,
+            ttl,
+            issuer: None,
+            requester: &ctx.actor,
+            source: "system",
+            rsa_or_ecdsa: true,
+        };
+        let key_pem = keys::private_pem(&key);
+        let mut issued = self.sign_and_store(rec, job, &key, None).await?;
+        issued.key_pem = Some(key_pem);
+        Ok(issued)
+    }
+
     /// Issues a certificate with a new key; the key is returned once and kept (wrapped)
     /// only with `store_key`.
     ///
@@ -500,7 +546,7 @@ impl Authority {
             source: &req.source,
             rsa_or_ecdsa: alg != KeyAlgorithm::Ed25519,
         };
-        let key_pem = webqx_crypto::SecretBytes::new(key.serialize_pem().into_bytes());
+        let key_pem = keys::private_pem(&key);
         let stored = req
             .store_key
             .then(|| webqx_crypto::SecretBytes::new(key.serialize_der()));

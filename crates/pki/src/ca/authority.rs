@@ -174,7 +174,17 @@ impl Authority {
         if self.default_name().is_none() {
             let name = self.inner.settings.default_intermediate.clone();
             let ctx = RequestContext::internal("system");
-            self.create_intermediate_locked(&ctx, &name, true).await?;
+            match self.create_intermediate_locked(&ctx, &name, true).await {
+                // Another node sharing the store made it first.
+                Err(CaError::CaExists(_)) | Err(CaError::Store(_))
+                    if {
+                        self.reload().await?;
+                        self.default_name().is_some()
+                    } => {}
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(reissued)
     }
@@ -832,19 +842,10 @@ pub(crate) fn x509_of(pem: &str) -> Result<Vec<u8>, CaError> {
 }
 
 fn cert_facts(pem: &str) -> Result<(String, i64), CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    let serial = hex::encode(cert.raw_serial());
-    let not_after = cert.validity().not_after.timestamp() * 1000;
-    Ok((serial, not_after))
+    let facts = super::inspect_certificate(pem.as_bytes())?;
+    Ok((facts.serial, facts.not_after.timestamp_millis()))
 }
 
 fn path_len_zero(pem: &str) -> Result<bool, CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    Ok(cert
-        .basic_constraints()
-        .ok()
-        .flatten()
-        .is_some_and(|bc| bc.value.path_len_constraint == Some(0)))
+    Ok(super::inspect_certificate(pem.as_bytes())?.path_len == Some(0))
 }

@@ -13,6 +13,7 @@ mod crl;
 mod csr;
 mod db;
 mod error;
+mod inspect;
 mod keys;
 mod names;
 pub mod ocsp;
@@ -22,6 +23,7 @@ pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normaliz
 pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;
+pub use inspect::{CertFacts, inspect_certificate};
 pub use settings::{PkiSettings, ProfileSettings};
 
 use chrono::{DateTime, Utc};

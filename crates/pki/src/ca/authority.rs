@@ -80,11 +80,11 @@ pub struct CertPage {
     pub next: Option<String>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     webqx_store::now_ms()
 }
 
-fn ttl_ms(d: Duration) -> i64 {
+pub(crate) fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
@@ -407,7 +407,7 @@ impl Authority {
         Ok(signer)
     }
 
-    fn check_request(
+    pub(crate) fn check_request(
         &self,
         names: &[String],
         profile: Profile,
@@ -565,7 +565,7 @@ impl Authority {
         Ok(issued)
     }
 
-    async fn refused<T>(
+    pub(crate) async fn refused<T>(
         &self,
         mut rec: webqx_audit::AuditRecord,
         e: CaError,
@@ -782,7 +782,9 @@ struct Job<'a> {
     rsa_or_ecdsa: bool,
 }
 
-fn metrics_issued(_profile: Profile) {}
+pub(crate) fn metrics_issued(profile: Profile) {
+    metrics::counter!("webqx_pki_issued_total", "profile" => profile.as_str()).increment(1);
+}
 
 fn parse_cursor(c: &str) -> Result<(i64, String), CaError> {
     let bad = || CaError::Invalid("bad cursor; pass the `next` value of the previous page".into());

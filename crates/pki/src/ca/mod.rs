@@ -9,6 +9,7 @@
 //! - [`Authority`] is the entry point; every change is committed with its audit record.
 
 mod authority;
+mod batch;
 mod crl;
 mod csr;
 mod db;
@@ -20,6 +21,7 @@ pub mod ocsp;
 mod settings;
 
 pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normalize_serial};
+pub use batch::MAX_BATCH;
 pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;

@@ -174,15 +174,11 @@ impl Authority {
         if self.default_name().is_none() {
             let name = self.inner.settings.default_intermediate.clone();
             let ctx = RequestContext::internal("system");
-            match self.create_intermediate_locked(&ctx, &name, true).await {
-                // Another node sharing the store made it first.
-                Err(CaError::CaExists(_)) | Err(CaError::Store(_))
-                    if {
-                        self.reload().await?;
-                        self.default_name().is_some()
-                    } => {}
-                other => {
-                    other?;
+            if let Err(e) = self.create_intermediate_locked(&ctx, &name, true).await {
+                // Another node sharing the store may have made it first.
+                self.reload().await?;
+                if self.default_name().is_none() {
+                    return Err(e);
                 }
             }
         }
@@ -267,7 +263,9 @@ impl Authority {
         let cn = format!("WebQx Security Issuing CA {name} {suffix}");
         let not_before = now_ms() - 300_000;
         let not_after = (now_ms() + ttl_ms(self.inner.settings.intermediate_ttl))
-            .min(root.not_after.timestamp_millis());
+            .min(root.not_after.timestamp_millis())
+            / 1000
+            * 1000;
         let params = keys::intermediate_params(&cn, serial, not_before, not_after)?;
         let cert = params.signed_by(&key, &issuer).map_err(internal)?;
         let pem = cert.pem();

@@ -80,11 +80,11 @@ pub struct CertPage {
     pub next: Option<String>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     webqx_store::now_ms()
 }
 
-fn ttl_ms(d: Duration) -> i64 {
+pub(crate) fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
@@ -174,7 +174,13 @@ impl Authority {
         if self.default_name().is_none() {
             let name = self.inner.settings.default_intermediate.clone();
             let ctx = RequestContext::internal("system");
-            self.create_intermediate_locked(&ctx, &name, true).await?;
+            if let Err(e) = self.create_intermediate_locked(&ctx, &name, true).await {
+                // Another node sharing the store may have made it first.
+                self.reload().await?;
+                if self.default_name().is_none() {
+                    return Err(e);
+                }
+            }
         }
         Ok(reissued)
     }
@@ -257,7 +263,9 @@ impl Authority {
         let cn = format!("WebQx Security Issuing CA {name} {suffix}");
         let not_before = now_ms() - 300_000;
         let not_after = (now_ms() + ttl_ms(self.inner.settings.intermediate_ttl))
-            .min(root.not_after.timestamp_millis());
+            .min(root.not_after.timestamp_millis())
+            / 1000
+            * 1000;
         let params = keys::intermediate_params(&cn, serial, not_before, not_after)?;
         let cert = params.signed_by(&key, &issuer).map_err(internal)?;
         let pem = cert.pem();
@@ -315,6 +323,11 @@ impl Authority {
             .into_iter()
             .find(|c| c.is_default)
             .map(|c| c.name)
+    }
+
+    /// Name of the default issuing CA, once the hierarchy is ready.
+    pub fn default_issuer(&self) -> Option<String> {
+        self.default_name()
     }
 
     /// The root certificate, PEM (empty before [`Authority::adopt_root`]).
@@ -392,7 +405,7 @@ impl Authority {
         Ok(signer)
     }
 
-    fn check_request(
+    pub(crate) fn check_request(
         &self,
         names: &[String],
         profile: Profile,
@@ -467,6 +480,47 @@ impl Authority {
         self.sign_and_store(rec, job, &spki, None).await
     }
 
+    /// Issues this service's own TLS server certificate (names from `[tls]`, lifetime
+    /// from `tls.cert_days`): the profile's allowed domains and maximum lifetime do not
+    /// apply, the names must still be DNS names or IP addresses. Recorded like any other
+    /// certificate, with source `system`.
+    ///
+    /// # Errors
+    /// As for [`Authority::issue`].
+    pub async fn issue_service_cert(
+        &self,
+        ctx: &RequestContext,
+        names: &[String],
+        ttl: Duration,
+    ) -> Result<Issued, CaError> {
+        let mut rec = ctx.record("pki.issue", None);
+        rec.detail("profile", Profile::TlsServer.as_str())
+            .detail("source", "system")
+            .detail("purpose", "service TLS certificate");
+        let mut checked = Vec::with_capacity(names.len());
+        for n in names {
+            match Name::parse(n) {
+                Ok(name) if !checked.contains(&name.text()) => checked.push(name.text()),
+                Ok(_) => {}
+                Err(e) => return self.refused(rec, e).await,
+            }
+        }
+        let key = keys::generate(KeyAlgorithm::EcdsaP256)?;
+        let job = Job {
+            names: &checked,
+            profile: Profile::TlsServer,
+            ttl,
+            issuer: None,
+            requester: &ctx.actor,
+            source: "system",
+            rsa_or_ecdsa: true,
+        };
+        let key_pem = keys::private_pem(&key);
+        let mut issued = self.sign_and_store(rec, job, &key, None).await?;
+        issued.key_pem = Some(key_pem);
+        Ok(issued)
+    }
+
     /// Issues a certificate with a new key; the key is returned once and kept (wrapped)
     /// only with `store_key`.
     ///
@@ -500,7 +554,7 @@ impl Authority {
             source: &req.source,
             rsa_or_ecdsa: alg != KeyAlgorithm::Ed25519,
         };
-        let key_pem = webqx_crypto::SecretBytes::new(key.serialize_pem().into_bytes());
+        let key_pem = keys::private_pem(&key);
         let stored = req
             .store_key
             .then(|| webqx_crypto::SecretBytes::new(key.serialize_der()));
@@ -509,7 +563,7 @@ impl Authority {
         Ok(issued)
     }
 
-    async fn refused<T>(
+    pub(crate) async fn refused<T>(
         &self,
         mut rec: webqx_audit::AuditRecord,
         e: CaError,
@@ -726,7 +780,9 @@ struct Job<'a> {
     rsa_or_ecdsa: bool,
 }
 
-fn metrics_issued(_profile: Profile) {}
+pub(crate) fn metrics_issued(profile: Profile) {
+    metrics::counter!("webqx_pki_issued_total", "profile" => profile.as_str()).increment(1);
+}
 
 fn parse_cursor(c: &str) -> Result<(i64, String), CaError> {
     let bad = || CaError::Invalid("bad cursor; pass the `next` value of the previous page".into());
@@ -786,19 +842,10 @@ pub(crate) fn x509_of(pem: &str) -> Result<Vec<u8>, CaError> {
 }
 
 fn cert_facts(pem: &str) -> Result<(String, i64), CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    let serial = hex::encode(cert.raw_serial());
-    let not_after = cert.validity().not_after.timestamp() * 1000;
-    Ok((serial, not_after))
+    let facts = super::inspect_certificate(pem.as_bytes())?;
+    Ok((facts.serial, facts.not_after.timestamp_millis()))
 }
 
 fn path_len_zero(pem: &str) -> Result<bool, CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    Ok(cert
-        .basic_constraints()
-        .ok()
-        .flatten()
-        .is_some_and(|bc| bc.value.path_len_constraint == Some(0)))
+    Ok(super::inspect_certificate(pem.as_bytes())?.path_len == Some(0))
 }

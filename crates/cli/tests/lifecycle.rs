@@ -191,6 +191,9 @@ fn scenario(extra: &[(String, String)]) {
     let endpoint = format!("127.0.0.1:{port}");
     let out = server.cli(&["cert", "watch", "add", "endpoint", &endpoint]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(&["cert", "issue", "svc.localhost", "--ttl", "15d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Renewed: the later certificate for the same names supersedes the first.
     let out = server.cli(&["cert", "issue", "svc.localhost", "--ttl", "20d"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -244,13 +247,21 @@ fn scenario(extra: &[(String, String)]) {
     assert!(out.status.success(), "{}", stderr(&out));
     let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = inv["certificates"].as_array().unwrap();
-    let issued = items.iter().find(|c| {
-        c["subject"]
-            .as_str()
-            .unwrap_or("")
-            .contains("svc.localhost")
-    });
-    let issued = issued.expect("the issued certificate is in the inventory");
+    let issued: Vec<&Value> = items
+        .iter()
+        .filter(|c| {
+            c["subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("svc.localhost")
+        })
+        .collect();
+    assert_eq!(
+        issued.len(),
+        1,
+        "the superseded certificate is left out: {issued:?}"
+    );
+    let issued = issued[0];
     assert_eq!(issued["source"], "issued");
     assert!(
         matches!(issued["days_left"].as_i64(), Some(19 | 20)),

@@ -337,16 +337,20 @@ impl Lifecycle {
         rows.iter().map(item_of).collect()
     }
 
-    /// Certificates issued by our CA that are not revoked and expired at most a day
-    /// ago, soonest expiry first, at most `limit`.
+    /// Certificates issued by our CA that are not revoked, expired at most a day ago
+    /// and not superseded (a later-expiring certificate for the same names and profile,
+    /// such as a renewal, replaces them), soonest expiry first, at most `limit`.
     ///
     /// # Errors
     /// Storage failures.
     pub async fn issued(&self, limit: i64) -> Result<Vec<InventoryItem>, RecordError> {
         let rows = query(
-            "SELECT 'issued', serial, subject, not_before_ms, not_after_ms FROM pki_certs \
-             WHERE revoked_ms IS NULL AND not_after_ms > $1 ORDER BY not_after_ms, serial \
-             LIMIT $2",
+            "SELECT 'issued', c.serial, c.subject, c.not_before_ms, c.not_after_ms \
+             FROM pki_certs c WHERE c.revoked_ms IS NULL AND c.not_after_ms > $1 \
+             AND NOT EXISTS (SELECT 1 FROM pki_certs n WHERE n.names = c.names \
+             AND n.profile = c.profile AND n.revoked_ms IS NULL \
+             AND n.not_after_ms > c.not_after_ms) \
+             ORDER BY c.not_after_ms, c.serial LIMIT $2",
         )
         .bind(now_ms() - DAY_MS)
         .bind(limit)

@@ -200,16 +200,11 @@ async fn issue_server_cert(
     Ok(())
 }
 
-<<<<<<< HEAD
 /// Re-issues the server certificate when it expires within `[tls] renew_before` (30 days
-/// by default) or the configured names changed. Needs the service unsealed (the CA key is wrapped by the root key).
+/// by default), the configured names changed, or it was not yet issued by the issuing
+/// intermediate (data folders of earlier versions, and the first start, have one signed
+/// by the root). Needs the service unsealed (the CA keys are wrapped by the root key).
 /// Returns whether it did.
-=======
-/// Re-issues the server certificate when it expires within 30 days, the configured
-/// names changed, or it was not yet issued by the issuing intermediate (data folders
-/// of earlier versions, and the first start, have one signed by the root). Needs the
-/// service unsealed (the CA keys are wrapped by the root key). Returns whether it did.
->>>>>>> ca
 ///
 /// # Errors
 /// Storage, audit or certificate failures.
@@ -226,17 +221,12 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-<<<<<<< HEAD
+    let issuer = meta::get(pool, "tls.server.issuer").await?;
     let window = Config::duration(&config.tls.renew_before).as_millis();
     let expiring = i128::from(not_after - now_ms()) < i128::try_from(window).unwrap_or(i128::MAX);
-    if stored_names == names.join(",") && !expiring {
-=======
-    let issuer = meta::get(pool, "tls.server.issuer").await?;
-    let expiring = not_after - now_ms() < 30 * 86_400_000;
     let ca_ready = s.pki.default_issuer().is_some();
     let moves = ca_ready && issuer.is_none();
     if stored_names == names.join(",") && !expiring && !moves {
->>>>>>> ca
         return Ok(false);
     }
     if !ca_ready {

@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang",
+    "tang", "acme",
 ];
 
 /// The whole configuration.
@@ -48,6 +48,8 @@ pub struct Config {
     pub tde: TdeSection,
     /// `[tang]`.
     pub tang: TangSection,
+    /// `[acme]`.
+    pub acme: AcmeSection,
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -464,6 +466,81 @@ impl Default for TangSection {
     }
 }
 
+/// `[acme]`: the ACME server for hosts (see the operator guide, "ACME for hosts").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeSection {
+    /// Serve `/acme/directory` and the protocol under `/acme/`.
+    pub enabled: bool,
+    /// Port the http-01 check connects to (80; tests use the one their client listens on).
+    pub http01_port: u16,
+    /// Names validated at these addresses instead of through DNS (`"ehr.test" =
+    /// "127.0.0.1"`), for tests and split-horizon networks.
+    pub resolve: std::collections::BTreeMap<String, String>,
+    /// Deadline of one http-01 fetch.
+    pub validation_timeout: String,
+    /// How long an order and its authorizations stay usable.
+    pub order_lifetime: String,
+    /// How long an unused nonce stays valid.
+    pub nonce_lifetime: String,
+    /// Certificate profile used for ACME orders: `tls-server` or `secure-node`.
+    pub profile: String,
+    /// Intermediate that signs; unset means the default issuing CA.
+    pub issuer: Option<String>,
+    /// Lifetime of ACME certificates; unset means the profile's default (capped by it).
+    pub cert_ttl: Option<String>,
+    /// Terms of service URL; when set, accounts must agree to it.
+    pub terms_of_service: Option<String>,
+}
+
+impl Default for AcmeSection {
+    fn default() -> Self {
+        AcmeSection {
+            enabled: false,
+            http01_port: 80,
+            resolve: std::collections::BTreeMap::new(),
+            validation_timeout: "10s".into(),
+            order_lifetime: "24h".into(),
+            nonce_lifetime: "1h".into(),
+            profile: "tls-server".into(),
+            issuer: None,
+            cert_ttl: None,
+            terms_of_service: None,
+        }
+    }
+}
+
+fn check_acme(acme: &AcmeSection) -> Result<(), (&'static str, String)> {
+    for (key, value) in [
+        ("validation_timeout", &acme.validation_timeout),
+        ("order_lifetime", &acme.order_lifetime),
+        ("nonce_lifetime", &acme.nonce_lifetime),
+    ] {
+        parse_duration(value).map_err(|e| (key, e))?;
+    }
+    if let Some(ttl) = &acme.cert_ttl {
+        parse_duration(ttl).map_err(|e| ("cert_ttl", e))?;
+    }
+    for (name, ip) in &acme.resolve {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err((
+                "resolve",
+                format!("'{ip}' (for {name}) is not an IP address such as 127.0.0.1"),
+            ));
+        }
+    }
+    if !matches!(acme.profile.as_str(), "tls-server" | "secure-node") {
+        return Err((
+            "profile",
+            format!("'{}' must be tls-server or secure-node", acme.profile),
+        ));
+    }
+    if acme.http01_port == 0 {
+        return Err(("http01_port", "must be a port, 1 to 65535".into()));
+    }
+    Ok(())
+}
+
 /// A configuration problem, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -772,6 +849,7 @@ impl Config {
                 "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`".into(),
             ));
         }
+        check_acme(&self.acme).map_err(|(key, message)| at("acme", key, message))?;
         if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {
             return Err(at(
                 "tang",

@@ -136,6 +136,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         config: config.clone(),
         metrics: prometheus(),
         sinks: sinks.clone(),
+        acme: None,
     };
     let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the OpenAPI document generated from the handlers, and the
 //! fallbacks that keep every error in problem+json.
 
+pub mod acme;
 pub mod audit;
 pub mod backup;
 pub mod fhir;
@@ -33,6 +34,7 @@ use utoipa::OpenApi;
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
         tang::adv, tang::adv_thp, tang::rec,
+        acme::directory, acme::new_nonce,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -141,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .merge(tang::routes("/tang"))
+        .merge(acme::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ca;
 pub mod acme;
 
 use rcgen::{
@@ -94,7 +95,8 @@ fn ca_params(name: &str) -> CertificateParams {
     dn.push(DnType::CommonName, name);
     dn.push(DnType::OrganizationName, "WebQx Security");
     params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    // One level of intermediates below it (the `ca` module's issuing CAs).
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -109,7 +111,8 @@ fn validity(params: &mut CertificateParams, days: u32) {
     params.not_after = now + time::Duration::days(i64::from(days));
 }
 
-/// Creates a local CA (ECDSA P-256, ten years, may sign end-entity certificates only).
+/// Creates a local CA, the root of the hierarchy (ECDSA P-256, ten years, may sign one
+/// level of intermediate CAs).
 ///
 /// # Errors
 /// [`PkiError::Generate`] if key or certificate generation fails.

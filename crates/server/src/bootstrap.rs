@@ -22,6 +22,8 @@ pub struct Services {
     pub kms: Arc<Kms>,
     /// Tokens.
     pub tokens: Arc<Tokens>,
+    /// The certificate authority.
+    pub pki: webqx_pki::ca::Authority,
 }
 
 /// How `init` protects the unseal key.
@@ -73,12 +75,19 @@ pub async fn open(config: &Config) -> Result<Services, String> {
     ));
     let ttl = Config::duration(&config.server.cache_ttl);
     let tokens = Arc::new(Tokens::with_cache_ttl(store.clone(), audit.clone(), ttl));
+    let pki_settings = config
+        .pki
+        .settings()
+        .map_err(|(k, e)| format!("[pki] {k}: {e}"))?;
+    let pki =
+        webqx_pki::ca::Authority::new(store.clone(), kms.clone(), audit.clone(), pki_settings);
     Ok(Services {
         data,
         store,
         audit,
         kms,
         tokens,
+        pki,
     })
 }
 
@@ -233,4 +242,29 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         })
         .await?;
     Ok(true)
+}
+
+/// Brings the CA hierarchy up to date: the local CA of the data folder becomes the
+/// root (once), and, while unsealed, the root may sign intermediates and the default
+/// issuing intermediate exists. A re-issued root replaces `tls/ca.pem`.
+///
+/// # Errors
+/// A message saying what failed.
+pub async fn prepare_pki(s: &Services) -> Result<(), String> {
+    if s.pki.root_pem().is_empty() {
+        let root = std::fs::read_to_string(s.data.ca_pem())
+            .map_err(|e| format!("cannot read the CA certificate: {e}"))?;
+        s.pki.adopt_root(&root).await.map_err(|e| e.to_string())?;
+    }
+    if s.kms.is_sealed() {
+        s.pki.forget_keys();
+        return Ok(());
+    }
+    if let Some(root) = s.pki.ensure_ready().await.map_err(|e| e.to_string())? {
+        write_private(&s.data.ca_pem(), root.as_bytes())?;
+        tracing::info!(
+            "root CA certificate re-issued (same key and name) so it can sign intermediates"
+        );
+    }
+    Ok(())
 }

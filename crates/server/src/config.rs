@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang", "acme",
+    "tang", "pki", "acme",
 ];
 
 /// The whole configuration.
@@ -48,6 +48,8 @@ pub struct Config {
     pub tde: TdeSection,
     /// `[tang]`.
     pub tang: TangSection,
+    /// `[pki]`.
+    pub pki: crate::config_pki::PkiSection,
     /// `[acme]`.
     pub acme: AcmeSection,
 }
@@ -738,6 +740,9 @@ impl Config {
             ),
         ] {
             parse_duration(value).map_err(|e| at(section, key, e))?;
+        }
+        if let Err((key, message)) = self.pki.check() {
+            return Err(at("pki", &key, message));
         }
         if let Some(age) = &self.backup.max_age {
             parse_duration(age).map_err(|e| at("backup", "max_age", e))?;

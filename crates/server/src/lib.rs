@@ -8,10 +8,12 @@
 
 #![forbid(unsafe_code)]
 
+mod acme_setup;
 pub mod api;
 pub mod backups;
 pub mod bootstrap;
 pub mod config;
+pub mod config_pki;
 pub mod datadir;
 pub mod extract;
 pub mod hsm;
@@ -109,6 +111,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
     unseal_from_key_file(&s).await?;
     let _ = hsm::try_unseal(&config, &s.kms, &RequestContext::internal("system"), false).await;
+    if let Err(e) = bootstrap::prepare_pki(&s).await {
+        tracing::warn!(error = %e, "the certificate authority is not ready; it will be retried");
+    }
     if let Err(e) = bootstrap::renew_server_cert_if_needed(&config, &s).await {
         tracing::warn!(error = %e, "server certificate renewal failed; serving the current one");
     }
@@ -136,7 +141,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         config: config.clone(),
         metrics: prometheus(),
         sinks: sinks.clone(),
-        acme: None,
+        pki: s.pki.clone(),
+        acme: acme_setup::build(&config.acme, &s.store, &s.pki)?,
     };
     let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);
@@ -239,6 +245,9 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
                 tracing::info!(rotated, destroyed, "scheduled key work done")
             }
             Err(e) => tracing::warn!(error = %e, "scheduled key work failed"),
+        }
+        if let Err(e) = bootstrap::prepare_pki(&s).await {
+            tracing::warn!(error = %e, "the certificate authority is not ready");
         }
         match bootstrap::renew_server_cert_if_needed(&config, &s).await {
             Ok(true) => match (read(&s.data.server_pem()), read(&s.data.server_key())) {

@@ -29,4 +29,6 @@ pub struct AppState {
     pub acme: Option<webqx_pki::acme::Acme>,
     /// SIEM sinks, when configured.
     pub sinks: Option<Arc<webqx_siem::sink::Sinks>>,
+    /// The certificate authority.
+    pub pki: webqx_pki::ca::Authority,
 }

@@ -12,6 +12,7 @@
 //! authorization, wildcard names, `notBefore`/`notAfter` in orders, external account
 //! binding, and other challenge types than http-01.
 
+mod authority;
 pub mod db;
 pub mod error;
 pub mod http01;
@@ -21,6 +22,7 @@ pub mod x509;
 #[cfg(test)]
 mod tests;
 
+pub use authority::CaIssuer;
 pub use error::AcmeError;
 pub use http01::Http01;
 pub use jws::{Jwk, Jws, Signer};

@@ -185,6 +185,7 @@ async fn unseal_by_hsm(
 pub async fn seal(State(s): State<AppState>, caller: Caller) -> ApiResult<SealStatus> {
     caller.require(&s, Operation::Sys, None, "sys.seal").await?;
     s.kms.seal(&caller.ctx).await?;
+    s.pki.forget_keys();
     Ok(Done(StatusCode::OK, s.kms.seal_status().await?))
 }
 

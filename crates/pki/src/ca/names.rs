@@ -1,0 +1,87 @@
+//! Names in certificates: DNS names and IP addresses, and the allowed-domain rule.
+
+use super::CaError;
+use std::net::IpAddr;
+
+/// A subject alternative name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Name {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+impl Name {
+    /// Reads `text` as an IP address or a DNS name (lowercased; a leading `*.` is a
+    /// wildcard).
+    pub(crate) fn parse(text: &str) -> Result<Name, CaError> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Name::Ip(ip));
+        }
+        let lower = text.trim_end_matches('.').to_ascii_lowercase();
+        let body = lower.strip_prefix("*.").unwrap_or(&lower);
+        let ok = !body.is_empty()
+            && lower.len() <= 253
+            && body.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+        if ok {
+            Ok(Name::Dns(lower))
+        } else {
+            Err(CaError::BadName(text.chars().take(256).collect()))
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Name::Dns(d) => d.clone(),
+            Name::Ip(ip) => ip.to_string(),
+        }
+    }
+}
+
+/// Whether `name` is allowed by `allowed` (see [`super::ProfileSettings`]).
+pub(crate) fn allowed(name: &Name, allowed: &[String]) -> bool {
+    allowed.iter().any(|rule| {
+        if rule == "*" {
+            return true;
+        }
+        match name {
+            Name::Ip(ip) => rule.parse::<IpAddr>().is_ok_and(|r| r == *ip),
+            Name::Dns(d) => {
+                let rule = rule
+                    .trim_start_matches("*.")
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase();
+                let d = d.strip_prefix("*.").unwrap_or(d);
+                d == rule || d.ends_with(&format!(".{rule}"))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_domains_cover_subdomains_and_exact_ips() {
+        let rules = vec!["example.org".to_string(), "10.0.0.1".to_string()];
+        let ok = |n: &str| allowed(&Name::parse(n).unwrap(), &rules);
+        assert!(ok("example.org"));
+        assert!(ok("a.b.example.org"));
+        assert!(ok("*.example.org"));
+        assert!(ok("10.0.0.1"));
+        assert!(!ok("badexample.org"));
+        assert!(!ok("example.org.evil.com"));
+        assert!(!ok("10.0.0.2"));
+        assert!(Name::parse("bad name").is_err());
+        assert!(Name::parse("").is_err());
+        assert!(Name::parse("-a.org").is_err());
+    }
+}

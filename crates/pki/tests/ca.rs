@@ -1,0 +1,217 @@
+//! The CA end to end through the library, on every configured store: a data folder made
+//! by earlier versions (local CA = root), issuing, CSR signing, revocation, status.
+
+use std::sync::Arc;
+use std::time::Duration;
+use webqx_audit::{AuditLog, RequestContext};
+use webqx_kms::{InitMethod, Kms, KmsError};
+use webqx_pki::ca::{
+    Authority, CaError, CertStatus, IssueRequest, KeyAlgorithm, ListQuery, PkiSettings, Profile,
+    RevocationReason, SignRequest,
+};
+use webqx_store::Store;
+use webqx_testkit::test_stores;
+
+/// A store initialized the way `webqx-sec` 0.1 did it: the local CA's key in `ca.key`.
+pub async fn legacy_service(
+    config: &webqx_store::StoreConfig,
+) -> (Store, Arc<AuditLog>, Arc<Kms>, String) {
+    let store = Store::open(config).await.unwrap();
+    let audit = AuditLog::start(store.clone());
+    let kms = Arc::new(Kms::new(store.clone(), audit.clone(), Default::default()));
+    let ctx = RequestContext::internal("test");
+    kms.initialize(&ctx, InitMethod::KeyFile).await.unwrap();
+    let ca = legacy_local_ca();
+    let rec = ctx.record("test.setup", None);
+    audit
+        .transact(rec, async |tx, _| {
+            kms.put_secret(tx, "ca.key", &ca.key_pkcs8).await?;
+            Ok::<_, KmsError>(())
+        })
+        .await
+        .unwrap();
+    (store, audit, kms, ca.cert_pem)
+}
+
+/// The local CA exactly as version 0.1 made it: pathLenConstraint 0.
+fn legacy_local_ca() -> webqx_pki::Ca {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "WebQx Security Local CA test");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "WebQx Security");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    webqx_pki::Ca {
+        name: "WebQx Security Local CA test".into(),
+        cert_pem: cert.pem(),
+        key_pkcs8: webqx_crypto::SecretBytes::new(key.serialize_der()),
+    }
+}
+
+pub fn issue_req(names: &[&str]) -> IssueRequest {
+    IssueRequest {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        profile: Profile::TlsServer,
+        key: KeyAlgorithm::EcdsaP256,
+        ttl: None,
+        issuer: None,
+        store_key: false,
+        requester: "token:test".into(),
+        source: "api".into(),
+    }
+}
+
+#[tokio::test]
+async fn issue_sign_revoke_status_get_list() {
+    for t in test_stores() {
+        let (store, audit, kms, root_pem) = legacy_service(&t.config).await;
+        let pki = Authority::new(store, kms, audit, PkiSettings::default());
+        pki.adopt_root(&root_pem).await.unwrap();
+        let reissued = pki.ensure_ready().await.unwrap();
+        assert!(
+            reissued.is_some(),
+            "{}: a pathlen-0 root is re-issued",
+            t.label
+        );
+        assert_eq!(pki.cas().len(), 2);
+        let ctx = RequestContext::internal("test");
+
+        let mut req = issue_req(&["localhost", "127.0.0.1"]);
+        req.store_key = true;
+        let issued = pki.issue(&ctx, req).await.unwrap();
+        assert_eq!(issued.serial.len(), 32);
+        assert!(
+            issued
+                .key_pem
+                .as_ref()
+                .unwrap()
+                .expose()
+                .starts_with(b"-----BEGIN PRIVATE KEY")
+        );
+        assert!(issued.chain_pem.starts_with(&issued.cert_pem));
+        assert!(!format!("{issued:?}").contains("PRIVATE"));
+        // rustls accepts the chain under the root.
+        let mut chain = issued.chain_pem.clone();
+        chain.push_str(&pki.root_pem());
+        webqx_pki::server_config(
+            issued.chain_pem.as_bytes(),
+            issued.key_pem.as_ref().unwrap().expose(),
+            webqx_pki::TlsVersions::Tls13,
+        )
+        .unwrap();
+
+        for alg in [
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Ed25519,
+            KeyAlgorithm::Rsa2048,
+        ] {
+            let mut r = issue_req(&["localhost"]);
+            r.key = alg;
+            pki.issue(&ctx, r).await.unwrap();
+        }
+
+        let err = pki
+            .issue(&ctx, issue_req(&["evil.example"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CaError::NameNotAllowed { .. }), "{err}");
+        let mut long = issue_req(&["localhost"]);
+        long.ttl = Some(Duration::from_secs(400 * 86_400));
+        assert!(matches!(
+            pki.issue(&ctx, long).await.unwrap_err(),
+            CaError::TtlTooLong { .. }
+        ));
+
+        // A CSR made with rcgen.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap();
+        let sign = SignRequest {
+            csr: csr.pem().unwrap().into_bytes(),
+            profile: Profile::TlsClient,
+            ttl: Some(Duration::from_secs(3600)),
+            issuer: None,
+            requester: "acme:account/1".into(),
+            source: "acme".into(),
+        };
+        let signed = pki.sign_csr(&ctx, sign.clone()).await.unwrap();
+        assert!(signed.key_pem.is_none());
+        let mut bad = sign.clone();
+        bad.csr = b"garbage".to_vec();
+        assert!(matches!(
+            pki.sign_csr(&ctx, bad).await,
+            Err(CaError::BadCsr(_))
+        ));
+        let mut tampered = sign.clone();
+        let mut der = csr.der().to_vec();
+        let n = der.len();
+        der[n - 5] ^= 1;
+        tampered.csr = der;
+        assert!(matches!(
+            pki.sign_csr(&ctx, tampered).await,
+            Err(CaError::CsrSignature) | Err(CaError::BadCsr(_))
+        ));
+
+        assert_eq!(pki.status(&signed.serial).await.unwrap(), CertStatus::Good);
+        assert_eq!(pki.status("00ff").await.unwrap(), CertStatus::Unknown);
+        pki.revoke(
+            &ctx,
+            &signed.serial.to_uppercase(),
+            RevocationReason::KeyCompromise,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            pki.status(&signed.serial).await.unwrap(),
+            CertStatus::Revoked {
+                reason: RevocationReason::KeyCompromise,
+                ..
+            }
+        ));
+        assert!(matches!(
+            pki.revoke(&ctx, &signed.serial, RevocationReason::Superseded)
+                .await,
+            Err(CaError::AlreadyRevoked(_))
+        ));
+        let rec = pki.get(&signed.serial).await.unwrap().unwrap();
+        assert_eq!(rec.profile, Profile::TlsClient);
+        assert_eq!(rec.requester, "acme:account/1");
+        assert_eq!(rec.names, vec!["localhost"]);
+
+        let page = pki
+            .list(&ListQuery {
+                limit: Some(2),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 2);
+        let mut seen = page.items.len();
+        let mut next = page.next;
+        while let Some(c) = next {
+            let p = pki
+                .list(&ListQuery {
+                    limit: Some(2),
+                    cursor: Some(c),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            seen += p.items.len();
+            next = p.next;
+        }
+        assert_eq!(seen, 5, "{}", t.label);
+    }
+}

@@ -34,24 +34,22 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn server(http01_port: u16) -> Server {
+/// A server with ACME on, validating http-01 on `http01_port` at 127.0.0.1 for
+/// [`NAMES`], and a tls-server profile that allows them. Its config file lives in `dir`.
+fn server(dir: &Path, http01_port: u16) -> Server {
     let resolve = NAMES
         .iter()
         .map(|n| format!("\"{n}\" = \"127.0.0.1\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let env = vec![
-        ("WEBQX_ACME_ENABLED".to_string(), "true".to_string()),
-        (
-            "WEBQX_ACME_HTTP01_PORT".to_string(),
-            http01_port.to_string(),
-        ),
-        ("WEBQX_ACME_RESOLVE".to_string(), format!("{{ {resolve} }}")),
-        (
-            "WEBQX_ACME_VALIDATION_TIMEOUT".to_string(),
-            "5s".to_string(),
-        ),
-    ];
+    let config = dir.join("webqx-sec.toml");
+    let text = format!(
+        "[acme]\nenabled = true\nhttp01_port = {http01_port}\nresolve = {{ {resolve} }}\n\
+         validation_timeout = \"5s\"\n\n\
+         [pki.tls-server]\nallowed_domains = [\"localhost\", \"ehr.test\"]\n"
+    );
+    std::fs::write(&config, text).expect("config file");
+    let env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
     Server::start(BIN, &env)
 }
 
@@ -171,8 +169,8 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
         return;
     }
     let http01 = free_port();
-    let s = server(http01);
     let dir = tempfile::tempdir().expect("temp dir");
+    let s = server(dir.path(), http01);
     let live = dir.path().join("config/live/ehr.test");
 
     let out = certbot(
@@ -190,6 +188,9 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
             NAMES[1],
         ],
     );
+    if !out.status.success() {
+        eprintln!("--- server log ---\n{}", s.log());
+    }
     ok("certbot certonly", &out, dir.path());
     verify(&s, &live);
     let first = serial_of(&live.join("cert.pem"));
@@ -223,7 +224,31 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
     );
 }
 
-/// The CA reports `serial` revoked.
+/// The CA recorded the revocation of `serial`, and the issuance, with the ACME account
+/// as the actor.
 fn assert_revoked(s: &Server, serial: &str) {
-    let _ = (s, serial);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let trail = rt.block_on(s.http().get("/v1/audit/records")).text;
+    let by_acme = |action: &str| {
+        trail.lines().any(|l| {
+            l.contains(&format!("\"{action}\""))
+                && l.contains("acme:account/")
+                && l.contains(serial)
+        })
+    };
+    assert!(
+        by_acme("pki.revoke"),
+        "no pki.revoke of {serial} by an ACME account:\n{trail}"
+    );
+    assert!(
+        trail
+            .lines()
+            .filter(|l| l.contains("\"pki.sign\"") && l.contains("acme:account/"))
+            .count()
+            >= 2,
+        "both issuances are audited with the ACME account as the actor"
+    );
 }

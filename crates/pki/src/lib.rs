@@ -8,8 +8,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod ca;
 pub mod acme;
+pub mod ca;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,

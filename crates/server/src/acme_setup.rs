@@ -12,13 +12,16 @@ use webqx_store::time::parse_duration;
 /// # Errors
 /// A message naming the `[acme]` key that does not parse (`config check` catches these
 /// first).
-pub fn build(section: &AcmeSection, store: &Store, pki: &Authority) -> Result<Option<Acme>, String> {
+pub fn build(
+    section: &AcmeSection,
+    store: &Store,
+    pki: &Authority,
+) -> Result<Option<Acme>, String> {
     if !section.enabled {
         return Ok(None);
     }
-    let duration = |key: &str, text: &str| {
-        parse_duration(text).map_err(|e| format!("[acme] {key}: {e}"))
-    };
+    let duration =
+        |key: &str, text: &str| parse_duration(text).map_err(|e| format!("[acme] {key}: {e}"));
     let mut resolve = BTreeMap::new();
     for (name, ip) in &section.resolve {
         let ip = ip
@@ -46,5 +49,9 @@ pub fn build(section: &AcmeSection, store: &Store, pki: &Authority) -> Result<Op
         .map(|t| duration("cert_ttl", t))
         .transpose()?;
     let issuer = CaIssuer::new(pki.clone(), profile, section.issuer.clone(), ttl);
-    Ok(Some(Acme::new(store.clone(), settings, std::sync::Arc::new(issuer))))
+    Ok(Some(Acme::new(
+        store.clone(),
+        settings,
+        std::sync::Arc::new(issuer),
+    )))
 }

@@ -45,7 +45,11 @@ fn from_ca(e: CaError) -> AcmeError {
 
 impl Issuer for CaIssuer {
     fn check_names<'a>(&'a self, names: &'a [String]) -> Result<(), String> {
-        let rules = self.authority.settings().profile(self.profile).allowed_domains;
+        let rules = self
+            .authority
+            .settings()
+            .profile(self.profile)
+            .allowed_domains;
         for text in names {
             let name = Name::parse(text).map_err(|e| e.to_string())?;
             if !allowed(&name, &rules) {

@@ -161,7 +161,6 @@ struct Harness {
     issuer: Arc<TestIssuer>,
     answer: Arc<Mutex<String>>,
     ctx: RequestContext,
-    _dir: tempfile::TempDir,
 }
 
 async fn responder(answer: Arc<Mutex<String>>) -> u16 {
@@ -182,11 +181,9 @@ async fn responder(answer: Arc<Mutex<String>>) -> u16 {
     port
 }
 
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreConfig::sqlite(&dir.path().join("store.db")))
-        .await
-        .unwrap();
+/// A harness over `config` (SQLite, and PostgreSQL when `WEBQX_TEST_POSTGRES` is set).
+async fn harness(config: &StoreConfig) -> Harness {
+    let store = Store::open(config).await.unwrap();
     let answer = Arc::new(Mutex::new(String::new()));
     let port = responder(answer.clone()).await;
     let resolve: BTreeMap<String, std::net::IpAddr> = ["a.test", "b.test"]
@@ -209,7 +206,6 @@ async fn harness() -> Harness {
         issuer,
         answer,
         ctx: RequestContext::internal("test"),
-        _dir: dir,
     }
 }
 
@@ -304,381 +300,411 @@ fn json_of(r: &Reply) -> &Value {
 
 #[tokio::test]
 async fn an_rs256_account_orders_validates_finalizes_downloads_and_revokes() {
-    let h = harness().await;
-    let mut c = Client::rs256();
-    h.register(&mut c).await;
-    let order = h.ready_order(&c, &["a.test", "b.test"]).await;
-    let r = h
-        .send(&c, &Endpoint::Order(order.clone()), None)
-        .await
-        .unwrap();
-    assert_eq!(json_of(&r)["status"], "ready");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::rs256();
+        h.register(&mut c).await;
+        let order = h.ready_order(&c, &["a.test", "b.test"]).await;
+        let r = h
+            .send(&c, &Endpoint::Order(order.clone()), None)
+            .await
+            .unwrap();
+        assert_eq!(json_of(&r)["status"], "ready");
 
-    let r = h.finalize(&c, &order, &["b.test", "a.test"]).await.unwrap();
-    assert_eq!(json_of(&r)["status"], "valid");
-    let cert_url = json_of(&r)["certificate"].as_str().unwrap().to_owned();
-    let r = h
-        .send(&c, &Endpoint::Cert(last_segment(&cert_url)), None)
-        .await
-        .unwrap();
-    let Body::PemChain(chain) = r.body else {
-        panic!("not a PEM chain")
-    };
-    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
-    assert_eq!(
-        r.actor.as_deref(),
-        Some(&*format!(
-            "acme:account/{}",
-            last_segment(c.kid.as_deref().unwrap())
-        ))
-    );
+        let r = h.finalize(&c, &order, &["b.test", "a.test"]).await.unwrap();
+        assert_eq!(json_of(&r)["status"], "valid");
+        let cert_url = json_of(&r)["certificate"].as_str().unwrap().to_owned();
+        let r = h
+            .send(&c, &Endpoint::Cert(last_segment(&cert_url)), None)
+            .await
+            .unwrap();
+        let Body::PemChain(chain) = r.body else {
+            panic!("not a PEM chain")
+        };
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+        assert_eq!(
+            r.actor.as_deref(),
+            Some(&*format!(
+                "acme:account/{}",
+                last_segment(c.kid.as_deref().unwrap())
+            ))
+        );
 
-    let leaf = x509::leaf_der(&chain).unwrap();
-    let revoke = json!({"certificate": jws::b64url(&leaf), "reason": 4});
-    h.send(&c, &Endpoint::RevokeCert, Some(&revoke))
-        .await
-        .unwrap();
-    assert_eq!(h.issuer.revoked.lock().unwrap()[0].1, 4);
-    let again = h
-        .send(&c, &Endpoint::RevokeCert, Some(&revoke))
-        .await
-        .unwrap_err();
-    assert_eq!(again.acme_type(), "alreadyRevoked");
+        let leaf = x509::leaf_der(&chain).unwrap();
+        let revoke = json!({"certificate": jws::b64url(&leaf), "reason": 4});
+        h.send(&c, &Endpoint::RevokeCert, Some(&revoke))
+            .await
+            .unwrap();
+        assert_eq!(h.issuer.revoked.lock().unwrap()[0].1, 4);
+        let again = h
+            .send(&c, &Endpoint::RevokeCert, Some(&revoke))
+            .await
+            .unwrap_err();
+        assert_eq!(again.acme_type(), "alreadyRevoked");
+    }
 }
 
 #[tokio::test]
 async fn an_existing_account_is_found_by_its_key_and_only_return_existing_works() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    let only = json!({"onlyReturnExisting": true});
-    let e = h
-        .send(&c, &Endpoint::NewAccount, Some(&only))
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "accountDoesNotExist");
-    h.register(&mut c).await;
-    let kid = c.kid.take();
-    let r = h
-        .send(&c, &Endpoint::NewAccount, Some(&only))
-        .await
-        .unwrap();
-    assert_eq!((r.status, r.location), (200, kid.clone()));
-
-    c.kid = kid;
-    let id = last_segment(c.kid.as_deref().unwrap());
-    let update = json!({"contact": ["mailto:ops@ehr.test"]});
-    let r = h
-        .send(&c, &Endpoint::Account(id.clone()), Some(&update))
-        .await
-        .unwrap();
-    assert_eq!(json_of(&r)["contact"][0], "mailto:ops@ehr.test");
-    let bad = json!({"contact": ["tel:+1555"]});
-    assert!(
-        h.send(&c, &Endpoint::Account(id.clone()), Some(&bad))
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        let only = json!({"onlyReturnExisting": true});
+        let e = h
+            .send(&c, &Endpoint::NewAccount, Some(&only))
             .await
-            .is_err()
-    );
-    let deactivate = json!({"status": "deactivated"});
-    h.send(&c, &Endpoint::Account(id.clone()), Some(&deactivate))
-        .await
-        .unwrap();
-    let e = h
-        .send(
-            &c,
-            &Endpoint::NewOrder,
-            Some(&json!({"identifiers": [
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "accountDoesNotExist");
+        h.register(&mut c).await;
+        let kid = c.kid.take();
+        let r = h
+            .send(&c, &Endpoint::NewAccount, Some(&only))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.location), (200, kid.clone()));
+
+        c.kid = kid;
+        let id = last_segment(c.kid.as_deref().unwrap());
+        let update = json!({"contact": ["mailto:ops@ehr.test"]});
+        let r = h
+            .send(&c, &Endpoint::Account(id.clone()), Some(&update))
+            .await
+            .unwrap();
+        assert_eq!(json_of(&r)["contact"][0], "mailto:ops@ehr.test");
+        let bad = json!({"contact": ["tel:+1555"]});
+        assert!(
+            h.send(&c, &Endpoint::Account(id.clone()), Some(&bad))
+                .await
+                .is_err()
+        );
+        let deactivate = json!({"status": "deactivated"});
+        h.send(&c, &Endpoint::Account(id.clone()), Some(&deactivate))
+            .await
+            .unwrap();
+        let e = h
+            .send(
+                &c,
+                &Endpoint::NewOrder,
+                Some(&json!({"identifiers": [
         {"type": "dns", "value": "a.test"}]})),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "unauthorized");
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "unauthorized");
+    }
 }
 
 #[tokio::test]
 async fn an_unknown_or_replayed_nonce_is_a_bad_nonce() {
-    let h = harness().await;
-    let c = Client::es256();
-    let url = format!("{BASE}/acme/new-account");
-    let body = c.jws_with(c.header(&url, "never-issued"), Some(&json!({})));
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap_err();
-    assert_eq!((e.acme_type(), e.status()), ("badNonce", 400));
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let c = Client::es256();
+        let url = format!("{BASE}/acme/new-account");
+        let body = c.jws_with(c.header(&url, "never-issued"), Some(&json!({})));
+        let e = h
+            .acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
+            .await
+            .unwrap_err();
+        assert_eq!((e.acme_type(), e.status()), ("badNonce", 400));
 
-    let nonce = h.acme.new_nonce().await.unwrap();
-    let body = c.jws_with(c.header(&url, &nonce), Some(&json!({})));
-    h.acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap();
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "badNonce");
+        let nonce = h.acme.new_nonce().await.unwrap();
+        let body = c.jws_with(c.header(&url, &nonce), Some(&json!({})));
+        h.acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
+            .await
+            .unwrap();
+        let e = h
+            .acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "badNonce");
+    }
 }
 
 #[tokio::test]
 async fn a_bad_signature_alg_none_and_a_wrong_url_are_refused() {
-    let h = harness().await;
-    let c = Client::es256();
-    let url = format!("{BASE}/acme/new-account");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let c = Client::es256();
+        let url = format!("{BASE}/acme/new-account");
 
-    let nonce = h.acme.new_nonce().await.unwrap();
-    let mut body: Value =
-        serde_json::from_slice(&c.jws_with(c.header(&url, &nonce), Some(&json!({})))).unwrap();
-    body["signature"] = json!(jws::b64url(&[7u8; 64]));
-    let body = body.to_string();
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, body.as_bytes(), &h.ctx);
-    assert_eq!(e.await.unwrap_err().acme_type(), "malformed");
-
-    let nonce = h.acme.new_nonce().await.unwrap();
-    let mut header = c.header(&url, &nonce);
-    header["alg"] = json!("none");
-    let body = c.jws_with(header, Some(&json!({})));
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "badSignatureAlgorithm");
-
-    let nonce = h.acme.new_nonce().await.unwrap();
-    let mut header = c.header(&url, &nonce);
-    header["alg"] = json!("RS256");
-    let body = c.jws_with(header, Some(&json!({})));
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.acme_type(),
-        "badSignatureAlgorithm",
-        "alg must fit the key"
-    );
-
-    let nonce = h.acme.new_nonce().await.unwrap();
-    let body = c.jws_with(
-        c.header(&format!("{BASE}/acme/new-order"), &nonce),
-        Some(&json!({})),
-    );
-    let e = h
-        .acme
-        .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
-        .await
-        .unwrap_err();
-    assert_eq!((e.acme_type(), e.status()), ("unauthorized", 403));
-
-    for junk in [
-        &b""[..],
-        b"{}",
-        b"[1]",
-        b"{\"protected\":\"!\",\"payload\":\"\",\"signature\":\"\"}",
-    ] {
+        let nonce = h.acme.new_nonce().await.unwrap();
+        let mut body: Value =
+            serde_json::from_slice(&c.jws_with(c.header(&url, &nonce), Some(&json!({})))).unwrap();
+        body["signature"] = json!(jws::b64url(&[7u8; 64]));
+        let body = body.to_string();
         let e = h
             .acme
-            .post(BASE, &Endpoint::NewAccount, junk, &h.ctx)
+            .post(BASE, &Endpoint::NewAccount, body.as_bytes(), &h.ctx);
+        assert_eq!(e.await.unwrap_err().acme_type(), "malformed");
+
+        let nonce = h.acme.new_nonce().await.unwrap();
+        let mut header = c.header(&url, &nonce);
+        header["alg"] = json!("none");
+        let body = c.jws_with(header, Some(&json!({})));
+        let e = h
+            .acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
             .await
             .unwrap_err();
-        assert_eq!(e.acme_type(), "malformed");
+        assert_eq!(e.acme_type(), "badSignatureAlgorithm");
+
+        let nonce = h.acme.new_nonce().await.unwrap();
+        let mut header = c.header(&url, &nonce);
+        header["alg"] = json!("RS256");
+        let body = c.jws_with(header, Some(&json!({})));
+        let e = h
+            .acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.acme_type(),
+            "badSignatureAlgorithm",
+            "alg must fit the key"
+        );
+
+        let nonce = h.acme.new_nonce().await.unwrap();
+        let body = c.jws_with(
+            c.header(&format!("{BASE}/acme/new-order"), &nonce),
+            Some(&json!({})),
+        );
+        let e = h
+            .acme
+            .post(BASE, &Endpoint::NewAccount, &body, &h.ctx)
+            .await
+            .unwrap_err();
+        assert_eq!((e.acme_type(), e.status()), ("unauthorized", 403));
+
+        for junk in [
+            &b""[..],
+            b"{}",
+            b"[1]",
+            b"{\"protected\":\"!\",\"payload\":\"\",\"signature\":\"\"}",
+        ] {
+            let e = h
+                .acme
+                .post(BASE, &Endpoint::NewAccount, junk, &h.ctx)
+                .await
+                .unwrap_err();
+            assert_eq!(e.acme_type(), "malformed");
+        }
     }
 }
 
 #[tokio::test]
 async fn another_accounts_kid_or_objects_are_refused() {
-    let h = harness().await;
-    let mut alice = Client::es256();
-    let mut mallory = Client::es256();
-    h.register(&mut alice).await;
-    h.register(&mut mallory).await;
-    let order = h.ready_order(&alice, &["a.test"]).await;
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut alice = Client::es256();
+        let mut mallory = Client::es256();
+        h.register(&mut alice).await;
+        h.register(&mut mallory).await;
+        let order = h.ready_order(&alice, &["a.test"]).await;
 
-    // Mallory's own kid, Alice's order: refused.
-    let e = h
-        .send(&mallory, &Endpoint::Order(order.clone()), None)
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "unauthorized");
-    let e = h.finalize(&mallory, &order, &["a.test"]).await.unwrap_err();
-    assert_eq!(e.acme_type(), "unauthorized");
-    // Alice's kid, signed with Mallory's key: the signature does not verify.
-    let forged = Client {
-        key: std::mem::replace(
-            &mut mallory.key,
-            Key::Ec(EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap()),
-        ),
-        kid: alice.kid.clone(),
-    };
-    let e = h
-        .send(&forged, &Endpoint::Order(order.clone()), None)
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "malformed");
-    // An account URL of another server, or none at all.
-    let ghost = Client {
-        kid: Some(format!("{BASE}/acme/acct/nobody")),
-        ..Client::es256()
-    };
-    let e = h
-        .send(&ghost, &Endpoint::Order(order), None)
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "accountDoesNotExist");
-    let _ = &mut alice;
+        // Mallory's own kid, Alice's order: refused.
+        let e = h
+            .send(&mallory, &Endpoint::Order(order.clone()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "unauthorized");
+        let e = h.finalize(&mallory, &order, &["a.test"]).await.unwrap_err();
+        assert_eq!(e.acme_type(), "unauthorized");
+        // Alice's kid, signed with Mallory's key: the signature does not verify.
+        let forged = Client {
+            key: std::mem::replace(
+                &mut mallory.key,
+                Key::Ec(EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap()),
+            ),
+            kid: alice.kid.clone(),
+        };
+        let e = h
+            .send(&forged, &Endpoint::Order(order.clone()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "malformed");
+        // An account URL of another server, or none at all.
+        let ghost = Client {
+            kid: Some(format!("{BASE}/acme/acct/nobody")),
+            ..Client::es256()
+        };
+        let e = h
+            .send(&ghost, &Endpoint::Order(order), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "accountDoesNotExist");
+        let _ = &mut alice;
+    }
 }
 
 #[tokio::test]
 async fn a_csr_whose_names_differ_from_the_order_is_a_bad_csr() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    h.register(&mut c).await;
-    let order = h.ready_order(&c, &["a.test", "b.test"]).await;
-    let e = h.finalize(&c, &order, &["a.test"]).await.unwrap_err();
-    assert_eq!(e.acme_type(), "badCSR");
-    let e = h
-        .finalize(&c, &order, &["a.test", "b.test", "c.test"])
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "badCSR");
-    // The order is still ready: the right CSR goes through.
-    h.finalize(&c, &order, &["a.test", "b.test"]).await.unwrap();
-    let e = h
-        .finalize(&c, &order, &["a.test", "b.test"])
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "orderNotReady");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        let order = h.ready_order(&c, &["a.test", "b.test"]).await;
+        let e = h.finalize(&c, &order, &["a.test"]).await.unwrap_err();
+        assert_eq!(e.acme_type(), "badCSR");
+        let e = h
+            .finalize(&c, &order, &["a.test", "b.test", "c.test"])
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "badCSR");
+        // The order is still ready: the right CSR goes through.
+        h.finalize(&c, &order, &["a.test", "b.test"]).await.unwrap();
+        let e = h
+            .finalize(&c, &order, &["a.test", "b.test"])
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "orderNotReady");
+    }
 }
 
 #[tokio::test]
 async fn a_wrong_token_file_fails_validation_and_the_order() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    h.register(&mut c).await;
-    let ids = json!({"identifiers": [{"type": "dns", "value": "a.test"}]});
-    let r = h.send(&c, &Endpoint::NewOrder, Some(&ids)).await.unwrap();
-    let order = last_segment(r.location.as_deref().unwrap());
-    let authz_url = json_of(&r)["authorizations"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let authz = h
-        .send(&c, &Endpoint::Authz(last_segment(&authz_url)), None)
-        .await
-        .unwrap();
-    let chall = json_of(&authz)["challenges"][0]["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    *h.answer.lock().unwrap() = "not-the-key-authorization".into();
-    let r = h
-        .send(
-            &c,
-            &Endpoint::Challenge(last_segment(&chall)),
-            Some(&json!({})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(json_of(&r)["status"], "invalid");
-    assert_eq!(
-        json_of(&r)["error"]["type"],
-        "urn:ietf:params:acme:error:incorrectResponse"
-    );
-    let r = h
-        .send(&c, &Endpoint::Order(order.clone()), None)
-        .await
-        .unwrap();
-    assert_eq!(json_of(&r)["status"], "invalid");
-    let e = h.finalize(&c, &order, &["a.test"]).await.unwrap_err();
-    assert_eq!(e.acme_type(), "orderNotReady");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        let ids = json!({"identifiers": [{"type": "dns", "value": "a.test"}]});
+        let r = h.send(&c, &Endpoint::NewOrder, Some(&ids)).await.unwrap();
+        let order = last_segment(r.location.as_deref().unwrap());
+        let authz_url = json_of(&r)["authorizations"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let authz = h
+            .send(&c, &Endpoint::Authz(last_segment(&authz_url)), None)
+            .await
+            .unwrap();
+        let chall = json_of(&authz)["challenges"][0]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        *h.answer.lock().unwrap() = "not-the-key-authorization".into();
+        let r = h
+            .send(
+                &c,
+                &Endpoint::Challenge(last_segment(&chall)),
+                Some(&json!({})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(json_of(&r)["status"], "invalid");
+        assert_eq!(
+            json_of(&r)["error"]["type"],
+            "urn:ietf:params:acme:error:incorrectResponse"
+        );
+        let r = h
+            .send(&c, &Endpoint::Order(order.clone()), None)
+            .await
+            .unwrap();
+        assert_eq!(json_of(&r)["status"], "invalid");
+        let e = h.finalize(&c, &order, &["a.test"]).await.unwrap_err();
+        assert_eq!(e.acme_type(), "orderNotReady");
+    }
 }
 
 #[tokio::test]
 async fn identifiers_outside_the_profile_or_not_dns_are_refused() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    h.register(&mut c).await;
-    for (kind, value, expected) in [
-        ("dns", "ehr.example.com", "rejectedIdentifier"),
-        ("dns", "*.a.test", "rejectedIdentifier"),
-        ("dns", "127.0.0.1", "rejectedIdentifier"),
-        ("ip", "127.0.0.1", "unsupportedIdentifier"),
-    ] {
-        let ids = json!({"identifiers": [{"type": kind, "value": value}]});
-        let e = h
-            .send(&c, &Endpoint::NewOrder, Some(&ids))
-            .await
-            .unwrap_err();
-        assert_eq!(e.acme_type(), expected, "{value}");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        for (kind, value, expected) in [
+            ("dns", "ehr.example.com", "rejectedIdentifier"),
+            ("dns", "*.a.test", "rejectedIdentifier"),
+            ("dns", "127.0.0.1", "rejectedIdentifier"),
+            ("ip", "127.0.0.1", "unsupportedIdentifier"),
+        ] {
+            let ids = json!({"identifiers": [{"type": kind, "value": value}]});
+            let e = h
+                .send(&c, &Endpoint::NewOrder, Some(&ids))
+                .await
+                .unwrap_err();
+            assert_eq!(e.acme_type(), expected, "{value}");
+        }
     }
 }
 
 #[tokio::test]
 async fn revocation_by_the_certificate_key_works_and_by_a_stranger_does_not() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    h.register(&mut c).await;
-    let order = h.ready_order(&c, &["a.test"]).await;
-    let cert_key = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    let pkcs8 = cert_key.to_pkcs8v1().unwrap();
-    let rc_key = KeyPair::try_from(pkcs8.as_ref()).unwrap();
-    let csr = csr_params(vec!["a.test".to_owned()])
-        .serialize_request(&rc_key)
-        .unwrap();
-    let payload = json!({"csr": jws::b64url(csr.der())});
-    let r = h
-        .send(&c, &Endpoint::Finalize(order), Some(&payload))
-        .await
-        .unwrap();
-    let cert_url = json_of(&r)["certificate"].as_str().unwrap().to_owned();
-    let r = h
-        .send(&c, &Endpoint::Cert(last_segment(&cert_url)), None)
-        .await
-        .unwrap();
-    let Body::PemChain(chain) = r.body else {
-        panic!("not a PEM chain")
-    };
-    let revoke = json!({"certificate": jws::b64url(&x509::leaf_der(&chain).unwrap())});
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        let order = h.ready_order(&c, &["a.test"]).await;
+        let cert_key = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let pkcs8 = cert_key.to_pkcs8v1().unwrap();
+        let rc_key = KeyPair::try_from(pkcs8.as_ref()).unwrap();
+        let csr = csr_params(vec!["a.test".to_owned()])
+            .serialize_request(&rc_key)
+            .unwrap();
+        let payload = json!({"csr": jws::b64url(csr.der())});
+        let r = h
+            .send(&c, &Endpoint::Finalize(order), Some(&payload))
+            .await
+            .unwrap();
+        let cert_url = json_of(&r)["certificate"].as_str().unwrap().to_owned();
+        let r = h
+            .send(&c, &Endpoint::Cert(last_segment(&cert_url)), None)
+            .await
+            .unwrap();
+        let Body::PemChain(chain) = r.body else {
+            panic!("not a PEM chain")
+        };
+        let revoke = json!({"certificate": jws::b64url(&x509::leaf_der(&chain).unwrap())});
 
-    let mut stranger = Client::es256();
-    h.register(&mut stranger).await;
-    let e = h
-        .send(&stranger, &Endpoint::RevokeCert, Some(&revoke))
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "unauthorized");
-    let by_key = Client {
-        key: Key::Ec(cert_key),
-        kid: None,
-    };
-    let r = h
-        .send(&by_key, &Endpoint::RevokeCert, Some(&revoke))
-        .await
-        .unwrap();
-    assert!(r.actor.unwrap().starts_with("acme:key/"));
+        let mut stranger = Client::es256();
+        h.register(&mut stranger).await;
+        let e = h
+            .send(&stranger, &Endpoint::RevokeCert, Some(&revoke))
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "unauthorized");
+        let by_key = Client {
+            key: Key::Ec(cert_key),
+            kid: None,
+        };
+        let r = h
+            .send(&by_key, &Endpoint::RevokeCert, Some(&revoke))
+            .await
+            .unwrap();
+        assert!(r.actor.unwrap().starts_with("acme:key/"));
+    }
 }
 
 #[tokio::test]
 async fn post_as_get_takes_no_payload_and_key_change_is_refused() {
-    let h = harness().await;
-    let mut c = Client::es256();
-    h.register(&mut c).await;
-    let order = h.ready_order(&c, &["a.test"]).await;
-    let e = h
-        .send(&c, &Endpoint::Order(order), Some(&json!({})))
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "malformed");
-    let e = h
-        .send(&c, &Endpoint::KeyChange, Some(&json!({})))
-        .await
-        .unwrap_err();
-    assert_eq!(e.acme_type(), "malformed");
+    for ts in webqx_testkit::test_stores() {
+        let h = harness(&ts.config).await;
+        eprintln!("store: {}", ts.label);
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        let order = h.ready_order(&c, &["a.test"]).await;
+        let e = h
+            .send(&c, &Endpoint::Order(order), Some(&json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "malformed");
+        let e = h
+            .send(&c, &Endpoint::KeyChange, Some(&json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "malformed");
+    }
 }
 
 #[test]

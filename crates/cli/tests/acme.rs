@@ -252,3 +252,97 @@ fn assert_revoked(s: &Server, serial: &str) {
         "both issuances are audited with the ACME account as the actor"
     );
 }
+
+#[tokio::test]
+async fn acme_speaks_problem_json_with_nonces_and_needs_no_bearer_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = server(dir.path(), free_port());
+    let http = s.http().with_token(None);
+    let nonce = |r: &webqx_testkit::server::Reply| {
+        r.headers
+            .get("replay-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .expect("Replay-Nonce on every ACME response")
+    };
+
+    let dir_reply = http.get("/acme/directory").await;
+    assert_eq!(dir_reply.status, 200, "{}", dir_reply.text);
+    let base = format!("https://{}", s.addr.trim_start_matches("https://"));
+    assert_eq!(
+        dir_reply.json["newAccount"],
+        format!("{base}/acme/new-account")
+    );
+    let link = dir_reply
+        .headers
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(link.contains("rel=\"index\""), "{link}");
+    let first = nonce(&dir_reply);
+
+    let head = http.send("HEAD", "/acme/new-nonce", None).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers.get("cache-control").unwrap(), "no-store");
+    let get = http.send("GET", "/acme/new-nonce", None).await;
+    assert_eq!(get.status, 204);
+    assert_ne!(nonce(&head), nonce(&get), "nonces are fresh");
+    assert_ne!(first, nonce(&get));
+
+    let junk = http
+        .send(
+            "POST",
+            "/acme/new-account",
+            Some((b"{}".to_vec(), "application/jose+json")),
+        )
+        .await;
+    assert_eq!(junk.status, 400);
+    assert_eq!(
+        junk.headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(junk.json["type"], "urn:ietf:params:acme:error:malformed");
+    nonce(&junk);
+    let wrong_type = http
+        .send(
+            "POST",
+            "/acme/new-order",
+            Some((b"{}".to_vec(), "application/json")),
+        )
+        .await;
+    assert_eq!(
+        wrong_type.json["type"],
+        "urn:ietf:params:acme:error:malformed"
+    );
+    let unknown = http
+        .send(
+            "POST",
+            "/acme/nothing/here",
+            Some((b"{}".to_vec(), "application/jose+json")),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    let trail = s.http().get("/v1/audit/records").await.text;
+    assert!(
+        trail.lines().any(|l| l.contains("POST /acme/{*rest}")),
+        "ACME requests are audited"
+    );
+}
+
+#[tokio::test]
+async fn acme_is_off_unless_enabled() {
+    let s = Server::start(BIN, &[]);
+    let r = s.http().with_token(None).get("/acme/directory").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("[acme] enabled")
+    );
+}

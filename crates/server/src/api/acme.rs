@@ -12,7 +12,7 @@ use crate::middleware::{ProblemKind, ReqMeta};
 use crate::state::AppState;
 use axum::body::Body as HttpBody;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -32,11 +32,13 @@ fn service(s: &AppState) -> Result<&Acme, AcmeError> {
     s.acme.as_ref().ok_or(AcmeError::Disabled)
 }
 
-/// `https://host:port` as the client addressed us (the JWS `url` must match it).
-fn base(headers: &HeaderMap) -> Result<String, AcmeError> {
+/// `https://host:port` as the client addressed us (the JWS `url` must match it): the
+/// `Host` header (HTTP/1.1) or the request's authority (HTTP/2).
+fn base(headers: &HeaderMap, uri: &Uri) -> Result<String, AcmeError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
@@ -127,9 +129,14 @@ fn reply(r: Reply) -> Response {
     responses((status = 200, description = "the ACME directory (RFC 8555 §7.1.1)"),
         (status = 404, description = "ACME is not enabled")))]
 /// The ACME directory. No token.
-pub async fn directory(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let result = service(&s).and_then(|acme| Ok(acme.directory(&base(&headers)?)));
-    let base = base(&headers).ok();
+pub async fn directory(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let base = base(&headers, &uri).ok();
+    let result = service(&s).and_then(|acme| {
+        let base = base
+            .as_deref()
+            .ok_or_else(|| AcmeError::Malformed("the request has no valid Host header".into()))?;
+        Ok(acme.directory(base))
+    });
     let response = match result {
         Ok(dir) => reply(Reply {
             status: 200,
@@ -146,13 +153,18 @@ pub async fn directory(State(s): State<AppState>, headers: HeaderMap) -> Respons
 #[utoipa::path(head, path = "/acme/new-nonce", tag = "acme", security(()),
     responses((status = 200, description = "a fresh nonce in Replay-Nonce (204 for GET)")))]
 /// A fresh nonce (HEAD 200, GET 204). No token.
-pub async fn new_nonce(State(s): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+pub async fn new_nonce(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let response = match service(&s) {
         Ok(_) if method == Method::HEAD => StatusCode::OK.into_response(),
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => problem(&e),
     };
-    decorate(&s, base(&headers).ok().as_deref(), response).await
+    decorate(&s, base(&headers, &uri).ok().as_deref(), response).await
 }
 
 fn endpoint(rest: &str) -> Option<Endpoint> {
@@ -179,7 +191,7 @@ fn endpoint(rest: &str) -> Option<Endpoint> {
 
 async fn handle(s: &AppState, meta: &ReqMeta, req: Request) -> Result<Response, AcmeError> {
     let acme = service(s)?;
-    let base = base(req.headers())?;
+    let base = base(req.headers(), req.uri())?;
     let rest = req.uri().path().strip_prefix("/acme/").unwrap_or("");
     let endpoint = endpoint(rest).ok_or(AcmeError::NotFound)?;
     let media = req
@@ -219,7 +231,7 @@ pub async fn signed(
     Extension(meta): Extension<ReqMeta>,
     req: Request<HttpBody>,
 ) -> Response {
-    let base = base(req.headers()).ok();
+    let base = base(req.headers(), req.uri()).ok();
     let response = match handle(&s, &meta, req).await {
         Ok(r) => r,
         Err(e) => problem(&e),

@@ -183,6 +183,10 @@ async fn responder(answer: Arc<Mutex<String>>) -> u16 {
 
 /// A harness over `config` (SQLite, and PostgreSQL when `WEBQX_TEST_POSTGRES` is set).
 async fn harness(config: &StoreConfig) -> Harness {
+    harness_with(config, Duration::from_secs(3600)).await
+}
+
+async fn harness_with(config: &StoreConfig, order_lifetime: Duration) -> Harness {
     let store = Store::open(config).await.unwrap();
     let answer = Arc::new(Mutex::new(String::new()));
     let port = responder(answer.clone()).await;
@@ -196,7 +200,7 @@ async fn harness(config: &StoreConfig) -> Harness {
             resolve,
             timeout: Duration::from_secs(3),
         },
-        order_lifetime: Duration::from_secs(3600),
+        order_lifetime,
         nonce_lifetime: Duration::from_secs(3600),
         terms_of_service: None,
     };
@@ -717,4 +721,30 @@ fn thumbprint_matches_rfc_7638_example() {
         key.thumbprint(),
         "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
     );
+}
+
+#[tokio::test]
+async fn an_expired_order_turns_invalid_and_its_challenges_are_refused() {
+    for ts in webqx_testkit::test_stores() {
+        let h = harness_with(&ts.config, Duration::from_millis(300)).await;
+        let mut c = Client::es256();
+        h.register(&mut c).await;
+        let ids = json!({"identifiers": [{"type": "dns", "value": "a.test"}]});
+        let r = h.send(&c, &Endpoint::NewOrder, Some(&ids)).await.unwrap();
+        let order = last_segment(r.location.as_deref().unwrap());
+        let authz = last_segment(json_of(&r)["authorizations"][0].as_str().unwrap());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let r = h.send(&c, &Endpoint::Order(order), None).await.unwrap();
+        assert_eq!(json_of(&r)["status"], "invalid", "{}", ts.label);
+        let r = h
+            .send(&c, &Endpoint::Authz(authz.clone()), None)
+            .await
+            .unwrap();
+        assert_eq!(json_of(&r)["status"], "expired");
+        let e = h
+            .send(&c, &Endpoint::Challenge(authz), Some(&json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(e.acme_type(), "malformed");
+    }
 }

@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod file;
 mod output;
+mod pki;
 mod tde;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -114,6 +115,12 @@ pub enum Command {
     /// Database data-at-rest encryption keys (MariaDB).
     #[command(subcommand)]
     Tde(tde::TdeCommand),
+    /// Certificates from the service's CA: issue, sign CSRs, list, show, revoke, CRL.
+    #[command(subcommand)]
+    Cert(pki::CertCommand),
+    /// The CA hierarchy: root and intermediates.
+    #[command(subcommand)]
+    Ca(pki::CaCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -211,5 +218,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
         Command::Backup(b) => backup::run(&cli.global, b).await,
         Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
+        Command::Cert(c) => pki::cert(&cli.global, c).await.map(|()| 0),
+        Command::Ca(c) => pki::ca(&cli.global, c).await.map(|()| 0),
     }
 }

@@ -363,6 +363,25 @@ fn tamper(data: &std::path::Path, sql: &[&str]) {
     });
 }
 
+/// The first audit record whose body matches the SQL LIKE `pattern`.
+fn first_seq(data: &std::path::Path, pattern: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store =
+            webqx_store::Store::open(&webqx_store::StoreConfig::sqlite(&data.join("store.db")))
+                .await
+                .unwrap();
+        let seq: i64 =
+            webqx_store::query_scalar("SELECT MIN(seq) FROM audit_log WHERE body LIKE $1")
+                .bind(pattern)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        store.close().await;
+        seq
+    })
+}
+
 fn sqlx_static(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -387,32 +406,34 @@ fn audit_verify_names_the_first_broken_record() {
     assert!(out.contains("intact"));
 
     let backup = std::fs::read(server.data.join("store.db")).unwrap();
-    let cases: [(&str, &[&str], &str); 3] = [
-        (
-            "edited",
-            &[
-                "UPDATE audit_log SET body = replace(body, 'key:fhir-phi', 'key:other') WHERE seq = 6",
-            ],
-            "record 6",
-        ),
+    // Where the encryptions start depends on how many records start-up wrote.
+    let e = first_seq(&server.data, "%key:fhir-phi%");
+    let edit = format!(
+        "UPDATE audit_log SET body = replace(body, 'key:fhir-phi', 'key:other') WHERE seq = {e}"
+    );
+    let delete = format!("DELETE FROM audit_log WHERE seq = {}", e - 2);
+    let (a, b) = (e + 1, e + 2);
+    let swap = [
+        format!("UPDATE audit_log SET seq = -1 WHERE seq = {a}"),
+        format!("UPDATE audit_log SET seq = {a} WHERE seq = {b}"),
+        format!("UPDATE audit_log SET seq = {b} WHERE seq = -1"),
+    ];
+    let cases: [(&str, Vec<&str>, String); 3] = [
+        ("edited", vec![edit.as_str()], format!("record {e}")),
         (
             "deleted",
-            &["DELETE FROM audit_log WHERE seq = 4"],
-            "record 4",
+            vec![delete.as_str()],
+            format!("record {}", e - 2),
         ),
         (
             "reordered",
-            &[
-                "UPDATE audit_log SET seq = -1 WHERE seq = 7",
-                "UPDATE audit_log SET seq = 7 WHERE seq = 8",
-                "UPDATE audit_log SET seq = 8 WHERE seq = -1",
-            ],
-            "record 7",
+            swap.iter().map(String::as_str).collect(),
+            format!("record {a}"),
         ),
     ];
     for (label, sql, expect) in cases {
         std::fs::write(server.data.join("store.db"), &backup).unwrap();
-        tamper(&server.data, sql);
+        tamper(&server.data, &sql);
         let (c, out) = verify(label);
         assert_eq!(c, 1, "{out}");
         assert!(out.contains(&format!("BROKEN at {expect}")), "{out}");

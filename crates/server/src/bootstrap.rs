@@ -200,9 +200,10 @@ async fn issue_server_cert(
     Ok(())
 }
 
-/// Re-issues the server certificate when it expires within 30 days or the configured
-/// names changed. Needs the service unsealed (the CA key is wrapped by the root key).
-/// Returns whether it did.
+/// Re-issues the server certificate when it expires within 30 days, the configured
+/// names changed, or it was not yet issued by the issuing intermediate (data folders
+/// of earlier versions, and the first start, have one signed by the root). Needs the
+/// service unsealed (the CA keys are wrapped by the root key). Returns whether it did.
 ///
 /// # Errors
 /// Storage, audit or certificate failures.
@@ -219,10 +220,55 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let issuer = meta::get(pool, "tls.server.issuer").await?;
     let expiring = not_after - now_ms() < 30 * 86_400_000;
-    if stored_names == names.join(",") && !expiring {
+    let ca_ready = s.pki.default_issuer().is_some();
+    let moves = ca_ready && issuer.is_none();
+    if stored_names == names.join(",") && !expiring && !moves {
         return Ok(false);
     }
+    if !ca_ready {
+        return renew_with_root(config, s, &names, expiring).await;
+    }
+    let ctx = RequestContext::internal("system");
+    let ttl = std::time::Duration::from_secs(u64::from(config.tls.cert_days) * 86_400);
+    let issued = s
+        .pki
+        .issue_service_cert(&ctx, &names, ttl)
+        .await
+        .map_err(|e| internal(format!("the CA cannot issue the server certificate: {e}")))?;
+    let key = issued
+        .key_pem
+        .as_ref()
+        .ok_or_else(|| internal("the CA returned no key"))?;
+    let mut rec = ctx.record("tls.renew", Some("tls:server".into()));
+    rec.detail("names", names.clone())
+        .detail("expiring", expiring)
+        .detail("serial", issued.serial.clone());
+    let issuer_name = s.pki.default_issuer().unwrap_or_default();
+    s.audit
+        .transact(rec, async |tx, _| {
+            write_private(&s.data.server_key(), key.expose()).map_err(internal)?;
+            write_private(&s.data.server_pem(), issued.chain_pem.as_bytes()).map_err(internal)?;
+            let not_after = issued.not_after.timestamp_millis();
+            meta::set(tx, "tls.server.not_after_ms", &not_after.to_string()).await?;
+            meta::set(tx, "tls.server.names", &names.join(",")).await?;
+            meta::set(tx, "tls.server.issuer", &issuer_name).await?;
+            Ok::<_, KmsError>(())
+        })
+        .await?;
+    Ok(true)
+}
+
+/// The way of earlier versions, while the CA hierarchy is not ready: signed by the
+/// root (the local CA).
+async fn renew_with_root(
+    config: &Config,
+    s: &Services,
+    names: &[String],
+    expiring: bool,
+) -> Result<bool, KmsError> {
+    let pool = s.store.pool();
     let ca_name = meta::get(pool, "ca.name")
         .await?
         .ok_or_else(|| internal("the CA's name is missing from the store"))?;
@@ -234,11 +280,11 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         key_pkcs8: s.kms.get_secret("ca.key").await?,
     };
     let mut rec = RequestContext::internal("system").record("tls.renew", Some("tls:server".into()));
-    rec.detail("names", names.clone())
+    rec.detail("names", names.to_vec())
         .detail("expiring", expiring);
     s.audit
         .transact(rec, async |tx, _| {
-            issue_server_cert(config, &s.data, &ca, &names, tx).await
+            issue_server_cert(config, &s.data, &ca, names, tx).await
         })
         .await?;
     Ok(true)

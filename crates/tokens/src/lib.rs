@@ -66,11 +66,19 @@ pub enum Operation {
     /// Receive raw key material through the Vault-KV-compatible mount that MariaDB's
     /// data-at-rest encryption reads (the only way raw keys leave the service).
     TdeRead,
+    /// Issue certificates and sign CSRs with the CA.
+    PkiIssue,
+    /// List and show issued certificates and the CA hierarchy.
+    PkiRead,
+    /// Revoke certificates.
+    PkiRevoke,
+    /// Create intermediate CAs.
+    PkiAdmin,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 21] = [
         Operation::Encrypt,
         Operation::Decrypt,
         Operation::Rewrap,
@@ -88,6 +96,10 @@ impl Operation {
         Operation::Metrics,
         Operation::Sys,
         Operation::TdeRead,
+        Operation::PkiIssue,
+        Operation::PkiRead,
+        Operation::PkiRevoke,
+        Operation::PkiAdmin,
     ];
 
     /// The API name.
@@ -110,6 +122,10 @@ impl Operation {
             Operation::Metrics => "metrics",
             Operation::Sys => "sys",
             Operation::TdeRead => "tde-read",
+            Operation::PkiIssue => "pki-issue",
+            Operation::PkiRead => "pki-read",
+            Operation::PkiRevoke => "pki-revoke",
+            Operation::PkiAdmin => "pki-admin",
         }
     }
 

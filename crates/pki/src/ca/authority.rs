@@ -31,23 +31,25 @@ pub(crate) struct Signer {
     pub(crate) chain_pem: String,
 }
 
-struct Inner {
-    store: Store,
-    kms: Arc<Kms>,
-    audit: Arc<AuditLog>,
-    settings: PkiSettings,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) settings: PkiSettings,
     /// Unwrapped issuing keys, by CA name; emptied when the service is sealed.
     signers: Mutex<HashMap<String, Arc<Signer>>>,
     /// The hierarchy as last read from the store.
     cas: RwLock<Vec<CaInfo>>,
     /// Serialises creation of the hierarchy on this node.
     setup: tokio::sync::Mutex<()>,
+    /// Current CRLs, by CA name.
+    pub(crate) crls: Mutex<HashMap<String, Arc<super::crl::Crl>>>,
 }
 
 /// The certificate authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Authority {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -86,6 +88,12 @@ fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+impl Signer {
+    pub(crate) fn issuer_key(&self) -> &KeyPair {
+        self.issuer.key()
+    }
+}
+
 impl Authority {
     /// An authority over the service's store, key service and audit trail.
     pub fn new(store: Store, kms: Arc<Kms>, audit: Arc<AuditLog>, settings: PkiSettings) -> Self {
@@ -98,6 +106,7 @@ impl Authority {
                 signers: Mutex::new(HashMap::new()),
                 cas: RwLock::new(Vec::new()),
                 setup: tokio::sync::Mutex::new(()),
+                crls: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -165,7 +174,17 @@ impl Authority {
         if self.default_name().is_none() {
             let name = self.inner.settings.default_intermediate.clone();
             let ctx = RequestContext::internal("system");
-            self.create_intermediate_locked(&ctx, &name, true).await?;
+            match self.create_intermediate_locked(&ctx, &name, true).await {
+                // Another node sharing the store made it first.
+                Err(CaError::CaExists(_)) | Err(CaError::Store(_))
+                    if {
+                        self.reload().await?;
+                        self.default_name().is_some()
+                    } => {}
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(reissued)
     }
@@ -297,15 +316,20 @@ impl Authority {
         self.inner.cas.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn ca_info(&self, name: &str) -> Option<CaInfo> {
+    pub(crate) fn ca_info(&self, name: &str) -> Option<CaInfo> {
         self.cas().into_iter().find(|c| c.name == name)
     }
 
-    fn default_name(&self) -> Option<String> {
+    pub(crate) fn default_name(&self) -> Option<String> {
         self.cas()
             .into_iter()
             .find(|c| c.is_default)
             .map(|c| c.name)
+    }
+
+    /// Name of the default issuing CA, once the hierarchy is ready.
+    pub fn default_issuer(&self) -> Option<String> {
+        self.default_name()
     }
 
     /// The root certificate, PEM (empty before [`Authority::adopt_root`]).
@@ -458,6 +482,47 @@ impl Authority {
         self.sign_and_store(rec, job, &spki, None).await
     }
 
+    /// Issues this service's own TLS server certificate (names from `[tls]`, lifetime
+    /// from `tls.cert_days`): the profile's allowed domains and maximum lifetime do not
+    /// apply, the names must still be DNS names or IP addresses. Recorded like any other
+    /// certificate, with source `system`.
+    ///
+    /// # Errors
+    /// As for [`Authority::issue`].
+    pub async fn issue_service_cert(
+        &self,
+        ctx: &RequestContext,
+        names: &[String],
+        ttl: Duration,
+    ) -> Result<Issued, CaError> {
+        let mut rec = ctx.record("pki.issue", None);
+        rec.detail("profile", Profile::TlsServer.as_str())
+            .detail("source", "system")
+            .detail("purpose", "service TLS certificate");
+        let mut checked = Vec::with_capacity(names.len());
+        for n in names {
+            match Name::parse(n) {
+                Ok(name) if !checked.contains(&name.text()) => checked.push(name.text()),
+                Ok(_) => {}
+                Err(e) => return self.refused(rec, e).await,
+            }
+        }
+        let key = keys::generate(KeyAlgorithm::EcdsaP256)?;
+        let job = Job {
+            names: &checked,
+            profile: Profile::TlsServer,
+            ttl,
+            issuer: None,
+            requester: &ctx.actor,
+            source: "system",
+            rsa_or_ecdsa: true,
+        };
+        let key_pem = keys::private_pem(&key);
+        let mut issued = self.sign_and_store(rec, job, &key, None).await?;
+        issued.key_pem = Some(key_pem);
+        Ok(issued)
+    }
+
     /// Issues a certificate with a new key; the key is returned once and kept (wrapped)
     /// only with `store_key`.
     ///
@@ -491,7 +556,7 @@ impl Authority {
             source: &req.source,
             rsa_or_ecdsa: alg != KeyAlgorithm::Ed25519,
         };
-        let key_pem = webqx_crypto::SecretBytes::new(key.serialize_pem().into_bytes());
+        let key_pem = keys::private_pem(&key);
         let stored = req
             .store_key
             .then(|| webqx_crypto::SecretBytes::new(key.serialize_der()));
@@ -596,10 +661,11 @@ impl Authority {
         let serial = normalize_serial(serial)?;
         let mut rec = ctx.record("pki.revoke", Some(format!("cert:{serial}")));
         rec.detail("reason", reason.as_str());
-        self.inner
+        let issuer = self
+            .inner
             .audit
             .transact(rec, async |tx, _| {
-                let row = query("SELECT revoked_ms FROM pki_certs WHERE serial = $1")
+                let row = query("SELECT revoked_ms, issuer FROM pki_certs WHERE serial = $1")
                     .bind(&serial)
                     .fetch_optional(tx.conn())
                     .await?
@@ -613,9 +679,13 @@ impl Authority {
                     .bind(&serial)
                     .execute(tx.conn())
                     .await?;
-                Ok(())
+                Ok(row.try_get::<String, _>(1)?)
             })
-            .await
+            .await?;
+        if let Err(e) = self.rebuild_crl(&issuer).await {
+            tracing::debug!(error = %e, issuer, "CRL not rebuilt after revocation; the schedule will");
+        }
+        Ok(())
     }
 
     /// The revocation status of `serial` (any case, colons allowed).
@@ -772,19 +842,10 @@ pub(crate) fn x509_of(pem: &str) -> Result<Vec<u8>, CaError> {
 }
 
 fn cert_facts(pem: &str) -> Result<(String, i64), CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    let serial = hex::encode(cert.raw_serial());
-    let not_after = cert.validity().not_after.timestamp() * 1000;
-    Ok((serial, not_after))
+    let facts = super::inspect_certificate(pem.as_bytes())?;
+    Ok((facts.serial, facts.not_after.timestamp_millis()))
 }
 
 fn path_len_zero(pem: &str) -> Result<bool, CaError> {
-    let der = x509_of(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(internal)?;
-    Ok(cert
-        .basic_constraints()
-        .ok()
-        .flatten()
-        .is_some_and(|bc| bc.value.path_len_constraint == Some(0)))
+    Ok(super::inspect_certificate(pem.as_bytes())?.path_len == Some(0))
 }

@@ -23,6 +23,40 @@ pub(crate) fn generate(alg: KeyAlgorithm) -> Result<KeyPair, CaError> {
     key.map_err(internal)
 }
 
+/// The private key as PKCS#8 PEM that every consumer reads. aws-lc-rs writes Ed25519
+/// keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0 cannot load;
+/// those are re-encoded as v1 (RFC 5208: version 0, algorithm, private key).
+pub(crate) fn private_pem(key: &KeyPair) -> SecretBytes {
+    let der = key.serialize_der();
+    let v1 = if key.algorithm() == &rcgen::PKCS_ED25519 {
+        pkcs8_v1(&der).unwrap_or(der)
+    } else {
+        der
+    };
+    SecretBytes::new(super::db::pem_encode("PRIVATE KEY", &v1).into_bytes())
+}
+
+fn pkcs8_v1(der: &[u8]) -> Option<Vec<u8>> {
+    let (alg, private) = yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            r.next().read_u8()?;
+            let alg = r.next().read_der()?;
+            let private = r.next().read_bytes()?;
+            r.read_optional(|r| r.read_der())?;
+            r.read_optional(|r| r.read_der())?;
+            Ok((alg, private))
+        })
+    })
+    .ok()?;
+    Some(yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_u8(0);
+            w.next().write_der(&alg);
+            w.next().write_bytes(&private);
+        });
+    }))
+}
+
 /// Loads a CA key from its PKCS#8 DER.
 pub(crate) fn load(pkcs8: &SecretBytes) -> Result<KeyPair, CaError> {
     KeyPair::try_from(pkcs8.expose())

@@ -9,16 +9,21 @@
 //! - [`Authority`] is the entry point; every change is committed with its audit record.
 
 mod authority;
+mod crl;
 mod csr;
 mod db;
 mod error;
+mod inspect;
 mod keys;
 pub(crate) mod names;
+pub mod ocsp;
 mod settings;
 
-pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery};
+pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normalize_serial};
+pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;
+pub use inspect::{CertFacts, inspect_certificate};
 pub use settings::{PkiSettings, ProfileSettings};
 
 use chrono::{DateTime, Utc};
@@ -211,7 +216,6 @@ impl RevocationReason {
         }
     }
 
-    #[allow(dead_code)] // The CRL builder's; it lands after the API.
     pub(crate) fn rcgen(self) -> rcgen::RevocationReason {
         use rcgen::RevocationReason as R;
         match self {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backup;
 pub mod fhir;
 pub mod keys;
+pub mod pki;
 pub mod sys;
 pub mod tang;
 pub mod tde;
@@ -34,6 +35,8 @@ use utoipa::OpenApi;
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
         tang::adv, tang::adv_thp, tang::rec,
+        pki::issue, pki::sign, pki::list, pki::show, pki::revoke, pki::cas, pki::create_ca,
+        pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
         acme::directory, acme::new_nonce,
     ),
     components(schemas(crate::problem::Problem)),
@@ -143,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .merge(tang::routes("/tang"))
+        .merge(pki::routes())
         .merge(acme::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,363 @@
+//! An OCSP responder (RFC 6960): parses requests, answers good / revoked / unknown for
+//! each certificate asked about, echoes the nonce, and signs with the issuing CA's key.
+//!
+//! Structures are transcribed from RFC 6960 section 4 (ASN.1 in appendix B.1); object
+//! identifiers from RFC 6960 and RFC 5280.
+
+use super::authority::{Authority, ROOT};
+use super::error::internal;
+use super::{CaError, CertStatus, RevocationReason};
+use rcgen::SigningKey;
+use yasna::models::{GeneralizedTime, ObjectIdentifier};
+use yasna::{ASN1Error, ASN1ErrorKind, BERReader, DERWriter, Tag};
+
+/// id-pkix-ocsp-basic, 1.3.6.1.5.5.7.48.1.1.
+const OCSP_BASIC: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 1];
+/// id-pkix-ocsp-nonce, 1.3.6.1.5.5.7.48.1.2.
+const OCSP_NONCE: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 2];
+/// id-sha1 1.3.14.3.2.26 and id-sha256 2.16.840.1.101.3.4.2.1.
+const SHA1: &[u64] = &[1, 3, 14, 3, 2, 26];
+const SHA256: &[u64] = &[2, 16, 840, 1, 101, 3, 4, 2, 1];
+/// ecdsa-with-SHA256, 1.2.840.10045.4.3.2 (the CA keys are P-256).
+const ECDSA_SHA256: &[u64] = &[1, 2, 840, 10045, 4, 3, 2];
+/// Most certificates asked about in one request.
+const MAX_REQUESTS: usize = 64;
+
+/// One certificate asked about (CertID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertId {
+    /// Hash algorithm OID components.
+    pub hash_alg: Vec<u64>,
+    /// Hash of the issuer's name (DER).
+    pub issuer_name_hash: Vec<u8>,
+    /// Hash of the issuer's public key (the BIT STRING value).
+    pub issuer_key_hash: Vec<u8>,
+    /// Serial number, big-endian, as sent.
+    pub serial: Vec<u8>,
+    /// The CertID exactly as received (echoed in the response).
+    raw: Vec<u8>,
+}
+
+/// A parsed OCSP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspRequest {
+    /// Certificates asked about.
+    pub ids: Vec<CertId>,
+    /// The nonce extension's extnValue, when sent.
+    pub nonce: Option<Vec<u8>>,
+}
+
+/// Why a request could not be parsed; answered as malformedRequest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspParseError(pub String);
+
+impl std::fmt::Display for OcspParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed OCSP request: {}", self.0)
+    }
+}
+
+impl std::error::Error for OcspParseError {}
+
+fn too_many() -> ASN1Error {
+    ASN1Error::new(ASN1ErrorKind::Invalid)
+}
+
+/// Parses a DER OCSPRequest.
+///
+/// # Errors
+/// [`OcspParseError`] for anything that is not a well-formed request with 1 to 64
+/// certificates.
+pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
+    let req = yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let tbs = r.next().read_sequence(read_tbs)?;
+            // optionalSignature [0]: accepted and ignored (we do not require signed requests).
+            r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_der().map(drop)))?;
+            Ok(tbs)
+        })
+    })
+    .map_err(|e| OcspParseError(e.to_string()))?;
+    if req.ids.is_empty() {
+        return Err(OcspParseError("it asks about no certificate".into()));
+    }
+    Ok(req)
+}
+
+fn read_tbs(r: &mut yasna::BERReaderSeq<'_, '_>) -> Result<OcspRequest, ASN1Error> {
+    r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_i64()))?;
+    r.read_optional(|r| r.read_tagged(Tag::context(1), |r| r.read_der()))?;
+    let mut ids = Vec::new();
+    r.next().read_sequence_of(|r| {
+        if ids.len() >= MAX_REQUESTS {
+            return Err(too_many());
+        }
+        ids.push(r.read_sequence(|r| {
+            let id = read_cert_id(r.next())?;
+            r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_der()))?;
+            Ok(id)
+        })?);
+        Ok(())
+    })?;
+    let nonce = r
+        .read_optional(|r| r.read_tagged(Tag::context(2), read_nonce))?
+        .flatten();
+    Ok(OcspRequest { ids, nonce })
+}
+
+fn read_cert_id(r: BERReader<'_, '_>) -> Result<CertId, ASN1Error> {
+    let (mut id, der) = r.read_with_buffer(|r| {
+        r.read_sequence(|r| {
+            let hash_alg = r.next().read_sequence(|r| {
+                let oid = r.next().read_oid()?;
+                r.read_optional(|r| r.read_null())?;
+                Ok(oid.components().to_vec())
+            })?;
+            let issuer_name_hash = r.next().read_bytes()?;
+            let issuer_key_hash = r.next().read_bytes()?;
+            let (serial, _) = r.next().read_bigint_bytes()?;
+            Ok(CertId {
+                hash_alg,
+                issuer_name_hash,
+                issuer_key_hash,
+                serial,
+                raw: Vec::new(),
+            })
+        })
+    })?;
+    id.raw = der.to_vec();
+    Ok(id)
+}
+
+fn read_nonce(r: BERReader<'_, '_>) -> Result<Option<Vec<u8>>, ASN1Error> {
+    let mut nonce = None;
+    r.read_sequence_of(|r| {
+        r.read_sequence(|r| {
+            let oid = r.next().read_oid()?;
+            r.read_optional(|r| r.read_bool())?;
+            let value = r.next().read_bytes()?;
+            if oid.components().as_slice() == OCSP_NONCE {
+                nonce = Some(value);
+            }
+            Ok(())
+        })
+    })?;
+    Ok(nonce)
+}
+
+/// OCSPResponseStatus values (RFC 6960 section 4.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcspStatus {
+    /// 1.
+    MalformedRequest = 1,
+    /// 2.
+    InternalError = 2,
+    /// 3.
+    TryLater = 3,
+    /// 6.
+    Unauthorized = 6,
+}
+
+/// An unsigned error response (no responseBytes).
+pub fn error_response(status: OcspStatus) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| w.next().write_enum(status as i64));
+    })
+}
+
+struct Answer {
+    raw_id: Vec<u8>,
+    status: CertStatus,
+}
+
+fn digest(alg: &[u64], data: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::digest;
+    let algorithm = if alg == SHA1 {
+        &digest::SHA1_FOR_LEGACY_USE_ONLY
+    } else if alg == SHA256 {
+        &digest::SHA256
+    } else {
+        return None;
+    };
+    Some(digest::digest(algorithm, data).as_ref().to_vec())
+}
+
+/// The issuer's name (DER) and public key bits, for matching CertIDs.
+fn issuer_facts(cert_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CaError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(internal)?;
+    Ok((
+        cert.subject().as_raw().to_vec(),
+        cert.public_key().subject_public_key.data.to_vec(),
+    ))
+}
+
+fn time(ms: i64) -> Result<GeneralizedTime, CaError> {
+    Ok(GeneralizedTime::from_datetime(super::keys::at_ms(ms)?))
+}
+
+impl Authority {
+    /// Answers a DER OCSP request with a DER OCSP response. Never fails: problems are
+    /// answered with the matching OCSP error status.
+    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+        let req = match parse_request(request) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "OCSP request refused");
+                return error_response(OcspStatus::MalformedRequest);
+            }
+        };
+        match self.ocsp_answer(&req).await {
+            Ok(der) => der,
+            Err(CaError::Sealed) => error_response(OcspStatus::TryLater),
+            Err(CaError::CaNotFound(_)) => error_response(OcspStatus::Unauthorized),
+            Err(e) => {
+                tracing::debug!(error = %e, "OCSP response failed");
+                error_response(OcspStatus::InternalError)
+            }
+        }
+    }
+
+    /// Which CA a CertID names, by hashes of its name and key.
+    fn ocsp_issuer(&self, id: &CertId) -> Result<Option<String>, CaError> {
+        for ca in self.cas() {
+            let der = super::authority::x509_of(&ca.cert_pem)?;
+            let (name, key) = issuer_facts(&der)?;
+            if digest(&id.hash_alg, &name).as_deref() == Some(&id.issuer_name_hash[..])
+                && digest(&id.hash_alg, &key).as_deref() == Some(&id.issuer_key_hash[..])
+            {
+                return Ok(Some(ca.name));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn ocsp_answer(&self, req: &OcspRequest) -> Result<Vec<u8>, CaError> {
+        let mut answers = Vec::with_capacity(req.ids.len());
+        let mut signer_name = None;
+        for id in &req.ids {
+            let issuer = self.ocsp_issuer(id)?;
+            let status = match &issuer {
+                Some(n) if n != ROOT => {
+                    signer_name.get_or_insert_with(|| n.clone());
+                    self.status_from(n, &hex::encode(&id.serial)).await?
+                }
+                _ => CertStatus::Unknown,
+            };
+            answers.push(Answer {
+                raw_id: id.raw.clone(),
+                status,
+            });
+        }
+        let Some(name) = signer_name else {
+            return Err(CaError::CaNotFound("(no CA of this responder)".into()));
+        };
+        let signer = self.signer(Some(&name)).await?;
+        let now = webqx_store::now_ms();
+        let next =
+            now + i64::try_from(self.inner.settings.crl_every.as_millis()).unwrap_or(3_600_000);
+        let ca_der = super::authority::x509_of(
+            &self.ca_info(&name).map(|c| c.cert_pem).unwrap_or_default(),
+        )?;
+        let (_, key_bits) = issuer_facts(&ca_der)?;
+        let key_hash = digest(SHA1, &key_bits).unwrap_or_default();
+        let (this_t, next_t) = (time(now)?, time(next)?);
+        let tbs = yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                // responderID byKey [2] EXPLICIT KeyHash.
+                w.next()
+                    .write_tagged(Tag::context(2), |w| w.write_bytes(&key_hash));
+                w.next().write_generalized_time(&this_t);
+                w.next().write_sequence_of(|w| {
+                    for a in &answers {
+                        write_single(w.next(), a, &this_t, &next_t);
+                    }
+                });
+                if let Some(nonce) = &req.nonce {
+                    w.next().write_tagged(Tag::context(1), |w| {
+                        w.write_sequence_of(|w| {
+                            w.next().write_sequence(|w| {
+                                w.next()
+                                    .write_oid(&ObjectIdentifier::from_slice(OCSP_NONCE));
+                                w.next().write_bytes(nonce);
+                            });
+                        });
+                    });
+                }
+            });
+        });
+        let signature = signer.issuer_key().sign(&tbs).map_err(internal)?;
+        let basic = yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                w.next().write_der(&tbs);
+                w.next().write_sequence(|w| {
+                    w.next()
+                        .write_oid(&ObjectIdentifier::from_slice(ECDSA_SHA256));
+                });
+                w.next().write_bitvec_bytes(&signature, signature.len() * 8);
+                w.next().write_tagged(Tag::context(0), |w| {
+                    w.write_sequence(|w| w.next().write_der(&ca_der));
+                });
+            });
+        });
+        Ok(yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                w.next().write_enum(0);
+                w.next().write_tagged(Tag::context(0), |w| {
+                    w.write_sequence(|w| {
+                        w.next()
+                            .write_oid(&ObjectIdentifier::from_slice(OCSP_BASIC));
+                        w.next().write_bytes(&basic);
+                    });
+                });
+            });
+        }))
+    }
+
+    async fn status_from(&self, issuer: &str, serial: &str) -> Result<CertStatus, CaError> {
+        let row = webqx_store::query(
+            "SELECT revoked_ms, revoke_reason FROM pki_certs WHERE serial = $1 AND issuer = $2",
+        )
+        .bind(serial)
+        .bind(issuer)
+        .fetch_optional(self.inner.store.pool())
+        .await?;
+        use webqx_store::Row;
+        match row {
+            None => Ok(CertStatus::Unknown),
+            Some(r) => Ok(super::db::status_of(r.try_get(0)?, r.try_get(1)?)),
+        }
+    }
+}
+
+fn write_single(w: DERWriter<'_>, a: &Answer, this: &GeneralizedTime, next: &GeneralizedTime) {
+    w.write_sequence(|w| {
+        w.next().write_der(&a.raw_id);
+        match a.status {
+            CertStatus::Good => w
+                .next()
+                .write_tagged_implicit(Tag::context(0), |w| w.write_null()),
+            CertStatus::Unknown => w
+                .next()
+                .write_tagged_implicit(Tag::context(2), |w| w.write_null()),
+            CertStatus::Revoked { at, reason } => {
+                let at = GeneralizedTime::from_datetime(
+                    time::OffsetDateTime::from_unix_timestamp(at.timestamp())
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                );
+                w.next().write_tagged_implicit(Tag::context(1), |w| {
+                    w.write_sequence(|w| {
+                        w.next().write_generalized_time(&at);
+                        if reason != RevocationReason::Unspecified {
+                            w.next().write_tagged(Tag::context(0), |w| {
+                                w.write_enum(i64::from(reason.code()));
+                            });
+                        }
+                    });
+                });
+            }
+        }
+        w.next().write_generalized_time(this);
+        w.next()
+            .write_tagged(Tag::context(0), |w| w.write_generalized_time(next));
+    });
+}

@@ -1,0 +1,456 @@
+//! `/v1/pki`: the certificate authority. Issuing, signing CSRs, listing, showing and
+//! revoking certificates, the CA hierarchy (token operations `pki-issue`, `pki-read`,
+//! `pki-revoke`, `pki-admin`), and, without a token, the root certificate, the CRL and
+//! the OCSP responder.
+//!
+//! Changes are audited by the CA itself (`pki.issue`, `pki.sign`, `pki.revoke`,
+//! `pki.ca.create`). The public revocation answers (CRL, OCSP, CA certificate) change
+//! nothing and are not audited one by one: relying parties poll them; they are counted
+//! in `webqx_server_requests_total`.
+
+use crate::api::keys::{ApiResult, Done};
+use crate::extract::{Caller, JsonBody, Path, Query};
+use crate::middleware::AuditDone;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use webqx_pki::ca::{
+    CaError, CaInfo, CertPage, CertRecord, IssueRequest, Issued, KeyAlgorithm, ListQuery, Profile,
+    RevocationReason, SignRequest,
+};
+use webqx_tokens::Operation;
+
+/// Largest OCSP request accepted.
+const MAX_OCSP_BYTES: usize = 16 * 1024;
+
+impl From<CaError> for ApiError {
+    fn from(e: CaError) -> ApiError {
+        let status = match &e {
+            CaError::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+            CaError::CertNotFound(_) | CaError::CaNotFound(_) => StatusCode::NOT_FOUND,
+            CaError::CaExists(_) | CaError::AlreadyRevoked(_) => StatusCode::CONFLICT,
+            CaError::NameNotAllowed { .. } => StatusCode::FORBIDDEN,
+            CaError::Kms(k) => crate::problem::kms_status(k),
+            CaError::Audit(webqx_audit::AuditError::SpoolFull(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            e if e.is_client_error() => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "certificate authority failure");
+            "the certificate authority failed; the service log has the details".to_owned()
+        } else {
+            e.to_string()
+        };
+        ApiError::new(status, e.kind(), detail).audited()
+    }
+}
+
+fn duration(text: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
+    text.map(|t| {
+        webqx_store::time::parse_duration(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))
+    })
+    .transpose()
+}
+
+/// Issue a certificate with a new key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueBody {
+    /// DNS names and IP addresses; the first is also the subject common name.
+    pub names: Vec<String>,
+    /// `tls-server` (default), `tls-client` or `secure-node`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub profile: Profile,
+    /// `p256` (default), `p384`, `ed25519`, `rsa2048`, `rsa3072`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub key: KeyAlgorithm,
+    /// Lifetime such as `30d` (default: the profile's).
+    pub ttl: Option<String>,
+    /// Intermediate that signs (default: the default issuing CA).
+    pub issuer: Option<String>,
+    /// Keep the private key, wrapped by the key service.
+    #[serde(default)]
+    pub store_key: bool,
+}
+
+/// Sign a CSR.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// PKCS#10 request, PEM.
+    pub csr: String,
+    /// `tls-server` (default), `tls-client` or `secure-node`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub profile: Profile,
+    /// Lifetime such as `30d` (default: the profile's).
+    pub ttl: Option<String>,
+    /// Intermediate that signs (default: the default issuing CA).
+    pub issuer: Option<String>,
+}
+
+/// A certificate just issued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedBody {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The certificate and its intermediate(s), PEM (not the root).
+    pub chain: String,
+    /// The root certificate, PEM.
+    pub root: String,
+    /// Start of validity, RFC 3339.
+    #[schema(value_type = String)]
+    pub not_before: DateTime<Utc>,
+    /// End of validity, RFC 3339.
+    #[schema(value_type = String)]
+    pub not_after: DateTime<Utc>,
+    /// The private key, PKCS#8 PEM (only when the service generated it). Shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+fn issued_body(s: &AppState, i: Issued) -> IssuedBody {
+    IssuedBody {
+        serial: i.serial,
+        certificate: i.cert_pem,
+        chain: i.chain_pem,
+        root: s.pki.root_pem(),
+        not_before: i.not_before,
+        not_after: i.not_after,
+        private_key: i
+            .key_pem
+            .map(|k| String::from_utf8_lossy(k.expose()).into_owned()),
+    }
+}
+
+fn requester(caller: &Caller) -> String {
+    caller.ctx.actor.clone()
+}
+
+#[utoipa::path(post, path = "/v1/pki/issue", tag = "pki", request_body = IssueBody,
+    responses((status = 201, body = IssuedBody), (status = 403, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+/// Issue a certificate with a key generated here (operation `pki-issue`).
+pub async fn issue(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<IssueBody>,
+) -> ApiResult<IssuedBody> {
+    caller
+        .require(&s, Operation::PkiIssue, None, "pki.issue")
+        .await?;
+    let req = IssueRequest {
+        names: b.names,
+        profile: b.profile,
+        key: b.key,
+        ttl: duration(b.ttl.as_deref())?,
+        issuer: b.issuer,
+        store_key: b.store_key,
+        requester: requester(&caller),
+        source: "api".into(),
+    };
+    let issued = s.pki.issue(&caller.ctx, req).await?;
+    Ok(Done(StatusCode::CREATED, issued_body(&s, issued)))
+}
+
+#[utoipa::path(post, path = "/v1/pki/sign", tag = "pki", request_body = SignBody,
+    responses((status = 201, body = IssuedBody), (status = 403, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+/// Sign a PKCS#10 CSR (operation `pki-issue`).
+pub async fn sign(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<SignBody>,
+) -> ApiResult<IssuedBody> {
+    caller
+        .require(&s, Operation::PkiIssue, None, "pki.sign")
+        .await?;
+    let req = SignRequest {
+        csr: b.csr.into_bytes(),
+        profile: b.profile,
+        ttl: duration(b.ttl.as_deref())?,
+        issuer: b.issuer,
+        requester: requester(&caller),
+        source: "api".into(),
+    };
+    let issued = s.pki.sign_csr(&caller.ctx, req).await?;
+    Ok(Done(StatusCode::CREATED, issued_body(&s, issued)))
+}
+
+/// Which certificates to list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// `next` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    pub limit: Option<u32>,
+    /// Only those issued by this CA.
+    pub issuer: Option<String>,
+    /// Only revoked (`true`) or not revoked (`false`).
+    pub revoked: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/v1/pki/certs", tag = "pki", params(ListParams),
+    responses((status = 200, description = "{items: [certificate], next}")))]
+/// List issued certificates, oldest first (operation `pki-read`).
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<CertPage>, ApiError> {
+    caller
+        .require(&s, Operation::PkiRead, None, "pki.list")
+        .await?;
+    let page = s
+        .pki
+        .list(&ListQuery {
+            limit: q.limit,
+            cursor: q.cursor,
+            issuer: q.issuer,
+            revoked: q.revoked,
+        })
+        .await?;
+    Ok(axum::Json(page))
+}
+
+#[utoipa::path(get, path = "/v1/pki/certs/{serial}", tag = "pki",
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses((status = 200, description = "the certificate's record"), (status = 404, body = crate::problem::Problem)))]
+/// Show one certificate (operation `pki-read`).
+pub async fn show(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(serial): Path<String>,
+) -> Result<axum::Json<CertRecord>, ApiError> {
+    caller
+        .require(&s, Operation::PkiRead, None, "pki.show")
+        .await?;
+    let rec = s.pki.get(&serial).await?;
+    rec.map(axum::Json)
+        .ok_or_else(|| CaError::CertNotFound(serial).into())
+}
+
+/// Revoke a certificate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    /// RFC 5280 reason: `unspecified` (default), `keyCompromise`, `cACompromise`,
+    /// `affiliationChanged`, `superseded`, `cessationOfOperation`, `certificateHold`,
+    /// `privilegeWithdrawn`, `aACompromise` (or the numeric code).
+    pub reason: Option<String>,
+}
+
+/// Revocation done.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// Serial number.
+    pub serial: String,
+    /// Reason.
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/pki/certs/{serial}/revoke", tag = "pki", request_body = RevokeBody,
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses((status = 200, body = Revoked), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem)))]
+/// Revoke a certificate (operation `pki-revoke`); the CRL is rebuilt at once.
+pub async fn revoke(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(serial): Path<String>,
+    JsonBody(b): JsonBody<RevokeBody>,
+) -> ApiResult<Revoked> {
+    caller
+        .require(&s, Operation::PkiRevoke, None, "pki.revoke")
+        .await?;
+    let reason: RevocationReason = match b.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(r) => r.parse().map_err(ApiError::from)?,
+    };
+    s.pki.revoke(&caller.ctx, &serial, reason).await?;
+    Ok(Done(
+        StatusCode::OK,
+        Revoked {
+            serial: webqx_pki::ca::normalize_serial(&serial).unwrap_or(serial),
+            reason: reason.as_str().into(),
+        },
+    ))
+}
+
+/// The CA hierarchy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaList {
+    /// Root first.
+    #[schema(value_type = Vec<Object>)]
+    pub cas: Vec<CaInfo>,
+}
+
+#[utoipa::path(get, path = "/v1/pki/cas", tag = "pki", responses((status = 200, body = CaList)))]
+/// The CA hierarchy (operation `pki-read`).
+pub async fn cas(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<CaList>, ApiError> {
+    caller
+        .require(&s, Operation::PkiRead, None, "pki.cas")
+        .await?;
+    s.pki.reload().await?;
+    Ok(axum::Json(CaList { cas: s.pki.cas() }))
+}
+
+/// A new intermediate CA.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCa {
+    /// Name: letters, digits, `-`, `_`.
+    pub name: String,
+    /// Make it the default issuing CA.
+    #[serde(default)]
+    pub default: bool,
+}
+
+#[utoipa::path(post, path = "/v1/pki/cas", tag = "pki", request_body = NewCa,
+    responses((status = 201, description = "the new CA"), (status = 409, body = crate::problem::Problem)))]
+/// Create an intermediate CA signed by the root (operation `pki-admin`).
+pub async fn create_ca(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewCa>,
+) -> ApiResult<CaInfo> {
+    caller
+        .require(&s, Operation::PkiAdmin, None, "pki.ca.create")
+        .await?;
+    let ca = s
+        .pki
+        .create_intermediate(&caller.ctx, &b.name, b.default)
+        .await?;
+    Ok(Done(StatusCode::CREATED, ca))
+}
+
+fn public(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    let mut r = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=60"),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response();
+    r.extensions_mut().insert(AuditDone);
+    r
+}
+
+#[utoipa::path(get, path = "/v1/pki/ca.pem", tag = "pki", security(()),
+    responses((status = 200, description = "the root certificate, PEM")))]
+/// The root certificate (no token).
+pub async fn root_pem(State(s): State<AppState>) -> Response {
+    public("application/x-pem-file", s.pki.root_pem())
+}
+
+/// Which CRL.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CrlParams {
+    /// CA name (default: the default issuing CA).
+    pub issuer: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/pki/crl", tag = "pki", security(()), params(CrlParams),
+    responses((status = 200, description = "the CRL, DER (application/pkix-crl)")))]
+/// The current CRL, DER (no token).
+pub async fn crl_der(
+    State(s): State<AppState>,
+    Query(q): Query<CrlParams>,
+) -> Result<Response, ApiError> {
+    let crl = s.pki.crl(q.issuer.as_deref()).await.map_err(public_err)?;
+    Ok(public("application/pkix-crl", crl.der.clone()))
+}
+
+#[utoipa::path(get, path = "/v1/pki/crl.pem", tag = "pki", security(()), params(CrlParams),
+    responses((status = 200, description = "the CRL, PEM")))]
+/// The current CRL, PEM (no token).
+pub async fn crl_pem(
+    State(s): State<AppState>,
+    Query(q): Query<CrlParams>,
+) -> Result<Response, ApiError> {
+    let crl = s.pki.crl(q.issuer.as_deref()).await.map_err(public_err)?;
+    Ok(public("application/x-pem-file", crl.pem()))
+}
+
+fn public_err(e: CaError) -> ApiError {
+    let mut e = ApiError::from(e);
+    // Nobody to attribute it to; the middleware records the failed request.
+    e.audited = false;
+    e
+}
+
+#[utoipa::path(post, path = "/v1/pki/ocsp", tag = "pki", security(()),
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    responses((status = 200, description = "OCSP response, DER (application/ocsp-response)")))]
+/// OCSP (RFC 6960) over POST (no token).
+pub async fn ocsp_post(State(s): State<AppState>, body: axum::body::Body) -> Response {
+    match axum::body::to_bytes(body, MAX_OCSP_BYTES).await {
+        Ok(bytes) => ocsp_reply(s.pki.ocsp(&bytes).await),
+        Err(_) => ocsp_reply(webqx_pki::ca::ocsp::error_response(
+            webqx_pki::ca::ocsp::OcspStatus::MalformedRequest,
+        )),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/pki/ocsp/{request}", tag = "pki", security(()),
+    params(("request" = String, Path, description = "the DER request, base64 (URL-encoded)")),
+    responses((status = 200, description = "OCSP response, DER (application/ocsp-response)")))]
+/// OCSP (RFC 6960 appendix A.1) over GET (no token).
+pub async fn ocsp_get(State(s): State<AppState>, Path(request): Path<String>) -> Response {
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+    ];
+    let der = engines
+        .iter()
+        .find_map(|e| e.decode(request.trim_end_matches('\n')).ok());
+    match der {
+        Some(der) if der.len() <= MAX_OCSP_BYTES => ocsp_reply(s.pki.ocsp(&der).await),
+        _ => ocsp_reply(webqx_pki::ca::ocsp::error_response(
+            webqx_pki::ca::ocsp::OcspStatus::MalformedRequest,
+        )),
+    }
+}
+
+fn ocsp_reply(der: Vec<u8>) -> Response {
+    let mut r = public("application/ocsp-response", der);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The routes.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/pki/issue", post(issue))
+        .route("/v1/pki/sign", post(sign))
+        .route("/v1/pki/certs", get(list))
+        .route("/v1/pki/certs/{serial}", get(show))
+        .route("/v1/pki/certs/{serial}/revoke", post(revoke))
+        .route("/v1/pki/cas", get(cas).post(create_ca))
+        .route("/v1/pki/ca.pem", get(root_pem))
+        .route("/v1/pki/crl", get(crl_der))
+        .route("/v1/pki/crl.pem", get(crl_pem))
+        .route("/v1/pki/ocsp", post(ocsp_post))
+        .route("/v1/pki/ocsp/{request}", get(ocsp_get))
+}

@@ -202,6 +202,7 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
     assert_ne!(first, second, "renewal issued a new certificate");
 
     let cert = live.join("cert.pem");
+    assert!(ocsp(&s, &live).contains(": good"), "{}", ocsp(&s, &live));
     let out = certbot(
         &s,
         dir.path(),
@@ -216,12 +217,38 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
         ],
     );
     ok("certbot revoke", &out, dir.path());
+    let answer = ocsp(&s, &live);
+    assert!(
+        answer.contains(": revoked") && answer.contains("superseded"),
+        "{answer}"
+    );
     assert_revoked(&s, &second);
     let log = s.log();
     assert!(
         !log.contains("PRIVATE KEY"),
         "no key material in the server log"
     );
+}
+
+/// `openssl ocsp` asks our responder about certbot's current certificate.
+fn ocsp(s: &Server, live: &Path) -> String {
+    let path = |f: &str| live.join(f).display().to_string();
+    let ca = s.ca().display().to_string();
+    let url = format!("{}/v1/pki/ocsp", s.addr);
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        &path("chain.pem"),
+        "-cert",
+        &path("cert.pem"),
+        "-url",
+        &url,
+        "-CAfile",
+        &ca,
+        "-verify_other",
+        &path("chain.pem"),
+    ]);
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
 }
 
 /// The CA recorded the revocation of `serial`, and the issuance, with the ACME account

@@ -1033,6 +1033,39 @@ mod tests {
     }
 
     #[test]
+    fn acme_section_is_checked() {
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert!(!c.acme.enabled, "ACME is off by default");
+        assert_eq!(
+            (c.acme.http01_port, c.acme.profile.as_str()),
+            (80, "tls-server")
+        );
+        let text = "[acme]\nenabled = true\nhttp01_port = 8080\n\
+                    resolve = { \"ehr.test\" = \"127.0.0.1\" }\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(c.acme.resolve["ehr.test"], "127.0.0.1");
+        for (bad, says) in [
+            ("resolve = { \"ehr.test\" = \"here\" }", "not an IP address"),
+            ("profile = \"tls-client\"", "tls-server or secure-node"),
+            ("order_lifetime = \"soon\"", ""),
+            ("http01_port = 0", "1 to 65535"),
+        ] {
+            let e = Config::from_text("x.toml", &format!("[acme]\n{bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains(says), "{bad}: {e}");
+        }
+        let vars = [
+            ("WEBQX_ACME_ENABLED".to_string(), "true".to_string()),
+            (
+                "WEBQX_ACME_RESOLVE".to_string(),
+                "{ \"a.test\" = \"::1\" }".to_string(),
+            ),
+        ];
+        let c = Config::from_text("x.toml", "", &vars).unwrap();
+        assert!(c.acme.enabled);
+        assert_eq!(c.acme.resolve["a.test"], "::1");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let vars = vec![
             (

@@ -173,6 +173,7 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
     let s = server(dir.path(), http01);
     let live = dir.path().join("config/live/ehr.test");
 
+    let started = std::time::Instant::now();
     let out = certbot(
         &s,
         dir.path(),
@@ -192,11 +193,14 @@ fn certbot_obtains_renews_and_revokes_a_certificate() {
         eprintln!("--- server log ---\n{}", s.log());
     }
     ok("certbot certonly", &out, dir.path());
+    eprintln!("certbot certonly (2 names): {:?}", started.elapsed());
     verify(&s, &live);
     let first = serial_of(&live.join("cert.pem"));
 
+    let started = std::time::Instant::now();
     let out = certbot(&s, dir.path(), http01, &["renew", "--force-renewal"]);
     ok("certbot renew", &out, dir.path());
+    eprintln!("certbot renew --force-renewal: {:?}", started.elapsed());
     verify(&s, &live);
     let second = serial_of(&live.join("cert.pem"));
     assert_ne!(first, second, "renewal issued a new certificate");

@@ -392,6 +392,12 @@ impl Acme {
         let payload = payload.unwrap_or_default();
         let thumbprint = key.thumbprint();
         if let Some(existing) = self.db.account_by_key(&thumbprint).await? {
+            if existing.status != "valid" {
+                return Err(AcmeError::Unauthorized(format!(
+                    "the account of this key is {}; use a new key for a new account",
+                    existing.status
+                )));
+            }
             let url = format!("{base}/acme/acct/{}", existing.id);
             let mut reply = Reply::json(200, account_json(base, &existing)).at(url);
             reply.actor = Some(actor_of(&existing));

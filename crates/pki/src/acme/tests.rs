@@ -397,6 +397,16 @@ async fn an_existing_account_is_found_by_its_key_and_only_return_existing_works(
             .await
             .unwrap_err();
         assert_eq!(e.acme_type(), "unauthorized");
+        c.kid = None;
+        let e = h
+            .send(&c, &Endpoint::NewAccount, Some(&only))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.acme_type(),
+            "unauthorized",
+            "a deactivated account stays closed"
+        );
     }
 }
 

@@ -213,5 +213,46 @@ async fn issue_sign_revoke_status_get_list() {
             next = p.next;
         }
         assert_eq!(seen, 5, "{}", t.label);
+
+        // A batch: all issued and stored, each with its own audit record; one bad
+        // request refuses the whole batch.
+        let batch = pki
+            .issue_batch(&ctx, (0..20).map(|_| issue_req(&["localhost"])).collect())
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 20);
+        assert!(batch.iter().all(|i| i.key_pem.is_some()));
+        assert_eq!(
+            pki.status(&batch[7].serial).await.unwrap(),
+            CertStatus::Good
+        );
+        let bad = vec![issue_req(&["localhost"]), issue_req(&["evil.example"])];
+        assert!(matches!(
+            pki.issue_batch(&ctx, bad).await,
+            Err(CaError::NameNotAllowed { .. })
+        ));
+        let all = pki
+            .list(&ListQuery {
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 25, "{}", t.label);
+
+        // CRL: the revoked serial is in it; a rebuild bumps the number.
+        let crl = pki.crl(None).await.unwrap();
+        let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
+        let listed: Vec<String> = parsed
+            .iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect();
+        assert_eq!(listed, vec![signed.serial.clone()], "{}", t.label);
+        let again = pki
+            .rebuild_crl(&pki.default_issuer().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(again.number, crl.number + 1);
+        assert!(crl.pem().starts_with("-----BEGIN X509 CRL-----"));
     }
 }

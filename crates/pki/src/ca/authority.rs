@@ -80,11 +80,11 @@ pub struct CertPage {
     pub next: Option<String>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     webqx_store::now_ms()
 }
 
-fn ttl_ms(d: Duration) -> i64 {
+pub(crate) fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
@@ -174,15 +174,11 @@ impl Authority {
         if self.default_name().is_none() {
             let name = self.inner.settings.default_intermediate.clone();
             let ctx = RequestContext::internal("system");
-            match self.create_intermediate_locked(&ctx, &name, true).await {
-                // Another node sharing the store made it first.
-                Err(CaError::CaExists(_)) | Err(CaError::Store(_))
-                    if {
-                        self.reload().await?;
-                        self.default_name().is_some()
-                    } => {}
-                other => {
-                    other?;
+            if let Err(e) = self.create_intermediate_locked(&ctx, &name, true).await {
+                // Another node sharing the store may have made it first.
+                self.reload().await?;
+                if self.default_name().is_none() {
+                    return Err(e);
                 }
             }
         }
@@ -267,7 +263,9 @@ impl Authority {
         let cn = format!("WebQx Security Issuing CA {name} {suffix}");
         let not_before = now_ms() - 300_000;
         let not_after = (now_ms() + ttl_ms(self.inner.settings.intermediate_ttl))
-            .min(root.not_after.timestamp_millis());
+            .min(root.not_after.timestamp_millis())
+            / 1000
+            * 1000;
         let params = keys::intermediate_params(&cn, serial, not_before, not_after)?;
         let cert = params.signed_by(&key, &issuer).map_err(internal)?;
         let pem = cert.pem();
@@ -407,7 +405,7 @@ impl Authority {
         Ok(signer)
     }
 
-    fn check_request(
+    pub(crate) fn check_request(
         &self,
         names: &[String],
         profile: Profile,
@@ -565,7 +563,7 @@ impl Authority {
         Ok(issued)
     }
 
-    async fn refused<T>(
+    pub(crate) async fn refused<T>(
         &self,
         mut rec: webqx_audit::AuditRecord,
         e: CaError,
@@ -782,7 +780,9 @@ struct Job<'a> {
     rsa_or_ecdsa: bool,
 }
 
-fn metrics_issued(_profile: Profile) {}
+pub(crate) fn metrics_issued(profile: Profile) {
+    metrics::counter!("webqx_pki_issued_total", "profile" => profile.as_str()).increment(1);
+}
 
 fn parse_cursor(c: &str) -> Result<(i64, String), CaError> {
     let bad = || CaError::Invalid("bad cursor; pass the `next` value of the previous page".into());

@@ -191,6 +191,47 @@ pub(crate) async fn insert_cert(tx: &mut WriteTx, c: &NewCert<'_>) -> Result<(),
     Ok(())
 }
 
+/// Inserts many certificates with multi-row statements (12 parameters per row).
+pub(crate) async fn insert_certs(tx: &mut WriteTx, certs: &[NewCert<'_>]) -> Result<(), CaError> {
+    const ROWS: usize = 50;
+    let now = webqx_store::now_ms();
+    for chunk in certs.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO pki_certs (serial, issuer, profile, names, subject, requester, source, \
+             not_before_ms, not_after_ms, cert_der, key_stored, created_ms) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 12;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let marks: Vec<String> = (1..=12).map(|k| format!("${}", p + k)).collect();
+            sql.push_str(&format!("({})", marks.join(", ")));
+        }
+        // The statement holds only placeholders; every value is bound.
+        let mut q = query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            let names = serde_json::to_string(c.names).map_err(super::error::internal)?;
+            let subject = format!("CN={}", c.names.first().map(String::as_str).unwrap_or(""));
+            q = q
+                .bind(c.serial.to_owned())
+                .bind(c.issuer.to_owned())
+                .bind(c.profile.as_str())
+                .bind(names)
+                .bind(subject)
+                .bind(c.requester.to_owned())
+                .bind(c.source.to_owned())
+                .bind(c.not_before_ms)
+                .bind(c.not_after_ms)
+                .bind(c.cert_der.to_vec())
+                .bind(i64::from(c.key_stored))
+                .bind(now);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
 pub(crate) const CERT_COLUMNS: &str = "serial, issuer, profile, names, subject, requester, \
      source, not_before_ms, not_after_ms, cert_der, key_stored, created_ms, revoked_ms, \
      revoke_reason";

@@ -9,6 +9,7 @@
 //! - [`Authority`] is the entry point; every change is committed with its audit record.
 
 mod authority;
+mod batch;
 mod crl;
 mod csr;
 mod db;
@@ -20,6 +21,7 @@ pub mod ocsp;
 mod settings;
 
 pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normalize_serial};
+pub use batch::MAX_BATCH;
 pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;
@@ -344,5 +346,61 @@ impl fmt::Debug for Issued {
             .field("serial", &self.serial)
             .field("not_after", &self.not_after)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_profiles_keys_and_serials_parse() {
+        for text in ["keyCompromise", "key-compromise", "KEY_COMPROMISE", "1"] {
+            let r: RevocationReason = text.parse().unwrap();
+            assert_eq!(r, RevocationReason::KeyCompromise);
+        }
+        assert!(
+            "7".parse::<RevocationReason>().is_err(),
+            "7 is unused in RFC 5280"
+        );
+        assert!("nope".parse::<RevocationReason>().is_err());
+        for r in RevocationReason::ALL {
+            assert_eq!(RevocationReason::from_code(i64::from(r.code())), Some(r));
+            assert_eq!(r.as_str().parse::<RevocationReason>().unwrap(), r);
+        }
+        assert_eq!(
+            "secure-node".parse::<Profile>().unwrap(),
+            Profile::SecureNode
+        );
+        assert!("ca".parse::<Profile>().is_err());
+        assert_eq!(
+            "rsa3072".parse::<KeyAlgorithm>().unwrap(),
+            KeyAlgorithm::Rsa3072
+        );
+        assert_eq!(normalize_serial("0A:bC").unwrap(), "0abc");
+        assert!(normalize_serial("xyz").is_err());
+    }
+
+    #[test]
+    fn csr_checks_refuse_garbage_ca_requests_and_unknown_critical_extensions() {
+        assert!(matches!(check_csr(b""), Err(CaError::BadCsr(_))));
+        assert!(matches!(check_csr(b"garbage"), Err(CaError::BadCsr(_))));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["a.example.org".to_string()]).unwrap();
+        let ok = params.serialize_request(&key).unwrap();
+        let checked = check_csr(ok.pem().unwrap().as_bytes()).unwrap();
+        assert_eq!(checked.names, vec!["a.example.org"]);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.serialize_request(&key).unwrap();
+        assert!(matches!(check_csr(ca.der()), Err(CaError::CsrAsksForCa)));
+        let mut critical = rcgen::CustomExtension::from_oid_content(&[1, 2, 3, 4], vec![5, 0]);
+        critical.set_criticality(true);
+        let mut params = rcgen::CertificateParams::new(vec!["a.example.org".to_string()]).unwrap();
+        params.custom_extensions.push(critical);
+        let odd = params.serialize_request(&key).unwrap();
+        assert!(matches!(
+            check_csr(odd.der()),
+            Err(CaError::UnknownCriticalExtension(oid)) if oid == "1.2.3.4"
+        ));
     }
 }

@@ -361,3 +361,64 @@ fn write_single(w: DERWriter<'_>, a: &Answer, this: &GeneralizedTime, next: &Gen
             .write_tagged(Tag::context(0), |w| w.write_generalized_time(next));
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request for one certificate, optionally with a nonce, shaped as `openssl ocsp
+    /// -reqout` writes it (SHA-1 CertID; RFC 6960 section 4.1.1).
+    fn request(nonce: Option<&[u8]>) -> Vec<u8> {
+        yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                w.next().write_sequence(|w| {
+                    w.next().write_sequence_of(|w| {
+                        w.next().write_sequence(|w| {
+                            w.next().write_sequence(|w| {
+                                w.next().write_sequence(|w| {
+                                    w.next().write_oid(&ObjectIdentifier::from_slice(SHA1));
+                                    w.next().write_null();
+                                });
+                                w.next().write_bytes(&[1; 20]);
+                                w.next().write_bytes(&[2; 20]);
+                                w.next().write_bigint_bytes(&[0x42, 0x01], true);
+                            });
+                        });
+                    });
+                    if let Some(n) = nonce {
+                        w.next().write_tagged(Tag::context(2), |w| {
+                            w.write_sequence_of(|w| {
+                                w.next().write_sequence(|w| {
+                                    w.next()
+                                        .write_oid(&ObjectIdentifier::from_slice(OCSP_NONCE));
+                                    w.next().write_bytes(n);
+                                });
+                            });
+                        });
+                    }
+                });
+            });
+        })
+    }
+
+    #[test]
+    fn parses_cert_ids_and_the_nonce() {
+        let req = parse_request(&request(Some(b"\x04\x02hi"))).unwrap();
+        assert_eq!(req.ids.len(), 1);
+        assert_eq!(req.ids[0].serial, vec![0x42, 0x01]);
+        assert_eq!(req.ids[0].hash_alg, SHA1.to_vec());
+        assert_eq!(req.nonce.as_deref(), Some(&b"\x04\x02hi"[..]));
+        assert!(parse_request(&request(None)).unwrap().nonce.is_none());
+    }
+
+    #[test]
+    fn malformed_requests_are_errors_not_panics() {
+        assert!(parse_request(b"").is_err());
+        assert!(parse_request(b"\x30\x00").is_err());
+        let mut r = request(None);
+        r.truncate(r.len() - 3);
+        assert!(parse_request(&r).is_err());
+        let malformed = error_response(OcspStatus::MalformedRequest);
+        assert_eq!(malformed, vec![0x30, 0x03, 0x0a, 0x01, 0x01]);
+    }
+}

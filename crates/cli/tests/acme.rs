@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 
 /// A server with ACME on, validating http-01 on `http01_port` at 127.0.0.1 for
 /// [`NAMES`], and a tls-server profile that allows them. Its config file lives in `dir`.
-fn server(dir: &Path, http01_port: u16) -> Server {
+fn server(dir: &Path, http01_port: u16, extra_env: &[(String, String)]) -> Server {
     let resolve = NAMES
         .iter()
         .map(|n| format!("\"{n}\" = \"127.0.0.1\""))
@@ -49,7 +49,8 @@ fn server(dir: &Path, http01_port: u16) -> Server {
          [pki.tls-server]\nallowed_domains = [\"localhost\", \"ehr.test\"]\n"
     );
     std::fs::write(&config, text).expect("config file");
-    let env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    let mut env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    env.extend_from_slice(extra_env);
     Server::start(BIN, &env)
 }
 
@@ -165,12 +166,27 @@ fn verify(s: &Server, live: &Path) {
 
 #[test]
 fn certbot_obtains_renews_and_revokes_a_certificate() {
-    if !tools() {
-        return;
+    if tools() {
+        certbot_flow(&[]);
     }
+}
+
+#[test]
+fn certbot_works_the_same_over_postgresql() {
+    let Some(env) = webqx_testkit::server::postgres_env() else {
+        eprintln!("*** SKIPPED: WEBQX_TEST_POSTGRES is not set ***");
+        return;
+    };
+    if tools() {
+        certbot_flow(&env);
+    }
+}
+
+/// certonly for two names, renew, revoke: each checked with openssl.
+fn certbot_flow(extra_env: &[(String, String)]) {
     let http01 = free_port();
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = server(dir.path(), http01);
+    let s = server(dir.path(), http01, extra_env);
     let live = dir.path().join("config/live/ehr.test");
 
     let started = std::time::Instant::now();
@@ -287,7 +303,7 @@ fn assert_revoked(s: &Server, serial: &str) {
 #[tokio::test]
 async fn acme_speaks_problem_json_with_nonces_and_needs_no_bearer_token() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = server(dir.path(), free_port());
+    let s = server(dir.path(), free_port(), &[]);
     let http = s.http().with_token(None);
     let nonce = |r: &webqx_testkit::server::Reply| {
         r.headers

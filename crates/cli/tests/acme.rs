@@ -370,6 +370,15 @@ async fn acme_speaks_problem_json_with_nonces_and_needs_no_bearer_token() {
         .await;
     assert_eq!(unknown.status, 404);
 
+    let metrics = s.http().get("/metrics").await.text;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("webqx_acme_requests_total")
+                && l.contains("endpoint=\"new-account\"")
+                && l.contains("result=\"malformed\"")),
+        "ACME requests are counted by endpoint and result"
+    );
     let trail = s.http().get("/v1/audit/records").await.text;
     assert!(
         trail.lines().any(|l| l.contains("POST /acme/{*rest}")),

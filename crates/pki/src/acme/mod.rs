@@ -109,6 +109,23 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// A short name, for metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::NewAccount => "new-account",
+            Endpoint::Account(_) => "account",
+            Endpoint::AccountOrders(_) => "account-orders",
+            Endpoint::NewOrder => "new-order",
+            Endpoint::Order(_) => "order",
+            Endpoint::Finalize(_) => "finalize",
+            Endpoint::Authz(_) => "authz",
+            Endpoint::Challenge(_) => "challenge",
+            Endpoint::Cert(_) => "cert",
+            Endpoint::RevokeCert => "revoke-cert",
+            Endpoint::KeyChange => "key-change",
+        }
+    }
+
     /// The path, from `/acme/` on.
     pub fn path(&self) -> String {
         match self {

@@ -215,6 +215,9 @@ async fn handle(s: &AppState, meta: &ReqMeta, req: Request) -> Result<Response, 
         .map_err(|_| AcmeError::Malformed(format!("the body is over {MAX_JWS_BYTES} bytes")))?;
     let ctx = meta.context("anonymous");
     let outcome = acme.post(&base, &endpoint, &body, &ctx).await;
+    let result = outcome.as_ref().map_or_else(AcmeError::acme_type, |_| "ok");
+    metrics::counter!("webqx_acme_requests_total", "endpoint" => endpoint.name(), "result" => result)
+        .increment(1);
     if let Ok(Reply {
         actor: Some(actor), ..
     }) = &outcome

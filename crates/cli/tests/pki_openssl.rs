@@ -560,3 +560,134 @@ fn curl_trusts_an_issued_server_certificate_served_by_openssl_s_server() {
     );
     assert!(ok(&out, "curl ca.pem").contains("BEGIN CERTIFICATE"));
 }
+
+/// Turns a data folder made by this version back into what version 0.1 left: its local
+/// CA with pathLenConstraint 0 (same key, same name), a server certificate signed by it,
+/// no CA hierarchy tables filled. Returns (legacy root PEM, legacy server leaf PEM).
+fn make_legacy(data: &Path) -> (String, String) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DistinguishedName, DnType,
+            ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let store =
+            webqx_store::Store::open(&webqx_store::StoreConfig::sqlite(&data.join("store.db")))
+                .await
+                .unwrap();
+        let audit = webqx_audit::AuditLog::start(store.clone());
+        let kms = webqx_kms::Kms::new(store.clone(), audit, Default::default());
+        let key_hex = std::fs::read(data.join("unseal.key")).unwrap();
+        let ctx = webqx_audit::RequestContext::internal("test");
+        kms.unseal_with_key(&ctx, &webqx_crypto::SecretBytes::new(key_hex))
+            .await
+            .unwrap();
+        let root_key = KeyPair::try_from(kms.get_secret("ca.key").await.unwrap().expose()).unwrap();
+        let name = webqx_store::meta::get(store.pool(), "ca.name")
+            .await
+            .unwrap()
+            .unwrap();
+        let legacy_params = || {
+            let mut p = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, name.as_str());
+            dn.push(DnType::OrganizationName, "WebQx Security");
+            p.distinguished_name = dn;
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            p.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            p
+        };
+        let root = legacy_params().self_signed(&root_key).unwrap().pem();
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.use_authority_key_identifier_extension = true;
+        let issuer = Issuer::new(legacy_params(), root_key);
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap().pem();
+        std::fs::write(data.join("tls/ca.pem"), &root).unwrap();
+        std::fs::write(data.join("tls/server.pem"), format!("{leaf}{root}")).unwrap();
+        std::fs::write(data.join("tls/server.key"), leaf_key.serialize_pem()).unwrap();
+        for sql in [
+            "DELETE FROM pki_certs",
+            "DELETE FROM pki_cas",
+            "DELETE FROM pki_crls",
+            "DELETE FROM secrets WHERE name LIKE 'pki.%'",
+            "DELETE FROM meta WHERE name = 'tls.server.issuer'",
+        ] {
+            webqx_store::query(sql).execute(store.pool()).await.unwrap();
+        }
+        store.close().await;
+        (root, leaf)
+    })
+}
+
+#[test]
+fn a_data_folder_of_the_previous_version_is_upgraded_in_place() {
+    if !tools() {
+        return;
+    }
+    let mut ca = Ca::start(Vec::new());
+    ca.server.stop();
+    let (legacy_root, legacy_leaf) = make_legacy(&ca.server.data);
+    std::fs::write(ca.path("legacy-root.pem"), &legacy_root).unwrap();
+    std::fs::write(ca.path("legacy-leaf.pem"), &legacy_leaf).unwrap();
+    let before = ok(
+        &openssl(&["x509", "-in", &ca.p("legacy-root.pem"), "-noout", "-text"]),
+        "legacy root",
+    );
+    assert!(before.contains("pathlen:0"), "{before}");
+    ca.server.spawn();
+
+    // The root was re-issued with the same key and name, allowing one intermediate.
+    let root = ca.server.ca().display().to_string();
+    let after = ok(
+        &openssl(&["x509", "-in", &root, "-noout", "-text"]),
+        "new root",
+    );
+    assert!(after.contains("pathlen:1"), "{after}");
+    let key = |f: &str| ok(&openssl(&["x509", "-in", f, "-noout", "-pubkey"]), "pubkey");
+    assert_eq!(key(&root), key(&ca.p("legacy-root.pem")), "same root key");
+    let subject = |f: &str| {
+        ok(
+            &openssl(&["x509", "-in", f, "-noout", "-subject"]),
+            "subject",
+        )
+    };
+    assert_eq!(
+        subject(&root),
+        subject(&ca.p("legacy-root.pem")),
+        "same root name"
+    );
+    // Certificates the old root signed still verify under the new one.
+    let out = openssl(&["verify", "-CAfile", &root, &ca.p("legacy-leaf.pem")]);
+    assert!(ok(&out, "legacy leaf under the new root").contains(": OK"));
+    // The server's certificate now comes from the intermediate, and clients trusting the
+    // root reach it.
+    let chain = std::fs::read_to_string(ca.server.data.join("tls/server.pem")).unwrap();
+    assert_eq!(
+        chain.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "leaf + intermediate"
+    );
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "--cacert",
+            &root,
+            &format!("{}/v1/sys/health", ca.server.addr),
+        ],
+    );
+    ok(&out, "curl with the upgraded root");
+    let cas = ok(&ca.cli(&["ca", "list"]), "ca list");
+    assert!(cas.contains("root") && cas.contains("(default)"), "{cas}");
+    ca.issue("after", &["www.example.test"]);
+    std::fs::copy(ca.server.ca(), ca.path("root.pem")).unwrap();
+    ca.verify("after");
+}

@@ -148,6 +148,26 @@ async fn issue_sign_revoke_status_get_list() {
         };
         let signed = pki.sign_csr(&ctx, sign.clone()).await.unwrap();
         assert!(signed.key_pem.is_none());
+        // CSRs with Ed25519 and RSA keys: the certificate carries the CSR's key.
+        for key in [
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .unwrap(),
+        ] {
+            let csr = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+                .unwrap()
+                .serialize_request(&key)
+                .unwrap();
+            let mut r = sign.clone();
+            r.csr = csr.der().to_vec();
+            let cert = pki.sign_csr(&ctx, r).await.unwrap();
+            let der = webqx_pki::certs_from_pem(cert.cert_pem.as_bytes()).unwrap();
+            let (_, parsed) = x509_parser::parse_x509_certificate(der[0].as_ref()).unwrap();
+            assert_eq!(
+                parsed.public_key().subject_public_key.data.as_ref(),
+                key.public_key_raw()
+            );
+        }
         let mut bad = sign.clone();
         bad.csr = b"garbage".to_vec();
         assert!(matches!(
@@ -212,7 +232,7 @@ async fn issue_sign_revoke_status_get_list() {
             seen += p.items.len();
             next = p.next;
         }
-        assert_eq!(seen, 5, "{}", t.label);
+        assert_eq!(seen, 7, "{}", t.label);
 
         // A batch: all issued and stored, each with its own audit record; one bad
         // request refuses the whole batch.
@@ -238,7 +258,7 @@ async fn issue_sign_revoke_status_get_list() {
             })
             .await
             .unwrap();
-        assert_eq!(all.items.len(), 25, "{}", t.label);
+        assert_eq!(all.items.len(), 27, "{}", t.label);
 
         // CRL: the revoked serial is in it; a rebuild bumps the number.
         let crl = pki.crl(None).await.unwrap();

@@ -199,20 +199,28 @@ impl Authority {
     /// Answers a DER OCSP request with a DER OCSP response. Never fails: problems are
     /// answered with the matching OCSP error status.
     pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+        let (der, outcome) = self.ocsp_inner(request).await;
+        metrics::counter!("webqx_pki_ocsp_responses_total", "outcome" => outcome).increment(1);
+        der
+    }
+
+    async fn ocsp_inner(&self, request: &[u8]) -> (Vec<u8>, &'static str) {
         let req = match parse_request(request) {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "OCSP request refused");
-                return error_response(OcspStatus::MalformedRequest);
+                return (error_response(OcspStatus::MalformedRequest), "malformed");
             }
         };
         match self.ocsp_answer(&req).await {
-            Ok(der) => der,
-            Err(CaError::Sealed) => error_response(OcspStatus::TryLater),
-            Err(CaError::CaNotFound(_)) => error_response(OcspStatus::Unauthorized),
+            Ok(der) => (der, "successful"),
+            Err(CaError::Sealed) => (error_response(OcspStatus::TryLater), "try_later"),
+            Err(CaError::CaNotFound(_)) => {
+                (error_response(OcspStatus::Unauthorized), "unauthorized")
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "OCSP response failed");
-                error_response(OcspStatus::InternalError)
+                (error_response(OcspStatus::InternalError), "internal_error")
             }
         }
     }

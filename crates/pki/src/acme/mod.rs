@@ -219,12 +219,11 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-fn random_b64(len: usize) -> String {
+fn random_b64(len: usize) -> Result<String, AcmeError> {
     let mut bytes = vec![0u8; len];
-    // aws-lc-rs's system RNG does not fail on Linux; an all-zero value would be caught by
-    // the uniqueness constraints rather than silently reused.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    jws::b64url(&bytes)
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| AcmeError::ServerInternal("the system random generator failed".into()))?;
+    Ok(jws::b64url(&bytes))
 }
 
 fn actor_of(account: &Account) -> String {
@@ -262,7 +261,7 @@ impl Acme {
     /// # Errors
     /// [`AcmeError::ServerInternal`] when the store fails.
     pub async fn new_nonce(&self) -> Result<String, AcmeError> {
-        let nonce = random_b64(16);
+        let nonce = random_b64(16)?;
         let lifetime = i64::try_from(self.settings.nonce_lifetime.as_millis()).unwrap_or(i64::MAX);
         self.db.put_nonce(&nonce, lifetime).await?;
         Ok(nonce)
@@ -530,21 +529,23 @@ impl Acme {
             error: None,
             cert_id: None,
         };
-        let authzs: Vec<Authz> = names
+        let authzs = names
             .iter()
-            .map(|name| Authz {
-                id: new_id(),
-                order_id: order.id.clone(),
-                account_id: account.id.clone(),
-                name: name.clone(),
-                status: "pending".into(),
-                token: random_b64(32),
-                chall_status: "pending".into(),
-                validated_ms: None,
-                error: None,
-                expires_ms: order.expires_ms,
+            .map(|name| {
+                Ok(Authz {
+                    id: new_id(),
+                    order_id: order.id.clone(),
+                    account_id: account.id.clone(),
+                    name: name.clone(),
+                    status: "pending".into(),
+                    token: random_b64(32)?,
+                    chall_status: "pending".into(),
+                    validated_ms: None,
+                    error: None,
+                    expires_ms: order.expires_ms,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Authz>, AcmeError>>()?;
         self.db.insert_order(&order, &authzs).await?;
         let url = format!("{base}/acme/order/{}", order.id);
         Ok(Reply::json(201, self.order_json(base, &order).await?).at(url))

@@ -1,5 +1,6 @@
-//! Rebuild when a migration is added or changed: `sqlx::migrate!` embeds the folder at
-//! compile time, and cargo does not watch it on its own (as sqlx's documentation says).
+//! `sqlx::migrate!` embeds the migration files at compile time but does not tell Cargo
+//! about them: without this, a new migration file is silently left out of an
+//! incremental build.
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");

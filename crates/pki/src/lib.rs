@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod ca;
 pub mod lifecycle;
 pub mod mtls;

@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang", "pki",
+    "tang", "pki", "acme",
 ];
 
 /// The whole configuration.
@@ -50,6 +50,8 @@ pub struct Config {
     pub tang: TangSection,
     /// `[pki]`.
     pub pki: crate::config_pki::PkiSection,
+    /// `[acme]`.
+    pub acme: AcmeSection,
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -473,6 +475,81 @@ impl Default for TangSection {
     }
 }
 
+/// `[acme]`: the ACME server for hosts (see the operator guide, "ACME for hosts").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeSection {
+    /// Serve `/acme/directory` and the protocol under `/acme/`.
+    pub enabled: bool,
+    /// Port the http-01 check connects to (80; tests use the one their client listens on).
+    pub http01_port: u16,
+    /// Names validated at these addresses instead of through DNS (`"ehr.test" =
+    /// "127.0.0.1"`), for tests and split-horizon networks.
+    pub resolve: std::collections::BTreeMap<String, String>,
+    /// Deadline of one http-01 fetch.
+    pub validation_timeout: String,
+    /// How long an order and its authorizations stay usable.
+    pub order_lifetime: String,
+    /// How long an unused nonce stays valid.
+    pub nonce_lifetime: String,
+    /// Certificate profile used for ACME orders: `tls-server` or `secure-node`.
+    pub profile: String,
+    /// Intermediate that signs; unset means the default issuing CA.
+    pub issuer: Option<String>,
+    /// Lifetime of ACME certificates; unset means the profile's default (capped by it).
+    pub cert_ttl: Option<String>,
+    /// Terms of service URL; when set, accounts must agree to it.
+    pub terms_of_service: Option<String>,
+}
+
+impl Default for AcmeSection {
+    fn default() -> Self {
+        AcmeSection {
+            enabled: false,
+            http01_port: 80,
+            resolve: std::collections::BTreeMap::new(),
+            validation_timeout: "10s".into(),
+            order_lifetime: "24h".into(),
+            nonce_lifetime: "1h".into(),
+            profile: "tls-server".into(),
+            issuer: None,
+            cert_ttl: None,
+            terms_of_service: None,
+        }
+    }
+}
+
+fn check_acme(acme: &AcmeSection) -> Result<(), (&'static str, String)> {
+    for (key, value) in [
+        ("validation_timeout", &acme.validation_timeout),
+        ("order_lifetime", &acme.order_lifetime),
+        ("nonce_lifetime", &acme.nonce_lifetime),
+    ] {
+        parse_duration(value).map_err(|e| (key, e))?;
+    }
+    if let Some(ttl) = &acme.cert_ttl {
+        parse_duration(ttl).map_err(|e| ("cert_ttl", e))?;
+    }
+    for (name, ip) in &acme.resolve {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err((
+                "resolve",
+                format!("'{ip}' (for {name}) is not an IP address such as 127.0.0.1"),
+            ));
+        }
+    }
+    if !matches!(acme.profile.as_str(), "tls-server" | "secure-node") {
+        return Err((
+            "profile",
+            format!("'{}' must be tls-server or secure-node", acme.profile),
+        ));
+    }
+    if acme.http01_port == 0 {
+        return Err(("http01_port", "must be a port, 1 to 65535".into()));
+    }
+    Ok(())
+}
+
 /// A configuration problem, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -804,6 +881,7 @@ impl Config {
                 "is set but Tang is off; add `enabled = true` to [tang] or remove `listen`".into(),
             ));
         }
+        check_acme(&self.acme).map_err(|(key, message)| at("acme", key, message))?;
         if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {
             return Err(at(
                 "tang",
@@ -979,6 +1057,39 @@ mod tests {
         assert!(e.message.contains("not a key name"), "{e}");
         let vars = [("WEBQX_TANG_ENABLED".to_string(), "true".to_string())];
         assert!(Config::from_text("x.toml", "", &vars).unwrap().tang.enabled);
+    }
+
+    #[test]
+    fn acme_section_is_checked() {
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert!(!c.acme.enabled, "ACME is off by default");
+        assert_eq!(
+            (c.acme.http01_port, c.acme.profile.as_str()),
+            (80, "tls-server")
+        );
+        let text = "[acme]\nenabled = true\nhttp01_port = 8080\n\
+                    resolve = { \"ehr.test\" = \"127.0.0.1\" }\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(c.acme.resolve["ehr.test"], "127.0.0.1");
+        for (bad, says) in [
+            ("resolve = { \"ehr.test\" = \"here\" }", "not an IP address"),
+            ("profile = \"tls-client\"", "tls-server or secure-node"),
+            ("order_lifetime = \"soon\"", ""),
+            ("http01_port = 0", "1 to 65535"),
+        ] {
+            let e = Config::from_text("x.toml", &format!("[acme]\n{bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains(says), "{bad}: {e}");
+        }
+        let vars = [
+            ("WEBQX_ACME_ENABLED".to_string(), "true".to_string()),
+            (
+                "WEBQX_ACME_RESOLVE".to_string(),
+                "{ \"a.test\" = \"::1\" }".to_string(),
+            ),
+        ];
+        let c = Config::from_text("x.toml", "", &vars).unwrap();
+        assert!(c.acme.enabled);
+        assert_eq!(c.acme.resolve["a.test"], "::1");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acme_setup;
 pub mod api;
 pub mod backups;
 pub mod bootstrap;
@@ -142,6 +143,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         metrics: prometheus(),
         sinks: sinks.clone(),
         pki: s.pki.clone(),
+        acme: acme_setup::build(&config.acme, &s.store, &s.pki)?,
     };
     let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);

@@ -25,6 +25,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Prometheus renderer.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The ACME server, when `[acme] enabled`.
+    pub acme: Option<webqx_pki::acme::Acme>,
     /// SIEM sinks, when configured.
     pub sinks: Option<Arc<webqx_siem::sink::Sinks>>,
     /// The certificate authority.

@@ -16,7 +16,7 @@ mod db;
 mod error;
 mod inspect;
 mod keys;
-mod names;
+pub(crate) mod names;
 pub mod ocsp;
 mod settings;
 

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the OpenAPI document generated from the handlers, and the
 //! fallbacks that keep every error in problem+json.
 
+pub mod acme;
 pub mod audit;
 pub mod backup;
 pub mod fhir;
@@ -41,6 +42,7 @@ use utoipa::OpenApi;
         tang::adv, tang::adv_thp, tang::rec,
         pki::issue, pki::sign, pki::list, pki::show, pki::revoke, pki::cas, pki::create_ca,
         pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
+        acme::directory, acme::new_nonce,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -153,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pins::routes())
         .merge(lifecycle::routes())
         .merge(pki::routes())
+        .merge(acme::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod file;
 mod output;
+mod scan;
 mod tde;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -18,7 +19,8 @@ use exit::{Exit, Failure};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid),
+Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid, TLS scan
+verdict failed),
 2 usage, 3 cannot reach the server, 4 request refused (4xx), 5 server error or
 unavailable, sealed included (5xx), 6 local problem (configuration, files).";
 
@@ -114,6 +116,9 @@ pub enum Command {
     /// Database data-at-rest encryption keys (MariaDB).
     #[command(subcommand)]
     Tde(tde::TdeCommand),
+    /// Scanners (local: no server needed). `scan tls` exits 1 when the verdict fails.
+    #[command(subcommand)]
+    Scan(scan::ScanCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -211,5 +216,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Token(t) => commands::token(&cli.global, t).await.map(|()| 0),
         Command::Backup(b) => backup::run(&cli.global, b).await,
         Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
+        Command::Scan(s) => scan::run(cli.global.json, s).await,
     }
 }

@@ -83,7 +83,7 @@ impl ServerCertVerifier for CapturingVerifier {
 }
 
 /// One certificate of the chain, as sent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CertificateInfo {
     /// Subject distinguished name.
     pub subject: String,
@@ -110,7 +110,7 @@ pub struct CertificateInfo {
 }
 
 /// The chain and what validating it showed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ChainReport {
     /// Certificates as sent, leaf first.
     pub chain: Vec<CertificateInfo>,

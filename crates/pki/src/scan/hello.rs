@@ -10,7 +10,9 @@
 use std::fmt;
 
 /// Protocol versions the scanner probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum Version {
     /// SSL 3.0 (RFC 6101).

@@ -13,12 +13,14 @@ mod cert;
 pub mod hello;
 mod probe;
 pub mod profile;
+pub mod regression;
 mod suites;
 mod verdict;
 
 pub use cert::{CertificateInfo, ChainReport, matches_name, validate_path};
 pub use hello::{HelloError, Version};
 pub use profile::{Guidelines, Profile};
+pub use regression::{Regression, regression};
 pub use suites::{group_name, suite_name, suite_openssl_name};
 pub use verdict::{Finding, Severity};
 
@@ -106,7 +108,7 @@ impl fmt::Display for ScanError {
 impl std::error::Error for ScanError {}
 
 /// Cipher suites a version accepted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VersionReport {
     /// The version.
     pub version: Version,
@@ -117,7 +119,7 @@ pub struct VersionReport {
 }
 
 /// HSTS as the server sent it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Hsts {
     /// The header's value, or `None` when the HTTP answer had none.
     pub header: Option<String>,
@@ -130,7 +132,7 @@ pub struct Hsts {
 }
 
 /// Everything a scan found, and the verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScanReport {
     /// `HOST:PORT` as given.
     pub target: String,

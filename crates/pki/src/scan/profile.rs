@@ -14,7 +14,7 @@
 use super::hello::Version;
 
 /// Which edition of Mozilla's guidelines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Guidelines {
     /// Version 5.8 (modern, intermediate, old).

@@ -416,3 +416,125 @@ fn scan_tls_agrees_with_sslyze() {
     assert!(rules(&us).contains("certificate-untrusted"), "{us:#}");
     drop(server);
 }
+
+/// Audit records (JSON lines) of `action`.
+async fn audit_records(server: &webqx_testkit::server::Server, action: &str) -> Vec<Value> {
+    let r = server.http().get("/v1/audit/records?limit=10000").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["action"] == action)
+        .collect()
+}
+
+/// Scheduled scans: a `[[scan.tls]]` entry becomes a target; a target made through
+/// `/v1/pki/scans` is scanned by the scheduler (nginx, modern: passes); when the endpoint
+/// turns into an `openssl s_server` with TLS 1.0 and weak suites, the next scan stores a
+/// failing result and raises an `alert.raised` audit record (rule `tls-scan-regression`).
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_scan_regression_raises_alert() {
+    use webqx_testkit::server::Server;
+    if !tools_present() {
+        return;
+    }
+    let pki = Pki::new();
+    let config = pki.dir.path().join("webqx-sec.toml");
+    std::fs::write(
+        &config,
+        "[[scan.tls]]\ntarget = \"127.0.0.1:1\"\nprofile = \"modern\"\nevery = \"1h\"\n",
+    )
+    .unwrap();
+    let env = [("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    let server = Server::start(env!("CARGO_BIN_EXE_webqx-sec"), &env);
+    let http = server.http();
+
+    let cert = pki.leaf("sched", "localhost", -1, 60, false);
+    let port = free_port();
+    let nginx_server = nginx(&pki, &cert, port);
+    let body = serde_json::json!({
+        "target": format!("127.0.0.1:{port}"), "sni": "localhost", "profile": "intermediate",
+        "every": "24h", "ca_file": pki.ca().display().to_string(),
+    });
+    let r = http.post("/v1/pki/scans", body).await;
+    assert_eq!(r.status, 201, "{}\n{}", r.text, server.log());
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let bad = http
+        .post("/v1/pki/scans", serde_json::json!({"target": "nope"}))
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+
+    let list = http.get("/v1/pki/scans").await;
+    let origins = names(&list.json["targets"], |t| {
+        t["origin"].as_str().map(str::to_string)
+    });
+    assert_eq!(
+        origins,
+        ["api", "config"].map(String::from).into(),
+        "{}",
+        list.text
+    );
+
+    // The scheduler scans the new target at its next tick (every 5 s).
+    let path = format!("/v1/pki/scans/{id}/results");
+    let mut first = Value::Null;
+    for _ in 0..60 {
+        let r = http.get(&path).await;
+        if let Some(res) = r.json["results"].as_array().and_then(|a| a.first()) {
+            first = res.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(first["verdict"], "pass", "{first:#}");
+    drop(nginx_server);
+
+    let weak = [
+        "-min_protocol",
+        "TLSv1",
+        "-max_protocol",
+        "TLSv1.2",
+        "-no_tls1_1",
+    ];
+    let _s = s_server(
+        &cert,
+        port,
+        &[&weak[..], &["-cipher", "ALL:@SECLEVEL=0"]].concat(),
+    );
+    let run = http
+        .post(&format!("/v1/pki/scans/{id}/run"), Value::Null)
+        .await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(
+        (run.json["verdict"].as_str(), run.json["alert"].as_bool()),
+        (Some("fail"), Some(true))
+    );
+
+    let alerts = audit_records(&server, "alert.raised").await;
+    let alert = alerts
+        .iter()
+        .find(|a| a["details"]["scan_target_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no alert.raised for {id}: {alerts:#?}"));
+    let d = &alert["details"];
+    assert_eq!(d["rule"], "tls-scan-regression");
+    assert_eq!(
+        (d["verdict_before"].as_str(), d["verdict_after"].as_str()),
+        (Some("pass"), Some("fail"))
+    );
+    assert_eq!(d["target"], format!("127.0.0.1:{port}"));
+    assert!(
+        ["high", "critical"].contains(&d["severity"].as_str().unwrap()),
+        "{d:#}"
+    );
+    let rules = names(&d["findings"], |f| f["rule"].as_str().map(str::to_string));
+    assert!(rules.contains("protocol-not-in-profile"), "{d:#}");
+    assert!(!audit_records(&server, "pki.scan.tls").await.is_empty());
+
+    let history = http.get(&path).await;
+    assert_eq!(history.json["results"].as_array().map(Vec::len), Some(2));
+    let gone = http
+        .send("DELETE", &format!("/v1/pki/scans/{id}"), None)
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    assert_eq!(http.get(&path).await.status, 404);
+}

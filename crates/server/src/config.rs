@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang",
+    "tang", "scan",
 ];
 
 /// The whole configuration.
@@ -48,6 +48,45 @@ pub struct Config {
     pub tde: TdeSection,
     /// `[tang]`.
     pub tang: TangSection,
+    /// `[scan]`.
+    pub scan: ScanSection,
+}
+
+/// `[scan]`: scheduled scans. `[[scan.tls]]` entries are TLS endpoints scanned every
+/// `every` against a Mozilla profile (see the operator guide, "Scanning TLS endpoints").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSection {
+    /// TLS endpoints.
+    pub tls: Vec<ScanTlsEntry>,
+}
+
+/// One `[[scan.tls]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanTlsEntry {
+    /// `HOST:PORT`.
+    pub target: String,
+    /// `modern`, `intermediate` (default) or `old`.
+    #[serde(default = "default_scan_profile")]
+    pub profile: String,
+    /// How often (default `24h`, at least `10s`).
+    #[serde(default = "default_scan_every")]
+    pub every: String,
+    /// Name for SNI and the hostname check (default: the host).
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Trust bundle, PEM (default: the system store).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_scan_profile() -> String {
+    "intermediate".into()
+}
+
+fn default_scan_every() -> String {
+    "24h".into()
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -661,6 +700,16 @@ impl Config {
             ),
         ] {
             parse_duration(value).map_err(|e| at(section, key, e))?;
+        }
+        for entry in &self.scan.tls {
+            let every = parse_duration(&entry.every).map_err(|e| at("scan", "every", e))?;
+            if every < Duration::from_secs(10) {
+                return Err(at("scan", "every", "must be at least 10s".into()));
+            }
+            if !matches!(entry.profile.as_str(), "modern" | "intermediate" | "old") {
+                let m = "must be \"modern\", \"intermediate\" or \"old\"".to_string();
+                return Err(at("scan", "profile", m));
+            }
         }
         if let Some(age) = &self.backup.max_age {
             parse_duration(age).map_err(|e| at("backup", "max_age", e))?;

@@ -19,6 +19,7 @@ pub mod intake;
 mod listener;
 pub mod middleware;
 pub mod problem;
+pub mod scans;
 pub mod state;
 
 use bootstrap::{InitKind, Services};
@@ -155,6 +156,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
+    let tls_scans = tokio::spawn(scans::scheduler(
+        config.clone(),
+        s.store.clone(),
+        s.audit.clone(),
+    ));
     let grace = Config::duration(&config.server.shutdown_grace);
     let max_connections = config.server.max_connections;
     listener::serve(
@@ -169,6 +175,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     scheduler.abort();
     checkpoints.abort();
     backups.abort();
+    tls_scans.abort();
     if let Some(tang) = tang {
         tang.abort();
     }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod fhir;
 pub mod keys;
+pub mod scans;
 pub mod sys;
 pub mod tang;
 pub mod tde;
@@ -33,6 +34,7 @@ use utoipa::OpenApi;
         audit::records, audit::events, audit::hmac, audit::sinks,
         backup::create, backup::list,
         tang::adv, tang::adv_thp, tang::rec,
+        scans::create, scans::list, scans::delete, scans::results, scans::run,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -138,6 +140,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/events", post(audit::events))
         .route("/v1/audit/hmac", post(audit::hmac))
         .route("/v1/audit/sinks", get(audit::sinks))
+        .route("/v1/pki/scans", post(scans::create).get(scans::list))
+        .route("/v1/pki/scans/{id}", delete(scans::delete))
+        .route("/v1/pki/scans/{id}/results", get(scans::results))
+        .route("/v1/pki/scans/{id}/run", post(scans::run))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .merge(tang::routes("/tang"))

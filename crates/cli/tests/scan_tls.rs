@@ -434,10 +434,19 @@ async fn audit_records(server: &webqx_testkit::server::Server, action: &str) -> 
 /// failing result and raises an `alert.raised` audit record (rule `tls-scan-regression`).
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_scan_regression_raises_alert() {
-    use webqx_testkit::server::Server;
     if !tools_present() {
         return;
     }
+    scheduled(Vec::new(), "sqlite").await;
+    match webqx_testkit::server::postgres_env() {
+        Some(env) => scheduled(env, "postgres").await,
+        None => eprintln!("PostgreSQL run skipped: WEBQX_TEST_POSTGRES is not set"),
+    }
+}
+
+async fn scheduled(mut env: Vec<(String, String)>, label: &str) {
+    use webqx_testkit::server::Server;
+    eprintln!("scheduled scans on {label}");
     let pki = Pki::new();
     let config = pki.dir.path().join("webqx-sec.toml");
     std::fs::write(
@@ -445,7 +454,7 @@ async fn scheduled_scan_regression_raises_alert() {
         "[[scan.tls]]\ntarget = \"127.0.0.1:1\"\nprofile = \"modern\"\nevery = \"1h\"\n",
     )
     .unwrap();
-    let env = [("WEBQX_CONFIG".to_string(), config.display().to_string())];
+    env.push(("WEBQX_CONFIG".to_string(), config.display().to_string()));
     let server = Server::start(env!("CARGO_BIN_EXE_webqx-sec"), &env);
     let http = server.http();
 

@@ -289,6 +289,23 @@ fn agree(label: &str, us: &Value, them: &Value) {
         assert_eq!(a, b, "{label} {version} suites");
     }
 
+    let dh_sizes: Vec<u64> = VERSIONS
+        .iter()
+        .flat_map(|(key, _)| {
+            them[*key]["result"]["accepted_cipher_suites"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|a| a["ephemeral_key"]["type_name"] == "DH")
+        .filter_map(|a| a["ephemeral_key"]["size"].as_u64())
+        .collect();
+    assert_eq!(
+        us["dh_param_bits"].as_u64(),
+        dh_sizes.into_iter().min(),
+        "{label} DH size"
+    );
+
     let both: BTreeSet<&str> = ["x25519", "x448", "secp256r1", "secp384r1", "secp521r1"].into();
     let a = names(&us["groups"], |g| g.as_str().map(str::to_lowercase));
     let b = names(

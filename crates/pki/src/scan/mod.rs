@@ -148,6 +148,9 @@ pub struct ScanReport {
     pub protocols: Vec<VersionReport>,
     /// Key exchange groups accepted.
     pub groups: Vec<String>,
+    /// Smallest DH group (bits) of any accepted DHE suite, TLS 1.2 and older.
+    #[serde(default)]
+    pub dh_param_bits: Option<usize>,
     /// The certificate chain, when a handshake got one.
     pub certificate: Option<ChainReport>,
     /// The rustls handshake's error, when it failed.
@@ -267,6 +270,10 @@ pub async fn scan_tls(target: &str, options: &ScanOptions) -> Result<ScanReport,
             })
             .collect(),
         groups: groups.iter().map(|g| group_name(*g)).collect(),
+        dh_param_bits: versions
+            .iter()
+            .flat_map(|(_, r)| r.dh_bits.iter().map(|(_, b)| *b))
+            .min(),
         certificate,
         handshake_error,
         ocsp_stapling: ocsp,

@@ -27,6 +27,16 @@ pub(crate) struct VersionResult {
     pub suites: Vec<u16>,
     /// The full first flight of the acceptance probe (TLS 1.2 and older).
     pub flight: Option<ServerFlight>,
+    /// Size of the DH group (bits of p) each accepted DHE suite used.
+    pub dh_bits: Vec<(u16, usize)>,
+}
+
+/// Bits of `p` in a DHE ServerKeyExchange (ServerDHParams, RFC 5246 7.4.3).
+pub(crate) fn dh_prime_bits(ske: &[u8]) -> Option<usize> {
+    let len = u16::from_be_bytes([*ske.first()?, *ske.get(1)?]) as usize;
+    let p = ske.get(2..2 + len)?;
+    let first = p.iter().position(|b| *b != 0)?;
+    Some((p.len() - first) * 8 - p[first].leading_zeros() as usize)
 }
 
 fn random() -> [u8; 32] {
@@ -94,8 +104,8 @@ impl Prober {
         let mut left: Vec<u16> = offerable(version);
         let groups: Vec<u16> = GROUPS.iter().map(|g| g.0).collect();
         let mut result = VersionResult::default();
+        let full = version != Version::Tls13;
         while !left.is_empty() {
-            let full = result.flight.is_none() && version != Version::Tls13;
             let hello = self.hello(version, &left, &groups);
             let Some(flight) = self.exchange(&hello, !full).await? else {
                 break;
@@ -109,7 +119,13 @@ impl Prober {
             result.offered = true;
             result.suites.push(sh.cipher_suite);
             left.retain(|s| *s != sh.cipher_suite);
-            if full {
+            let dhe = suites::suite(sh.cipher_suite)
+                .is_some_and(|s| matches!(s.kx, Kx::Dhe | Kx::DheAnon));
+            let ske = flight.server_key_exchange.as_deref().unwrap_or_default();
+            if let Some(bits) = dh_prime_bits(ske).filter(|_| dhe) {
+                result.dh_bits.push((sh.cipher_suite, bits));
+            }
+            if full && result.flight.is_none() {
                 result.flight = Some(flight);
             }
         }
@@ -174,5 +190,19 @@ async fn read_flight(
             Ok(Progress::Done(flight)) => return Ok(Some(flight)),
             Err(e) => return Err(ScanError::Protocol(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dh_prime_bits;
+
+    #[test]
+    fn dh_prime_size_ignores_leading_zeros() {
+        let mut ske = vec![0, 3, 0x00, 0x7F, 0xFF];
+        ske.extend_from_slice(&[0, 1, 2]);
+        assert_eq!(dh_prime_bits(&ske), Some(15));
+        assert_eq!(dh_prime_bits(&[0, 9, 1]), None, "truncated");
+        assert_eq!(dh_prime_bits(&[]), None);
     }
 }

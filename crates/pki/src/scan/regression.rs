@@ -96,6 +96,7 @@ mod tests {
             duration_ms: 1,
             protocols: Vec::new(),
             groups: Vec::new(),
+            dh_param_bits: None,
             certificate: Some(ChainReport {
                 chain: vec![leaf],
                 chain_in_order: true,

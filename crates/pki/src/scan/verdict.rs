@@ -68,6 +68,7 @@ pub(crate) fn findings(report: &ScanReport, profile: &Profile) -> Vec<Finding> {
     protocols(report, profile, &mut out);
     cipher_suites(report, profile, &mut out);
     groups(report, profile, &mut out);
+    dh_size(report, profile, &mut out);
     certificate(report, profile, &mut out);
     ocsp_and_hsts(report, profile, &mut out);
     out
@@ -159,6 +160,20 @@ fn groups(report: &ScanReport, profile: &Profile, out: &mut Vec<Finding>) {
             profile.tls_curves.join(", ")
         );
         out.push(finding("group-not-in-profile", Severity::Low, msg));
+    }
+}
+
+fn dh_size(report: &ScanReport, profile: &Profile, out: &mut Vec<Finding>) {
+    let (Some(bits), Some(min)) = (report.dh_param_bits, profile.dh_param_size) else {
+        return;
+    };
+    if bits < min {
+        let msg = format!(
+            "a DHE suite uses a {bits}-bit DH group; the {} profile wants at least {min}: use \
+             ffdhe2048 or larger, or drop DHE",
+            profile.name
+        );
+        out.push(finding("dh-param-size", Severity::High, msg));
     }
 }
 

@@ -921,6 +921,23 @@ mod tests {
     }
 
     #[test]
+    fn scan_tls_entries_are_read_and_checked() {
+        let text = "[[scan.tls]]\ntarget = \"ehr.test:443\"\n\n[[scan.tls]]\n\
+                    target = \"db.test:3307\"\nprofile = \"modern\"\nevery = \"1h\"\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(c.scan.tls.len(), 2);
+        assert_eq!(
+            (c.scan.tls[0].profile.as_str(), c.scan.tls[0].every.as_str()),
+            ("intermediate", "24h")
+        );
+        let bad = "[[scan.tls]]\ntarget = \"a:1\"\nprofile = \"strict\"\n";
+        let e = Config::from_text("x.toml", bad, &[]).unwrap_err();
+        assert!(e.message.contains("modern"), "{e}");
+        let fast = "[[scan.tls]]\ntarget = \"a:1\"\nevery = \"1s\"\n";
+        assert!(Config::from_text("x.toml", fast, &[]).is_err());
+    }
+
+    #[test]
     fn syntax_errors_name_file_line_and_column() {
         let e = Config::from_text("x.toml", "[server]\nlisten = \n", &[]).unwrap_err();
         assert_eq!(e.location, "x.toml:2:10", "{e}");

@@ -188,7 +188,12 @@ async fn read_flight(
         match hello::parse_server_flight(&buf, stop_after_hello) {
             Ok(Progress::NeedMore) => {}
             Ok(Progress::Done(flight)) => return Ok(Some(flight)),
-            Err(e) => return Err(ScanError::Protocol(e)),
+            Err(e) => {
+                // One odd answer (an SSL 2.0 error to an SSL 3.0 hello, say) must not end
+                // the scan: the probe counts as refused, and the reason goes to the log.
+                tracing::debug!(error = %e, "probe answer unreadable: counted as refused");
+                return Ok(None);
+            }
         }
     }
 }

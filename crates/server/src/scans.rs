@@ -411,7 +411,9 @@ pub async fn run(
             Ok::<_, ScansError>(())
         })
         .await?;
+    metrics::counter!("webqx_pki_tls_scans_total", "verdict" => verdict.clone()).increment(1);
     if alert.is_some() {
+        metrics::counter!("webqx_pki_tls_scan_alerts_total").increment(1);
         tracing::warn!(target = %t.spec.target, "TLS scan regression: alert raised");
     }
     Ok(json!({"id": id, "verdict": verdict, "alert": alert.is_some(), "report": report_json}))

@@ -239,18 +239,11 @@ pub async fn scan_tls(target: &str, options: &ScanOptions) -> Result<ScanReport,
     let groups = probe_groups(&prober, &versions).await?;
 
     let now = started.timestamp();
-    let fallback = versions.iter().rev().find_map(|(_, r)| r.flight.clone());
     let (captured, handshake_error, hsts) = match handshake {
         Ok((c, h)) => (Some(c), None, h),
         Err(e) => (None, Some(e), None),
     };
-    let (chain, ocsp) = match (&captured, &fallback) {
-        (Some(c), _) if !c.chain.is_empty() => (c.chain.clone(), Some(!c.ocsp.is_empty())),
-        (_, Some(f)) if !f.certificates.is_empty() => {
-            (f.certificates.clone(), Some(f.ocsp_response.is_some()))
-        }
-        _ => (Vec::new(), None),
-    };
+    let (chain, ocsp) = pick_chain(captured.as_ref(), &versions);
     let trust_store = bundle.display().to_string();
     let certificate =
         (!chain.is_empty()).then(|| cert::report(&chain, &name, &anchors, trust_store, now));
@@ -292,6 +285,25 @@ pub async fn scan_tls(target: &str, options: &ScanOptions) -> Result<ScanReport,
     .into();
     report.duration_ms = clock.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The chain and stapling seen by the rustls handshake, or else by a TLS 1.2-or-older
+/// probe (servers rustls cannot talk to).
+fn pick_chain(
+    captured: Option<&cert::Captured>,
+    versions: &[(Version, VersionResult)],
+) -> (Vec<Vec<u8>>, Option<bool>) {
+    if let Some(c) = captured.filter(|c| !c.chain.is_empty()) {
+        return (c.chain.clone(), Some(!c.ocsp.is_empty()));
+    }
+    versions
+        .iter()
+        .rev()
+        .filter_map(|(_, r)| r.flight.as_ref())
+        .find(|f| !f.certificates.is_empty())
+        .map_or((Vec::new(), None), |f| {
+            (f.certificates.clone(), Some(f.ocsp_response.is_some()))
+        })
 }
 
 async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ScanError> {

@@ -48,8 +48,8 @@ pub struct TlsArgs {
     /// Trust bundle, PEM (default: /etc/ssl/certs/ca-certificates.crt).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// SARIF 2.1.0 output (one result per finding).
-    #[arg(long, conflicts_with = "json")]
+    /// SARIF 2.1.0 output (one result per finding); wins over --json.
+    #[arg(long)]
     pub sarif: bool,
     /// Timeout of each connection, seconds.
     #[arg(long, default_value_t = 5.0)]

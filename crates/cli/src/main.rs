@@ -13,6 +13,7 @@ mod exit;
 mod file;
 mod output;
 mod pki;
+mod scan;
 mod tde;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -20,7 +21,8 @@ use exit::{Exit, Failure};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid),
+Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid, TLS scan
+verdict failed),
 2 usage, 3 cannot reach the server, 4 request refused (4xx), 5 server error or
 unavailable, sealed included (5xx), 6 local problem (configuration, files).";
 
@@ -132,6 +134,9 @@ pub enum Command {
     /// The CA hierarchy: root and intermediates.
     #[command(subcommand)]
     Ca(pki::CaCommand),
+    /// Scanners (local: no server needed). `scan tls` exits 1 when the verdict fails.
+    #[command(subcommand)]
+    Scan(scan::ScanCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -232,5 +237,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Cert(pki::CertCommand::Trust(t)) => certs::run(&cli.global, t).await,
         Command::Cert(c) => pki::cert(&cli.global, c).await.map(|()| 0),
         Command::Ca(c) => pki::ca(&cli.global, c).await.map(|()| 0),
+        Command::Scan(s) => scan::run(cli.global.json, s).await,
     }
 }

@@ -15,6 +15,7 @@ pub mod mtls;
 pub mod pin;
 pub mod pinstore;
 pub mod stored;
+pub mod scan;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,

@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang", "pki", "acme",
+    "tang", "pki", "acme", "scan",
 ];
 
 /// The whole configuration.
@@ -52,6 +52,45 @@ pub struct Config {
     pub pki: crate::config_pki::PkiSection,
     /// `[acme]`.
     pub acme: AcmeSection,
+    /// `[scan]`.
+    pub scan: ScanSection,
+}
+
+/// `[scan]`: scheduled scans. `[[scan.tls]]` entries are TLS endpoints scanned every
+/// `every` against a Mozilla profile (see the operator guide, "Scanning TLS endpoints").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSection {
+    /// TLS endpoints.
+    pub tls: Vec<ScanTlsEntry>,
+}
+
+/// One `[[scan.tls]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanTlsEntry {
+    /// `HOST:PORT`.
+    pub target: String,
+    /// `modern`, `intermediate` (default) or `old`.
+    #[serde(default = "default_scan_profile")]
+    pub profile: String,
+    /// How often (default `24h`, at least `10s`).
+    #[serde(default = "default_scan_every")]
+    pub every: String,
+    /// Name for SNI and the hostname check (default: the host).
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Trust bundle, PEM (default: the system store).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_scan_profile() -> String {
+    "intermediate".into()
+}
+
+fn default_scan_every() -> String {
+    "24h".into()
 }
 
 /// `[backup]`: scheduled backups of the store (see the operator guide, "Backups").
@@ -752,6 +791,16 @@ impl Config {
         if let Err((key, message)) = self.pki.check() {
             return Err(at("pki", &key, message));
         }
+        for entry in &self.scan.tls {
+            let every = parse_duration(&entry.every).map_err(|e| at("scan", "every", e))?;
+            if every < Duration::from_secs(10) {
+                return Err(at("scan", "every", "must be at least 10s".into()));
+            }
+            if !matches!(entry.profile.as_str(), "modern" | "intermediate" | "old") {
+                let m = "must be \"modern\", \"intermediate\" or \"old\"".to_string();
+                return Err(at("scan", "profile", m));
+            }
+        }
         if let Some(age) = &self.backup.max_age {
             parse_duration(age).map_err(|e| at("backup", "max_age", e))?;
         }
@@ -979,6 +1028,23 @@ mod tests {
             Config::from_text("x.toml", "", &[]).unwrap().backup.folder,
             None
         );
+    }
+
+    #[test]
+    fn scan_tls_entries_are_read_and_checked() {
+        let text = "[[scan.tls]]\ntarget = \"ehr.test:443\"\n\n[[scan.tls]]\n\
+                    target = \"db.test:3307\"\nprofile = \"modern\"\nevery = \"1h\"\n";
+        let c = Config::from_text("x.toml", text, &[]).unwrap();
+        assert_eq!(c.scan.tls.len(), 2);
+        assert_eq!(
+            (c.scan.tls[0].profile.as_str(), c.scan.tls[0].every.as_str()),
+            ("intermediate", "24h")
+        );
+        let bad = "[[scan.tls]]\ntarget = \"a:1\"\nprofile = \"strict\"\n";
+        let e = Config::from_text("x.toml", bad, &[]).unwrap_err();
+        assert!(e.message.contains("modern"), "{e}");
+        let fast = "[[scan.tls]]\ntarget = \"a:1\"\nevery = \"1s\"\n";
+        assert!(Config::from_text("x.toml", fast, &[]).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod listener;
 pub mod middleware;
 pub mod mtls;
 pub mod problem;
+pub mod scans;
 pub mod state;
 
 use bootstrap::{InitKind, Services};
@@ -164,6 +165,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let cert_watch = tokio::spawn(lifecycle::run(config.clone(), s.clone()));
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
+    let tls_scans = tokio::spawn(scans::scheduler(
+        config.clone(),
+        s.store.clone(),
+        s.audit.clone(),
+    ));
     let grace = Config::duration(&config.server.shutdown_grace);
     let max_connections = config.server.max_connections;
     listener::serve(
@@ -179,6 +185,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     cert_watch.abort();
     checkpoints.abort();
     backups.abort();
+    tls_scans.abort();
     if let Some(tang) = tang {
         tang.abort();
     }

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod mtls;
 pub mod pins;
 pub mod pki;
+pub mod scans;
 pub mod sys;
 pub mod tang;
 pub mod tde;
@@ -43,6 +44,7 @@ use utoipa::OpenApi;
         pki::issue, pki::sign, pki::list, pki::show, pki::revoke, pki::cas, pki::create_ca,
         pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
         acme::directory, acme::new_nonce,
+        scans::create, scans::list, scans::delete, scans::results, scans::run,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -148,6 +150,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/events", post(audit::events))
         .route("/v1/audit/hmac", post(audit::hmac))
         .route("/v1/audit/sinks", get(audit::sinks))
+        .route("/v1/pki/scans", post(scans::create).get(scans::list))
+        .route("/v1/pki/scans/{id}", delete(scans::delete))
+        .route("/v1/pki/scans/{id}/results", get(scans::results))
+        .route("/v1/pki/scans/{id}/run", post(scans::run))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", metrics)
         .merge(tang::routes("/tang"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # OCSP responder throughput: webqx-sec (`POST /v1/pki/ocsp`, HTTPS TLS 1.3 keep-alive)
 # beside OpenSSL's own responder (`openssl ocsp -index`, plain HTTP, its own P-256 CA,
-# 2 worker processes), both driven by wrk with the same kind of request (one SHA-1
+# 2 worker processes; it listens on every interface, being given only a port),
+# both driven by wrk with the same kind of request (one SHA-1
 # CertID, no nonce) for a good certificate. Prints a Markdown table.
 #
 #   bash bench/ca_ocsp.sh [DURATION_SECONDS] [CONNECTIONS]
@@ -46,7 +47,7 @@ openssl x509 -req -in "$WORK/peer-leaf.csr" -CA "$WORK/peer-ca.pem" -CAkey "$WOR
 printf 'V\t%s\t\t1234\tunknown\t/CN=localhost\n' "$(date -u -d '+30 days' +%y%m%d%H%M%SZ)" \
     >"$WORK/index.txt"
 PEER_PORT=$(free_port)
-openssl ocsp -index "$WORK/index.txt" -port "127.0.0.1:$PEER_PORT" -rsigner "$WORK/peer-ca.pem" \
+openssl ocsp -index "$WORK/index.txt" -port "$PEER_PORT" -rsigner "$WORK/peer-ca.pem" \
     -rkey "$WORK/peer-ca.key" -CA "$WORK/peer-ca.pem" -multi 2 -ignore_err \
     >"$WORK/peer.log" 2>&1 &
 PEER_PID=$!

@@ -235,9 +235,18 @@ impl Authority {
         name: &str,
         make_default: bool,
     ) -> Result<CaInfo, CaError> {
-        self.ensure_ready().await?;
+        let rec = ctx.record("pki.ca.create", Some(format!("ca:{name}")));
+        if let Err(e) = check_ca_name(name) {
+            return self.refused(rec, e).await;
+        }
+        if let Err(e) = self.ensure_ready().await {
+            return self.refused(rec, e).await;
+        }
         let _turn = self.inner.setup.lock().await;
         self.reload().await?;
+        if self.ca_info(name).is_some() {
+            return self.refused(rec, CaError::CaExists(name.to_owned())).await;
+        }
         self.create_intermediate_locked(ctx, name, make_default)
             .await
     }
@@ -465,8 +474,10 @@ impl Authority {
             Err(e) => return self.refused(rec, e).await,
         };
         let ((names, ttl), csr) = checked;
-        let spki = SubjectPublicKeyInfo::from_der(&csr.spki_der)
-            .map_err(|_| CaError::BadCsr("unsupported public key".into()))?;
+        let Ok(spki) = SubjectPublicKeyInfo::from_der(&csr.spki_der) else {
+            let e = CaError::BadCsr("unsupported public key algorithm".into());
+            return self.refused(rec, e).await;
+        };
         let rsa_or_ecdsa = !csr_is_ed25519(&csr.spki_der);
         let job = Job {
             names: &names,

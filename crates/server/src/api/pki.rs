@@ -221,7 +221,8 @@ pub async fn list(
             issuer: q.issuer,
             revoked: q.revoked,
         })
-        .await?;
+        .await
+        .map_err(public_err)?;
     Ok(axum::Json(page))
 }
 
@@ -237,9 +238,9 @@ pub async fn show(
     caller
         .require(&s, Operation::PkiRead, None, "pki.show")
         .await?;
-    let rec = s.pki.get(&serial).await?;
+    let rec = s.pki.get(&serial).await.map_err(public_err)?;
     rec.map(axum::Json)
-        .ok_or_else(|| CaError::CertNotFound(serial).into())
+        .ok_or_else(|| public_err(CaError::CertNotFound(serial)))
 }
 
 /// Revoke a certificate.
@@ -277,7 +278,7 @@ pub async fn revoke(
         .await?;
     let reason: RevocationReason = match b.reason.as_deref() {
         None => RevocationReason::Unspecified,
-        Some(r) => r.parse().map_err(ApiError::from)?,
+        Some(r) => r.parse().map_err(public_err)?,
     };
     s.pki.revoke(&caller.ctx, &serial, reason).await?;
     Ok(Done(
@@ -306,7 +307,7 @@ pub async fn cas(
     caller
         .require(&s, Operation::PkiRead, None, "pki.cas")
         .await?;
-    s.pki.reload().await?;
+    s.pki.reload().await.map_err(public_err)?;
     Ok(axum::Json(CaList { cas: s.pki.cas() }))
 }
 
@@ -391,9 +392,10 @@ pub async fn crl_pem(
     Ok(public("application/x-pem-file", crl.pem()))
 }
 
+/// An error the CA did not audit (reads, and checks before it was called): the
+/// middleware records the failed request.
 fn public_err(e: CaError) -> ApiError {
     let mut e = ApiError::from(e);
-    // Nobody to attribute it to; the middleware records the failed request.
     e.audited = false;
     e
 }

@@ -234,16 +234,13 @@ async fn backup_taken_under_writes_restores_keys_files_and_a_verifiable_trail() 
 
 async fn drop_schema(config: &StoreConfig) {
     let Some(schema) = &config.schema else { return };
-    let store = Store::open(&StoreConfig {
-        schema: None,
-        ..config.clone()
-    })
-    .await
-    .unwrap();
+    // A plain connection: opening a Store without a schema would migrate `public`, which
+    // other runs (with other migrations) share.
+    let pool = sqlx::PgPool::connect(&config.url).await.unwrap();
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(store.pool())
+        .execute(&pool)
         .await;
-    store.close().await;
+    pool.close().await;
 }
 
 #[tokio::test]

@@ -14,8 +14,8 @@ pub mod lifecycle;
 pub mod mtls;
 pub mod pin;
 pub mod pinstore;
-pub mod stored;
 pub mod scan;
+pub mod stored;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,

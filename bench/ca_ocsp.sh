@@ -20,7 +20,8 @@ BIN=$PWD/target/release/webqx-sec
 WORK=$(mktemp -d)
 cleanup() {
     [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true
-    [ -n "${PEER_PID:-}" ] && kill "$PEER_PID" 2>/dev/null || true
+    # openssl ocsp -multi: its worker processes first, then the parent.
+    [ -n "${PEER_PID:-}" ] && { pkill -TERM -P "$PEER_PID" 2>/dev/null; kill "$PEER_PID" 2>/dev/null; } || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT

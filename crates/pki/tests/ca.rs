@@ -109,6 +109,9 @@ async fn issue_sign_revoke_status_get_list() {
             webqx_pki::TlsVersions::Tls13,
         )
         .unwrap();
+        // The kept key comes back, the same, for whoever may read it (audited).
+        let kept = pki.stored_key(&ctx, &issued.serial).await.unwrap();
+        assert_eq!(kept.expose(), issued.key_pem.as_ref().unwrap().expose());
 
         for alg in [
             KeyAlgorithm::EcdsaP384,
@@ -117,7 +120,12 @@ async fn issue_sign_revoke_status_get_list() {
         ] {
             let mut r = issue_req(&["localhost"]);
             r.key = alg;
-            pki.issue(&ctx, r).await.unwrap();
+            let other = pki.issue(&ctx, r).await.unwrap();
+            // Not kept: nothing to read back.
+            assert!(matches!(
+                pki.stored_key(&ctx, &other.serial).await,
+                Err(CaError::Invalid(_))
+            ));
         }
 
         let err = pki
@@ -186,6 +194,24 @@ async fn issue_sign_revoke_status_get_list() {
 
         assert_eq!(pki.status(&signed.serial).await.unwrap(), CertStatus::Good);
         assert_eq!(pki.status("00ff").await.unwrap(), CertStatus::Unknown);
+        // removeFromCRL would leave it valid in the full CRL; holds cannot be released.
+        for reason in [
+            RevocationReason::RemoveFromCrl,
+            RevocationReason::CertificateHold,
+        ] {
+            assert!(matches!(
+                pki.revoke(&ctx, &signed.serial, reason).await,
+                Err(CaError::Invalid(_))
+            ));
+        }
+        assert_eq!(pki.status(&signed.serial).await.unwrap(), CertStatus::Good);
+        // The root signs intermediates and its CRL only.
+        let mut from_root = issue_req(&["localhost"]);
+        from_root.issuer = Some("root".into());
+        assert!(matches!(
+            pki.issue(&ctx, from_root).await,
+            Err(CaError::Invalid(_))
+        ));
         pki.revoke(
             &ctx,
             &signed.serial.to_uppercase(),

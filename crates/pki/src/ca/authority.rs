@@ -401,6 +401,12 @@ impl Authority {
                     .ok_or_else(|| CaError::CaNotFound(name.clone()))?
             }
         };
+        if info.kind == ROOT {
+            return Err(CaError::Invalid(format!(
+                "'{name}' is the root: it signs only intermediates and its own CRL; name an \
+                 intermediate (webqx-sec ca list) or leave the issuer out for the default"
+            )));
+        }
         let key = keys::load(&self.inner.kms.get_secret(&info.key_secret).await?)?;
         let issuer = Issuer::from_ca_cert_pem(&info.cert_pem, key).map_err(internal)?;
         let signer = Arc::new(Signer {
@@ -478,7 +484,7 @@ impl Authority {
             let e = CaError::BadCsr("unsupported public key algorithm".into());
             return self.refused(rec, e).await;
         };
-        let rsa_or_ecdsa = !csr_is_ed25519(&csr.spki_der);
+        let rsa_key = spki_is_rsa(&csr.spki_der);
         let job = Job {
             names: &names,
             profile: req.profile,
@@ -486,7 +492,7 @@ impl Authority {
             issuer: req.issuer.as_deref(),
             requester: &req.requester,
             source: &req.source,
-            rsa_or_ecdsa,
+            rsa_key,
         };
         self.sign_and_store(rec, job, &spki, None).await
     }
@@ -524,7 +530,7 @@ impl Authority {
             issuer: None,
             requester: &ctx.actor,
             source: "system",
-            rsa_or_ecdsa: true,
+            rsa_key: false,
         };
         let key_pem = keys::private_pem(&key);
         let mut issued = self.sign_and_store(rec, job, &key, None).await?;
@@ -563,7 +569,7 @@ impl Authority {
             issuer: req.issuer.as_deref(),
             requester: &req.requester,
             source: &req.source,
-            rsa_or_ecdsa: alg != KeyAlgorithm::Ed25519,
+            rsa_key: matches!(alg, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072),
         };
         let key_pem = keys::private_pem(&key);
         let stored = req
@@ -572,6 +578,46 @@ impl Authority {
         let mut issued = self.sign_and_store(rec, job, &key, stored).await?;
         issued.key_pem = Some(key_pem);
         Ok(issued)
+    }
+
+    /// The private key kept for `serial` (issued with `store_key`), as PKCS#8 PEM. Every
+    /// read is audited as `pki.key.export`, refusals too.
+    ///
+    /// # Errors
+    /// [`CaError::Invalid`] when no key was kept for it, [`CaError::CertNotFound`],
+    /// [`CaError::Sealed`], storage and audit failures.
+    pub async fn stored_key(
+        &self,
+        ctx: &RequestContext,
+        serial: &str,
+    ) -> Result<webqx_crypto::SecretBytes, CaError> {
+        let rec = ctx.record("pki.key.export", Some(format!("cert:{serial}")));
+        let serial = match normalize_serial(serial) {
+            Ok(s) => s,
+            Err(e) => return self.refused(rec, e).await,
+        };
+        if self.inner.kms.is_sealed() {
+            return self.refused(rec, CaError::Sealed).await;
+        }
+        match self.get(&serial).await? {
+            None => return self.refused(rec, CaError::CertNotFound(serial)).await,
+            Some(r) if !r.key_stored => {
+                let e = CaError::Invalid(format!(
+                    "no private key was kept for {serial}: it was issued without store_key \
+                     (its key was returned once, at issue)"
+                ));
+                return self.refused(rec, e).await;
+            }
+            Some(_) => {}
+        }
+        let der = self
+            .inner
+            .kms
+            .get_secret(&format!("pki.cert.{serial}.key"))
+            .await?;
+        let pem = keys::private_pem(&keys::load(&der)?);
+        self.inner.audit.record(rec).await?;
+        Ok(pem)
     }
 
     pub(crate) async fn refused<T>(
@@ -606,7 +652,7 @@ impl Authority {
             not_before_ms,
             not_after_ms,
             base_url: self.inner.settings.base_url.as_deref(),
-            rsa_or_ecdsa: job.rsa_or_ecdsa,
+            rsa_key: job.rsa_key,
         })?;
         let cert = params
             .signed_by(public_key, &signer.issuer)
@@ -668,6 +714,7 @@ impl Authority {
         reason: RevocationReason,
     ) -> Result<(), CaError> {
         let serial = normalize_serial(serial)?;
+        check_revocation_reason(reason)?;
         let mut rec = ctx.record("pki.revoke", Some(format!("cert:{serial}")));
         rec.detail("reason", reason.as_str());
         let issuer = self
@@ -788,7 +835,7 @@ struct Job<'a> {
     issuer: Option<&'a str>,
     requester: &'a str,
     source: &'a str,
-    rsa_or_ecdsa: bool,
+    rsa_key: bool,
 }
 
 pub(crate) fn metrics_issued(profile: Profile) {
@@ -836,11 +883,30 @@ fn check_ca_name(name: &str) -> Result<(), CaError> {
     }
 }
 
-fn csr_is_ed25519(spki_der: &[u8]) -> bool {
-    // id-Ed25519 1.3.101.112 (RFC 8410), DER 06 03 2b 65 70.
-    spki_der
-        .windows(5)
-        .any(|w| w == [0x06, 0x03, 0x2b, 0x65, 0x70])
+/// Whether the public key is RSA: only RSA keys get keyUsage keyEncipherment (RFC 5480
+/// §3 and RFC 8410 §5 forbid it for ECDSA and Ed25519 keys).
+fn spki_is_rsa(spki_der: &[u8]) -> bool {
+    use x509_parser::prelude::FromDer;
+    x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+        .map(|(_, spki)| {
+            spki.algorithm.algorithm == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION
+        })
+        .unwrap_or(false)
+}
+
+/// Only permanent reasons: `removeFromCRL` belongs to delta CRLs (RFC 5280 §5.3.1) and
+/// would leave the certificate valid in our full CRL, and holds cannot be released here.
+fn check_revocation_reason(reason: RevocationReason) -> Result<(), CaError> {
+    match reason {
+        RevocationReason::RemoveFromCrl | RevocationReason::CertificateHold => {
+            Err(CaError::Invalid(format!(
+                "revocation reason {reason} is not supported: revocation here is permanent; \
+                 use keyCompromise, superseded, cessationOfOperation, affiliationChanged, \
+                 privilegeWithdrawn or unspecified"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn x509_of(pem: &str) -> Result<Vec<u8>, CaError> {

@@ -212,7 +212,7 @@ fn make_one(
         not_before_ms: now - 60_000,
         not_after_ms: now + ttl_ms(ttl),
         base_url,
-        rsa_or_ecdsa: req.key != KeyAlgorithm::Ed25519,
+        rsa_key: matches!(req.key, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072),
     })?;
     let cert = params.signed_by(&key, &signer.issuer).map_err(internal)?;
     Ok(Made {

@@ -137,7 +137,7 @@ pub(crate) struct LeafSpec<'a> {
     pub not_before_ms: i64,
     pub not_after_ms: i64,
     pub base_url: Option<&'a str>,
-    pub rsa_or_ecdsa: bool,
+    pub rsa_key: bool,
 }
 
 /// Parameters of an end-entity certificate.
@@ -161,7 +161,7 @@ pub(crate) fn leaf_params(spec: LeafSpec<'_>) -> Result<CertificateParams, CaErr
     params.distinguished_name = dn;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    if spec.rsa_or_ecdsa {
+    if spec.rsa_key {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
     params.extended_key_usages = match spec.profile {

@@ -245,8 +245,15 @@ impl FromStr for RevocationReason {
             .filter(|c| *c != '-' && *c != '_')
             .flat_map(char::to_lowercase)
             .collect();
-        if let Ok(code) = flat.parse::<i64>() {
-            return RevocationReason::from_code(code).ok_or_else(|| bad_reason(s));
+        // A numeric code: plain decimal digits, no sign, no leading zero.
+        if s.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '-') {
+            let canonical =
+                s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+            return match s.parse::<i64>() {
+                Ok(code) if canonical => RevocationReason::from_code(code),
+                _ => None,
+            }
+            .ok_or_else(|| bad_reason(s));
         }
         RevocationReason::ALL
             .into_iter()
@@ -259,7 +266,7 @@ fn bad_reason(s: &str) -> CaError {
     CaError::Invalid(format!(
         "unknown revocation reason '{s}'; use one of unspecified, keyCompromise, \
          cACompromise, affiliationChanged, superseded, cessationOfOperation, \
-         certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise"
+         privilegeWithdrawn, aACompromise (or its RFC 5280 code)"
     ))
 }
 
@@ -364,6 +371,21 @@ mod tests {
             "7 is unused in RFC 5280"
         );
         assert!("nope".parse::<RevocationReason>().is_err());
+        for loose in [
+            "-1",
+            "+1",
+            "01",
+            "-9",
+            "1 ",
+            " 1",
+            "1e0",
+            "99999999999999999999",
+        ] {
+            assert!(
+                loose.parse::<RevocationReason>().is_err(),
+                "{loose:?} is not a reason code"
+            );
+        }
         for r in RevocationReason::ALL {
             assert_eq!(RevocationReason::from_code(i64::from(r.code())), Some(r));
             assert_eq!(r.as_str().parse::<RevocationReason>().unwrap(), r);

@@ -217,6 +217,49 @@ fn scenario(env: &[(String, String)]) {
         "{listed}"
     );
 
+    // A token that may issue but holds less than a binding cannot mint a client-capable
+    // certificate for the bound name (it would act with the binding's policy) ...
+    let issuer_out = f.ok(&[
+        "--json",
+        "token",
+        "create",
+        "--name",
+        "issuer",
+        "--op",
+        "pki-issue",
+    ]);
+    let issuer: Value = serde_json::from_str(&issuer_out).unwrap();
+    let issuer_token = issuer["token"].as_str().unwrap();
+    for profile in ["tls-client", "secure-node"] {
+        let out = f.server.cli(&[
+            "--token",
+            issuer_token,
+            "cert",
+            "issue",
+            "billing.ehr.test",
+            "--profile",
+            profile,
+        ]);
+        assert!(!out.status.success(), "{profile}: {}", stdout(&out));
+        assert!(stderr(&out).contains("does not hold"), "{}", stderr(&out));
+    }
+    // ... yet it still issues for names nobody bound, and server certificates.
+    for (name, profile) in [
+        ("fresh.ehr.test", "tls-client"),
+        ("billing.ehr.test", "tls-server"),
+    ] {
+        let out = f.server.cli(&[
+            "--token",
+            issuer_token,
+            "cert",
+            "issue",
+            name,
+            "--profile",
+            profile,
+        ]);
+        assert!(out.status.success(), "{name} {profile}: {}", stderr(&out));
+    }
+
     // curl with a bound client certificate and no token: authenticated.
     let (rc, status, body) = f.curl("/v1/keys/phi", Some((&billing, &billing_key)), None);
     assert_eq!((rc, status), (0, 200), "{body}");

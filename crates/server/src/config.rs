@@ -531,7 +531,7 @@ pub struct AcmeSection {
     pub order_lifetime: String,
     /// How long an unused nonce stays valid.
     pub nonce_lifetime: String,
-    /// Certificate profile used for ACME orders: `tls-server` or `secure-node`.
+    /// Certificate profile used for ACME orders: `tls-server` (the only one allowed).
     pub profile: String,
     /// Intermediate that signs; unset means the default issuing CA.
     pub issuer: Option<String>,
@@ -577,10 +577,18 @@ fn check_acme(acme: &AcmeSection) -> Result<(), (&'static str, String)> {
             ));
         }
     }
-    if !matches!(acme.profile.as_str(), "tls-server" | "secure-node") {
+    // Only server certificates: a client-capable certificate for a name bound to an mTLS
+    // policy would act with that policy, and proving control of a host name over http-01
+    // is no grounds for it. Client and secure-node certificates come from the API, where
+    // the caller's token must cover the binding.
+    if acme.profile != "tls-server" {
         return Err((
             "profile",
-            format!("'{}' must be tls-server or secure-node", acme.profile),
+            format!(
+                "'{}': ACME issues tls-server certificates only; issue client and secure-node \
+                 certificates with `webqx-sec cert issue|sign`",
+                acme.profile
+            ),
         ));
     }
     if acme.http01_port == 0 {
@@ -1139,7 +1147,8 @@ mod tests {
         assert_eq!(c.acme.resolve["ehr.test"], "127.0.0.1");
         for (bad, says) in [
             ("resolve = { \"ehr.test\" = \"here\" }", "not an IP address"),
-            ("profile = \"tls-client\"", "tls-server or secure-node"),
+            ("profile = \"tls-client\"", "tls-server certificates only"),
+            ("profile = \"secure-node\"", "tls-server certificates only"),
             ("order_lifetime = \"soon\"", ""),
             ("http01_port = 0", "1 to 65535"),
         ] {

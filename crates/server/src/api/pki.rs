@@ -135,6 +135,62 @@ fn issued_body(s: &AppState, i: Issued) -> IssuedBody {
     }
 }
 
+/// A client-capable certificate for a name bound to an mTLS policy acts with that policy:
+/// only a caller whose own policy covers the binding's may obtain one (else a `pki-issue`
+/// token could mint its way into any bound service's rights).
+///
+/// # Errors
+/// 403 `binding-not-covered` (audited); 503 when the bindings cannot be read.
+async fn check_bound_names(
+    s: &AppState,
+    caller: &Caller,
+    profile: Profile,
+    names: &[String],
+    action: &str,
+) -> Result<(), ApiError> {
+    if profile == Profile::TlsServer {
+        return Ok(());
+    }
+    let bindings = crate::mtls::bindings(s);
+    for name in names {
+        let policy = match bindings.resolve(std::slice::from_ref(name)).await {
+            Ok(Some(resolved)) => resolved.policy,
+            // No binding, or one whose token is gone: the certificate gains nothing.
+            Ok(None) | Err(webqx_pki::stored::RecordError::Forbidden(_)) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "certificate binding lookup failed");
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage-unavailable",
+                    "the service cannot reach its store; retry later",
+                ));
+            }
+        };
+        if caller.principal.policy.covers(&policy) {
+            continue;
+        }
+        let mut rec = caller.ctx.record(action, None);
+        rec.detail("name", name.clone())
+            .fail(webqx_audit::Outcome::Denied, "binding-not-covered");
+        s.audit
+            .record(rec)
+            .await
+            .map_err(|_| crate::extract::audit_down())?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "binding-not-covered",
+            format!(
+                "'{name}' is bound to an mTLS policy that token '{}' does not hold, so it may \
+                 not obtain a client certificate for it; ask an administrator, or use the \
+                 tls-server profile",
+                caller.principal.name
+            ),
+        )
+        .audited());
+    }
+    Ok(())
+}
+
 fn requester(caller: &Caller) -> String {
     caller.ctx.actor.clone()
 }
@@ -151,6 +207,7 @@ pub async fn issue(
     caller
         .require(&s, Operation::PkiIssue, None, "pki.issue")
         .await?;
+    check_bound_names(&s, &caller, b.profile, &b.names, "pki.issue").await?;
     let req = IssueRequest {
         names: b.names,
         profile: b.profile,
@@ -177,6 +234,10 @@ pub async fn sign(
     caller
         .require(&s, Operation::PkiIssue, None, "pki.sign")
         .await?;
+    // The CA checks the CSR itself; its names are needed first for the binding check.
+    if let Ok(csr) = webqx_pki::ca::check_csr(b.csr.as_bytes()) {
+        check_bound_names(&s, &caller, b.profile, &csr.names, "pki.sign").await?;
+    }
     let req = SignRequest {
         csr: b.csr.into_bytes(),
         profile: b.profile,
@@ -241,6 +302,37 @@ pub async fn show(
     let rec = s.pki.get(&serial).await.map_err(public_err)?;
     rec.map(axum::Json)
         .ok_or_else(|| public_err(CaError::CertNotFound(serial)))
+}
+
+/// A kept private key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyBody {
+    /// Serial number, hex.
+    pub serial: String,
+    /// PKCS#8 PEM.
+    pub private_key: String,
+}
+
+#[utoipa::path(get, path = "/v1/pki/certs/{serial}/key", tag = "pki",
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses((status = 200, body = KeyBody), (status = 404, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+/// The private key kept for a certificate issued with `store_key` (operation `pki-admin`;
+/// every read is audited).
+pub async fn stored_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(serial): Path<String>,
+) -> Result<axum::Json<KeyBody>, ApiError> {
+    caller
+        .require(&s, Operation::PkiAdmin, None, "pki.key.export")
+        .await?;
+    let key = s.pki.stored_key(&caller.ctx, &serial).await?;
+    let private_key = String::from_utf8_lossy(key.expose()).into_owned();
+    Ok(axum::Json(KeyBody {
+        serial: serial.to_ascii_lowercase().replace(':', ""),
+        private_key,
+    }))
 }
 
 /// Revoke a certificate.
@@ -448,6 +540,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/v1/pki/sign", post(sign))
         .route("/v1/pki/certs", get(list))
         .route("/v1/pki/certs/{serial}", get(show))
+        .route("/v1/pki/certs/{serial}/key", get(stored_key))
         .route("/v1/pki/certs/{serial}/revoke", post(revoke))
         .route("/v1/pki/cas", get(cas).post(create_ca))
         .route("/v1/pki/ca.pem", get(root_pem))

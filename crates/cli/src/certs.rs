@@ -61,8 +61,9 @@ pub enum PinsCommand {
     Set {
         /// Service name.
         service: String,
-        /// The pins (`pin-sha256="…"`, `sha256/…` or bare base64).
-        #[arg(required = true, num_args = 1..)]
+        /// The pins (`pin-sha256="…"`, `sha256/…` or bare base64). Its own argument id:
+        /// the global `--pin` (which pins the connection to this server) is `pins`.
+        #[arg(id = "set_pins", value_name = "PIN", required = true, num_args = 1..)]
         pins: Vec<String>,
         /// The service's current chain (file or HOST:PORT): the set must match it and
         /// hold a backup pin outside it.
@@ -105,7 +106,7 @@ pub enum WatchCommand {
 fn read_chain(source: &str) -> Result<(Vec<ChainPin>, bool), Failure> {
     let path = std::path::Path::new(source);
     if path.exists() {
-        let bytes = std::fs::read(path)
+        let bytes = webqx_pki::read_file_capped(path)
             .map_err(|e| Failure::local(format!("cannot read {source}: {e}")))?;
         let certs =
             pin::read_certs(&bytes).map_err(|e| Failure::local(format!("{source}: {e}")))?;
@@ -214,7 +215,7 @@ fn show(g: &Global, out: &Value, human: impl Fn(&Value) -> String) {
     if g.json {
         print_json(out);
     } else {
-        println!("{}", human(out));
+        println!("{}", human(&crate::output::visible_value(out)));
     }
 }
 

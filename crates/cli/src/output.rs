@@ -102,3 +102,51 @@ pub fn item_line(e: &Value) -> String {
     };
     format!("{place}{}", s(&e["detail"]))
 }
+
+/// `text` with control characters (newlines, escape sequences, NUL…) shown as escapes:
+/// names and subjects come from certificates and CSRs that others wrote, and must not
+/// forge output lines or drive the terminal.
+pub fn visible(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `value` with [`visible`] applied to every string in it, for human output.
+pub fn visible_value(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(visible(s)),
+        Value::Array(items) => Value::Array(items.iter().map(visible_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (visible(k), visible_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(visible("ehr.test"), "ehr.test");
+        assert_eq!(
+            visible("a\nFAKE LINE\u{1b}[31m\0"),
+            "a\\nFAKE LINE\\u{1b}[31m\\u{0}"
+        );
+        let v = serde_json::json!({"names": ["x\ny"], "n": 1});
+        assert_eq!(visible_value(&v)["names"][0], "x\\ny");
+    }
+}

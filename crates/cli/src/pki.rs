@@ -23,6 +23,15 @@ pub enum CertCommand {
         /// Serial number (hex, colons allowed).
         serial: String,
     },
+    /// The private key kept for a certificate issued with `--store-key` (operation
+    /// `pki-admin`; every read is audited).
+    Key {
+        /// Serial number (hex, colons allowed).
+        serial: String,
+        /// Write the key to this file (mode 0600) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out_key: Option<PathBuf>,
+    },
     /// Revoke a certificate; the CRL is rebuilt at once.
     Revoke {
         /// Serial number (hex, colons allowed).
@@ -167,7 +176,15 @@ fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), Failure> {
     let _ = private;
     options
         .open(path)
-        .and_then(|mut f| f.write_all(data))
+        .and_then(|mut f| {
+            // An existing file keeps its mode on open: a key must not land in a readable one.
+            #[cfg(unix)]
+            if private {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(data)
+        })
         .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -256,9 +273,30 @@ pub async fn cert(g: &Global, cmd: CertCommand) -> Result<(), Failure> {
             print_list(g, &page);
             Ok(())
         }
+        CertCommand::Key { serial, out_key } => {
+            let path = format!(
+                "/v1/pki/certs/{}/key",
+                crate::commands::path_segment(&serial)
+            );
+            let r = client.call(Method::GET, &path, None).await?;
+            let key = r["private_key"].as_str().unwrap_or_default();
+            match out_key {
+                Some(p) => {
+                    write_file(&p, key.as_bytes(), true)?;
+                    eprintln!("private key of {} written to {}", serial, p.display());
+                }
+                None if g.json => print_json(&r),
+                None => print!("{key}"),
+            }
+            Ok(())
+        }
         CertCommand::Show { serial } => {
             let rec = client
-                .call(Method::GET, &format!("/v1/pki/certs/{serial}"), None)
+                .call(
+                    Method::GET,
+                    &format!("/v1/pki/certs/{}", crate::commands::path_segment(&serial)),
+                    None,
+                )
                 .await?;
             if g.json {
                 print_json(&rec);
@@ -271,7 +309,10 @@ pub async fn cert(g: &Global, cmd: CertCommand) -> Result<(), Failure> {
             let r = client
                 .call(
                     Method::POST,
-                    &format!("/v1/pki/certs/{serial}/revoke"),
+                    &format!(
+                        "/v1/pki/certs/{}/revoke",
+                        crate::commands::path_segment(&serial)
+                    ),
                     Some(&json!({"reason": reason})),
                 )
                 .await?;
@@ -309,17 +350,27 @@ pub async fn cert(g: &Global, cmd: CertCommand) -> Result<(), Failure> {
     }
 }
 
+/// The CSR as PEM text: PEM is passed on, DER is wrapped in PEM.
 fn read_input(path: &Path) -> Result<String, Failure> {
     let bytes = if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(|e| Failure::local(format!("cannot read standard input: {e}")))?;
-        buf
+        webqx_pki::read_capped(std::io::stdin())
+            .map_err(|e| Failure::local(format!("cannot read standard input: {e}")))?
     } else {
-        std::fs::read(path)
+        webqx_pki::read_file_capped(path)
             .map_err(|e| Failure::local(format!("cannot read {}: {e}", path.display())))?
     };
-    String::from_utf8(bytes).map_err(|_| Failure::local("the CSR must be PEM text"))
+    if bytes.first() == Some(&0x30) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let mut pem = String::from("-----BEGIN CERTIFICATE REQUEST-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE REQUEST-----\n");
+        return Ok(pem);
+    }
+    String::from_utf8(bytes).map_err(|_| Failure::local("the CSR must be PEM text or DER"))
 }
 
 fn status_text(rec: &Value) -> String {
@@ -339,6 +390,7 @@ fn print_list(g: &Global, page: &Value) {
         print_json(page);
         return;
     }
+    let page = crate::output::visible_value(page);
     for c in page["items"].as_array().into_iter().flatten() {
         let names: Vec<&str> = c["names"]
             .as_array()
@@ -372,7 +424,10 @@ fn print_record(c: &Value) {
         "not_after",
         "created",
     ] {
-        println!("{key:<11} {}", c[key].as_str().unwrap_or(""));
+        println!(
+            "{key:<11} {}",
+            crate::output::visible(c[key].as_str().unwrap_or(""))
+        );
     }
     println!("{:<11} {}", "names", c["names"]);
     println!("{:<11} {}", "status", status_text(c));

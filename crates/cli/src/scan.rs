@@ -102,7 +102,7 @@ pub async fn run(json_out: bool, cmd: ScanCommand) -> Result<i32, Failure> {
 fn failure(e: ScanError) -> Failure {
     let exit = match &e {
         ScanError::Target(_) | ScanError::Profile(_) => Exit::Usage,
-        ScanError::Connect(..) | ScanError::Protocol(_) => Exit::Connect,
+        ScanError::Connect(..) | ScanError::Protocol(_) | ScanError::NotTls(..) => Exit::Connect,
         _ => Exit::Local,
     };
     Failure::new(exit, e.to_string())

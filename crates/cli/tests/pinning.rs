@@ -114,6 +114,49 @@ fn cert_pin_agrees_with_openssl_and_the_cli_refuses_an_unpinned_server() {
     assert_eq!(got["pins"][0], file_pins[0].as_str());
     assert_eq!(got["pins"][1], backup);
 
+    // A partner's pin set, whose pins have nothing to do with this server's chain: the
+    // pins being stored do not pin the CLI's own connection.
+    let partner = server.data.join("partner.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-subj",
+            "/CN=partner.example",
+            "-days",
+            "2",
+            "-keyout",
+        ])
+        .arg(server.data.join("partner.key"))
+        .arg("-out")
+        .arg(&partner)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let partner_pin = format!("pin-sha256=\"{}\"", openssl_pin(&partner));
+    let out = server.cli(&[
+        "cert",
+        "pins",
+        "set",
+        "partner-api",
+        &partner_pin,
+        backup,
+        "--chain",
+        partner.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
     // The CLI with pins: a matching pin works, a set without the server's keys refuses.
     let out = server.cli(&["--pin", &file_pins[0], "--pin", backup, "status"]);
     assert!(out.status.success(), "{}", stderr(&out));

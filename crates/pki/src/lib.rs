@@ -186,6 +186,39 @@ fn versions(v: TlsVersions) -> &'static [&'static rustls::SupportedProtocolVersi
     }
 }
 
+/// Largest certificate, chain, CSR or bundle file read: far above any real one (the
+/// system trust store is about 200 KiB), far below what would exhaust memory.
+pub const MAX_INPUT_FILE: u64 = 8 * 1024 * 1024;
+
+/// Reads at most [`MAX_INPUT_FILE`] bytes from `input`; more is an error, not a read
+/// that never ends (`/dev/zero`) or exhausts memory.
+///
+/// # Errors
+/// The read error, or `InvalidData` naming the limit.
+pub fn read_capped(input: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    input.take(MAX_INPUT_FILE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_INPUT_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not a certificate, chain or CSR",
+                MAX_INPUT_FILE >> 20
+            ),
+        ));
+    }
+    Ok(buf)
+}
+
+/// [`read_capped`] on the file at `path`.
+///
+/// # Errors
+/// As [`read_capped`], or the open error.
+pub fn read_file_capped(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    read_capped(std::fs::File::open(path)?)
+}
+
 /// Reads every certificate in a PEM text.
 ///
 /// # Errors
@@ -336,6 +369,17 @@ pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endless_or_huge_inputs_are_cut_off_with_an_error() {
+        use std::io::Read as _;
+        let zeros = std::io::repeat(0).take(u64::MAX);
+        let err = read_capped(zeros).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("8 MiB"), "{err}");
+        let exact = vec![b'a'; usize::try_from(MAX_INPUT_FILE).unwrap()];
+        assert_eq!(read_capped(&exact[..]).unwrap().len(), exact.len());
+    }
 
     #[test]
     fn local_ca_signs_a_server_certificate_both_configs_accept() {

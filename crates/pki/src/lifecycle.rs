@@ -127,7 +127,9 @@ impl InventoryItem {
 pub fn observe(kind: WatchKind, target: &str) -> Result<Vec<Observed>, String> {
     let certs = match kind {
         WatchKind::File => {
-            let bytes = std::fs::read(target).map_err(|e| format!("cannot read {target}: {e}"))?;
+            let path = std::path::Path::new(target);
+            let bytes =
+                crate::read_file_capped(path).map_err(|e| format!("cannot read {target}: {e}"))?;
             pin::read_certs(&bytes).map_err(|e| format!("{target}: {e}"))?
         }
         WatchKind::Endpoint => {

@@ -204,7 +204,8 @@ fn hex(bytes: &[u8]) -> String {
 /// A message naming the file when it cannot be read or holds no certificate.
 pub(crate) fn load_bundle(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls_pki_types::pem::PemObject;
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let pem = crate::read_file_capped(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .filter_map(Result::ok)
         .collect();
@@ -277,5 +278,95 @@ pub(crate) fn report(
         trust_error: trust.err(),
         trust_store,
         chain: parsed.into_iter().map(|(i, _)| i).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    fn ca_params(name: &str) -> CertificateParams {
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    }
+
+    fn now() -> UnixTime {
+        UnixTime::now()
+    }
+
+    /// Two CAs that sign each other, neither trusted, sent over and over by a hostile
+    /// server: path building ends with an error, not a hang or a panic.
+    #[test]
+    fn a_certificate_loop_is_refused_with_an_error() {
+        let (key_a, key_b) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        let issuer_a = Issuer::new(ca_params("Loop A"), key_a);
+        let issuer_b = Issuer::new(ca_params("Loop B"), key_b);
+        let b_by_a = ca_params("Loop B")
+            .signed_by(issuer_b.key(), &issuer_a)
+            .unwrap();
+        let a_by_b = ca_params("Loop A")
+            .signed_by(issuer_a.key(), &issuer_b)
+            .unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["loop.test".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer_a)
+            .unwrap();
+        let other_root_key = KeyPair::generate().unwrap();
+        let other_root = ca_params("Unrelated root")
+            .self_signed(&other_root_key)
+            .unwrap();
+
+        let mut chain = vec![leaf.der().clone()];
+        for _ in 0..100 {
+            chain.push(a_by_b.der().clone());
+            chain.push(b_by_a.der().clone());
+        }
+        let anchors = [other_root.der().clone()];
+        let err = validate_path(&chain, &anchors, now()).unwrap_err();
+        assert!(!err.is_empty(), "a loop gives a reason");
+    }
+
+    /// A chain deeper than any verifier follows: an error naming it, not a panic.
+    #[test]
+    fn an_oversize_chain_is_refused_with_an_error() {
+        let root_key = KeyPair::generate().unwrap();
+        let root_params = ca_params("Deep root");
+        let root = root_params.self_signed(&root_key).unwrap();
+        let mut issuer = Issuer::new(root_params, root_key);
+        let mut intermediates = Vec::new();
+        for depth in 0..40 {
+            let key = KeyPair::generate().unwrap();
+            let params = ca_params(&format!("Deep CA {depth}"));
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            intermediates.push(cert.der().clone());
+            issuer = Issuer::new(params, key);
+        }
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["deep.test".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let mut chain = vec![leaf.der().clone()];
+        chain.extend(intermediates.into_iter().rev());
+        let err = validate_path(&chain, &[root.der().clone()], now()).unwrap_err();
+        assert!(!err.is_empty());
+    }
+
+    /// Garbage instead of a leaf certificate is a clear error.
+    #[test]
+    fn garbage_leaf_is_an_error() {
+        let chain = [CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00])];
+        assert!(
+            validate_path(&chain, &[], now())
+                .unwrap_err()
+                .starts_with("leaf")
+        );
+        assert_eq!(validate_path(&[], &[], now()).unwrap_err(), "empty chain");
     }
 }

@@ -85,6 +85,8 @@ pub enum ScanError {
     Connect(SocketAddr, String),
     /// The server's answer is not TLS as the scanner expects it.
     Protocol(HelloError),
+    /// The port accepts connections but completed no TLS handshake of any version.
+    NotTls(SocketAddr, String),
     /// The scan was cancelled.
     Cancelled,
 }
@@ -100,6 +102,12 @@ impl fmt::Display for ScanError {
             ScanError::Bundle(e) => write!(f, "trust bundle: {e}; pass --ca-file with PEM"),
             ScanError::Connect(a, e) => write!(f, "cannot connect to {a}: {e}"),
             ScanError::Protocol(e) => write!(f, "{e}"),
+            ScanError::NotTls(a, e) => write!(
+                f,
+                "{a} accepts connections but speaks no TLS the scanner can negotiate (every \
+                 version from SSL 3.0 to TLS 1.3 was refused or answered with something else: \
+                 {e}); check that HOST:PORT is a TLS port"
+            ),
             ScanError::Cancelled => f.write_str("scan cancelled"),
         }
     }
@@ -243,6 +251,11 @@ pub async fn scan_tls(target: &str, options: &ScanOptions) -> Result<ScanReport,
         Ok((c, h)) => (Some(c), None, h),
         Err(e) => (None, Some(e), None),
     };
+    let none_offered = versions.iter().all(|(_, r)| !r.offered);
+    if none_offered && captured.is_none() {
+        let why = handshake_error.unwrap_or_else(|| "no answer".into());
+        return Err(ScanError::NotTls(addr, why));
+    }
     let (chain, ocsp) = pick_chain(captured.as_ref(), &versions);
     let trust_store = bundle.display().to_string();
     let certificate =
@@ -465,6 +478,36 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port that answers plain HTTP (or garbage) to every probe is "not TLS", an error
+    /// with the connect exit code, not a failed verdict with "protocol missing" findings.
+    #[tokio::test]
+    async fn a_plain_http_port_is_reported_as_not_tls() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 512];
+                    let _ = tcp.read(&mut buf).await;
+                    let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                });
+            }
+        });
+        let bundle = std::env::temp_dir().join(format!("webqx-scan-bundle-{}.pem", addr.port()));
+        let ca = crate::new_local_ca("scan test CA").unwrap();
+        std::fs::write(&bundle, ca.cert_pem.as_bytes()).unwrap();
+        let options = ScanOptions {
+            ca_file: Some(bundle.clone()),
+            timeout: Duration::from_secs(2),
+            ..ScanOptions::default()
+        };
+        let err = scan_tls(&addr.to_string(), &options).await.unwrap_err();
+        let _ = std::fs::remove_file(&bundle);
+        assert!(matches!(err, ScanError::NotTls(..)), "{err}");
+        assert!(err.to_string().contains("TLS port"), "{err}");
+    }
 
     #[test]
     fn hsts_header_is_read() {

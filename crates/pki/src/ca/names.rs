@@ -45,7 +45,9 @@ impl Name {
     }
 }
 
-/// Whether `name` is allowed by `allowed` (see [`super::ProfileSettings`]).
+/// Whether `name` is allowed by `allowed` (see [`super::ProfileSettings`]). A wildcard
+/// name (`*.a.example.org`) needs a wildcard rule (`*.example.org`) or `*`: a rule for a
+/// domain allows its names one by one, not a certificate for all of them at once.
 pub(crate) fn allowed(name: &Name, allowed: &[String]) -> bool {
     allowed.iter().any(|rule| {
         if rule == "*" {
@@ -53,6 +55,7 @@ pub(crate) fn allowed(name: &Name, allowed: &[String]) -> bool {
         }
         match name {
             Name::Ip(ip) => rule.parse::<IpAddr>().is_ok_and(|r| r == *ip),
+            Name::Dns(d) if d.starts_with("*.") && !rule.starts_with("*.") => false,
             Name::Dns(d) => {
                 let rule = rule
                     .trim_start_matches("*.")
@@ -75,7 +78,11 @@ mod tests {
         let ok = |n: &str| allowed(&Name::parse(n).unwrap(), &rules);
         assert!(ok("example.org"));
         assert!(ok("a.b.example.org"));
-        assert!(ok("*.example.org"));
+        assert!(!ok("*.example.org"), "a wildcard needs a wildcard rule");
+        assert!(!ok("*.a.example.org"));
+        let wild = vec!["*.example.org".to_string()];
+        assert!(allowed(&Name::parse("*.a.example.org").unwrap(), &wild));
+        assert!(allowed(&Name::parse("www.example.org").unwrap(), &wild));
         assert!(ok("10.0.0.1"));
         assert!(!ok("badexample.org"));
         assert!(!ok("example.org.evil.com"));

@@ -51,9 +51,9 @@ pub struct TlsArgs {
     /// SARIF 2.1.0 output (one result per finding); wins over --json.
     #[arg(long)]
     pub sarif: bool,
-    /// Timeout of each connection, seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub timeout: f64,
+    /// Timeout of each connection: seconds (`2.5`) or a duration (`5s`, `1500ms`, `1m`).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub timeout: String,
     /// Most connections in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -65,10 +65,21 @@ pub struct TlsArgs {
 /// Run a scan command; the exit code follows the verdict.
 pub async fn run(json_out: bool, cmd: ScanCommand) -> Result<i32, Failure> {
     let ScanCommand::Tls(args) = cmd;
-    if !(args.timeout > 0.0 && args.timeout <= 600.0) {
+    let timeout = match args.timeout.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 600.0 => {
+            Duration::from_secs_f64(secs)
+        }
+        Ok(_) => Duration::ZERO,
+        Err(_) => webqx_store::time::parse_duration(&args.timeout)
+            .map_err(|e| Failure::usage(format!("--timeout: {e}")))?,
+    };
+    if timeout.is_zero() || timeout > Duration::from_secs(600) {
         return Err(Failure::usage(
-            "--timeout must be between 0 and 600 seconds",
+            "--timeout must be more than 0 and at most 600 seconds (10m)",
         ));
+    }
+    if !(1..=1024).contains(&args.concurrency) {
+        return Err(Failure::usage("--concurrency must be between 1 and 1024"));
     }
     let options = ScanOptions {
         sni: args.sni.clone(),
@@ -78,7 +89,7 @@ pub async fn run(json_out: bool, cmd: ScanCommand) -> Result<i32, Failure> {
             GuidelinesArg::V5_8 => Guidelines::V5_8,
             GuidelinesArg::V6_0 => Guidelines::V6_0,
         },
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         concurrency: args.concurrency,
         http: !args.no_http,
     };

@@ -38,6 +38,7 @@ pub fn check_csr(input: &[u8]) -> Result<CheckedCsr, CaError> {
     if !rest.is_empty() {
         return Err(CaError::BadCsr("trailing bytes after the request".into()));
     }
+    check_algorithms(&csr)?;
     csr.verify_signature().map_err(|_| CaError::CsrSignature)?;
     let info = &csr.certification_request_info;
     let mut names = Vec::new();
@@ -63,6 +64,60 @@ pub fn check_csr(input: &[u8]) -> Result<CheckedCsr, CaError> {
         spki_der: info.subject_pki.raw.to_vec(),
         names,
     })
+}
+
+/// Signature algorithms a CSR may use (OIDs from RFC 4055, RFC 5758 and RFC 8410):
+/// sha256/384/512WithRSAEncryption, ecdsa-with-SHA256/384, Ed25519.
+const SIGNATURE_ALGORITHMS: [&str; 6] = [
+    "1.2.840.113549.1.1.11",
+    "1.2.840.113549.1.1.12",
+    "1.2.840.113549.1.1.13",
+    "1.2.840.10045.4.3.2",
+    "1.2.840.10045.4.3.3",
+    "1.3.101.112",
+];
+/// Named curves for EC keys: P-256 (prime256v1) and P-384 (secp384r1).
+const CURVES: [&str; 2] = ["1.2.840.10045.3.1.7", "1.3.132.0.34"];
+
+/// Refuses keys and signature algorithms we do not issue for, by name, before the
+/// signature check (which would otherwise report them as a bad signature).
+fn check_algorithms(csr: &X509CertificationRequest<'_>) -> Result<(), CaError> {
+    use x509_parser::public_key::PublicKey;
+    let unsupported = |what: String| {
+        CaError::BadCsr(format!(
+            "{what} is not supported: use ECDSA P-256 or P-384, Ed25519, or RSA of 2048 to \
+             8192 bits, signed with SHA-256 or stronger"
+        ))
+    };
+    let sig = csr.signature_algorithm.algorithm.to_id_string();
+    if !SIGNATURE_ALGORITHMS.contains(&sig.as_str()) {
+        return Err(unsupported(format!("signature algorithm {sig}")));
+    }
+    let spki = &csr.certification_request_info.subject_pki;
+    let key_alg = spki.algorithm.algorithm.to_id_string();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let bits = rsa.key_size();
+            if !(2048..=8192).contains(&bits) {
+                return Err(unsupported(format!("an RSA key of {bits} bits")));
+            }
+        }
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_else(|| "(none)".into());
+            if !CURVES.contains(&curve.as_str()) {
+                return Err(unsupported(format!("an EC key on curve {curve}")));
+            }
+        }
+        _ if key_alg == "1.3.101.112" => {}
+        _ => return Err(unsupported(format!("key algorithm {key_alg}"))),
+    }
+    Ok(())
 }
 
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CaError> {

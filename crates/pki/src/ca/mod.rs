@@ -425,4 +425,21 @@ mod tests {
             Err(CaError::UnknownCriticalExtension(oid)) if oid == "1.2.3.4"
         ));
     }
+
+    /// A key we do not issue for is named as such, not reported as a bad signature.
+    #[test]
+    fn csr_with_an_unsupported_key_says_so() {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P521_SHA512,
+            &rcgen::PKCS_ECDSA_P521_SHA256,
+        ] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["a.example.org".into()]).unwrap();
+            let csr = params.serialize_request(&key).unwrap();
+            match check_csr(csr.der()) {
+                Err(CaError::BadCsr(why)) => assert!(why.contains("not supported"), "{why}"),
+                other => panic!("{alg:?}: {other:?}"),
+            }
+        }
+    }
 }

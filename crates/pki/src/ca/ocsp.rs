@@ -69,6 +69,11 @@ fn too_many() -> ASN1Error {
 /// [`OcspParseError`] for anything that is not a well-formed request with 1 to 64
 /// certificates.
 pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
+    if !der_lengths_fit(der, 0) {
+        return Err(OcspParseError(
+            "malformed DER: an element's length runs past the end of its container".into(),
+        ));
+    }
     let req = yasna::parse_der(der, |r| {
         r.read_sequence(|r| {
             let tbs = r.next().read_sequence(read_tbs)?;
@@ -82,6 +87,69 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
         return Err(OcspParseError("it asks about no certificate".into()));
     }
     Ok(req)
+}
+
+/// Deepest nesting walked; a real OCSP request nests about 8 deep.
+const MAX_DER_DEPTH: u32 = 32;
+
+/// Whether every DER element (recursing into constructed ones) has a definite length
+/// that fits inside its container. yasna 0.6 adds a length to its position unchecked: a
+/// length near `usize::MAX` overflows (a panic with overflow checks, a wrapped position
+/// without), which the `ocsp_request` fuzz target found; such input stops here.
+fn der_lengths_fit(mut data: &[u8], depth: u32) -> bool {
+    if depth > MAX_DER_DEPTH {
+        return false;
+    }
+    while !data.is_empty() {
+        let Some((constructed, header, len)) = der_header(data) else {
+            return false;
+        };
+        let Some(end) = header.checked_add(len).filter(|e| *e <= data.len()) else {
+            return false;
+        };
+        if constructed && !der_lengths_fit(&data[header..end], depth + 1) {
+            return false;
+        }
+        data = &data[end..];
+    }
+    true
+}
+
+/// The constructed bit, header size and content length of the element at the start of
+/// `data`; `None` for an indefinite (BER) or over-long length, or a truncated header.
+fn der_header(data: &[u8]) -> Option<(bool, usize, usize)> {
+    let first = *data.first()?;
+    let mut at = 1;
+    if first & 0x1f == 0x1f {
+        // High tag number: base-128 digits, the last without the top bit.
+        loop {
+            let b = *data.get(at)?;
+            at += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if at > 5 {
+                return None;
+            }
+        }
+    }
+    let l = *data.get(at)?;
+    at += 1;
+    let len = if l & 0x80 == 0 {
+        usize::from(l)
+    } else {
+        let n = usize::from(l & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for _ in 0..n {
+            len = (len << 8) | usize::from(*data.get(at)?);
+            at += 1;
+        }
+        len
+    };
+    Some((first & 0x20 != 0, at, len))
 }
 
 fn read_tbs(r: &mut yasna::BERReaderSeq<'_, '_>) -> Result<OcspRequest, ASN1Error> {
@@ -373,6 +441,23 @@ fn write_single(w: DERWriter<'_>, a: &Answer, this: &GeneralizedTime, next: &Gen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `ocsp_request` fuzz target: a length near usize::MAX inside a
+    /// tagged element overflowed yasna's position. Now a clear error.
+    #[test]
+    fn a_huge_inner_length_is_refused_not_a_panic() {
+        let input = hex::decode("30763074a14d7fff1488ffffffffffffffff3b000000000000000000001200300906052b0e03021a0500ffffffff2fb93b3ed040c27e83263db59dc3d5e82d22040c6c3962b59dc3d5e82d2204ad0c6c1400faeef602ffff05ff04f00432323233000000000000000000000000000000003232323232120410061f71a3ec7968").unwrap();
+        let err = parse_request(&input).unwrap_err();
+        assert!(err.to_string().contains("length"), "{err}");
+        // And the pre-check itself, on small cases.
+        assert!(der_lengths_fit(&[0x30, 0x03, 0x02, 0x01, 0x05], 0));
+        assert!(!der_lengths_fit(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], 0));
+        assert!(
+            !der_lengths_fit(&[0x30, 0x80, 0x00, 0x00], 0),
+            "indefinite is BER"
+        );
+        assert!(!der_lengths_fit(&[0x30, 0x05, 0x02, 0x09, 0x05], 0));
+    }
 
     /// A request for one certificate, optionally with a nonce, shaped as `openssl ocsp
     /// -reqout` writes it (SHA-1 CertID; RFC 6960 section 4.1.1).

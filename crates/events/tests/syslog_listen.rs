@@ -588,11 +588,10 @@ async fn shutdown_stops_the_listener_and_its_connections() {
     let result = tokio::time::timeout(WAIT, h.task)
         .await
         .expect("serve_tcp returns");
+    // The task owned the listening socket: its return means the socket is closed. (A
+    // connect to the old port proved nothing: under parallel tests another listener can
+    // be given the freed port at once, which made this test flaky.)
     result.expect("task").expect("no I/O error");
-    assert!(
-        TcpStream::connect(h.addr).await.is_err(),
-        "no longer listening"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -448,10 +448,11 @@ pub async fn ca(g: &Global, cmd: CaCommand) -> Result<(), Failure> {
             } else {
                 for c in list["cas"].as_array().into_iter().flatten() {
                     println!(
-                        "{:<16} {:<12} {}  until {}{}",
+                        "{:<16} {:<12} {}  key in {}  until {}{}",
                         c["name"].as_str().unwrap_or(""),
                         c["kind"].as_str().unwrap_or(""),
                         c["serial"].as_str().unwrap_or(""),
+                        c["key_storage"].as_str().unwrap_or(""),
                         c["not_after"].as_str().unwrap_or(""),
                         if c["is_default"].as_bool() == Some(true) {
                             "  (default)"

@@ -295,3 +295,142 @@ async fn a_backup_of_an_hsm_sealed_service_opens_with_the_hsm_alone() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     again.stop();
 }
+
+fn run_openssl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs")
+}
+
+/// `openssl verify` (the real client) of `leaf` against `root` with `untrusted` between.
+fn openssl_verifies(root: &Path, untrusted: Option<&Path>, leaf: &Path) {
+    let (root, leaf) = (root.display().to_string(), leaf.display().to_string());
+    let mut args = vec!["verify".to_owned(), "-CAfile".into(), root];
+    if let Some(u) = untrusted {
+        args.extend(["-untrusted".into(), u.display().to_string()]);
+    }
+    args.push(leaf);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_openssl(&args);
+    assert!(
+        out.status.success() && stdout(&out).contains(": OK"),
+        "openssl verify: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+fn cas(h: &Value) -> Vec<Value> {
+    h["cas"].as_array().cloned().unwrap_or_default()
+}
+
+/// With `init --hsm` the root CA's key is generated in the token and never leaves it:
+/// the intermediates and the root's CRL are signed there (openssl verifies them), and
+/// while the token is gone the root cannot sign while everything else keeps working.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_ca_key_lives_in_the_hsm_and_signs_there() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token(TOKEN, PIN, "so-pin-5678");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = hsm_server(&hsm, dir.path());
+    server.spawn();
+    let h = server.http();
+    assert_eq!(status(&h).await["sealed"], false, "{}", server.log());
+
+    // The hierarchy: the root's key is in the HSM, the issuing intermediate's is not.
+    let r = h.get("/v1/pki/cas").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let list = cas(&r.json);
+    let root = list.iter().find(|c| c["name"] == "root").expect("root");
+    assert_eq!(root["key_storage"], "hsm", "{}", r.text);
+    let issuing = list
+        .iter()
+        .find(|c| c["kind"] == "intermediate")
+        .expect("issuing");
+    assert_eq!(issuing["key_storage"], "kms", "{}", r.text);
+    let root_pem = dir.path().join("root.pem");
+    std::fs::write(&root_pem, root["cert_pem"].as_str().unwrap()).unwrap();
+    let issuing_pem = dir.path().join("issuing.pem");
+    std::fs::write(&issuing_pem, issuing["cert_pem"].as_str().unwrap()).unwrap();
+    openssl_verifies(&root_pem, None, &issuing_pem);
+    assert!(
+        !server.log().contains(PIN),
+        "the PIN is never logged:\n{}",
+        server.log()
+    );
+
+    // A leaf from the intermediate chains to the HSM root.
+    let r = h
+        .post(
+            "/v1/pki/issue",
+            json!({"profile": "tls-server", "names": ["localhost"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let leaf = dir.path().join("leaf.pem");
+    std::fs::write(&leaf, r.json["certificate"].as_str().unwrap()).unwrap();
+    openssl_verifies(&root_pem, Some(&issuing_pem), &leaf);
+
+    // The root's CRL is signed in the HSM: openssl checks its signature.
+    let r = h.get("/v1/pki/crl.pem?issuer=root").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let crl = dir.path().join("root.crl.pem");
+    std::fs::write(&crl, &r.text).unwrap();
+    let out = run_openssl(&[
+        "crl",
+        "-in",
+        &crl.display().to_string(),
+        "-CAfile",
+        &root_pem.display().to_string(),
+        "-noout",
+    ]);
+    assert!(
+        out.status.success() && stderr(&out).contains("verify OK"),
+        "openssl crl: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Token gone: the root cannot sign a new intermediate (a clear HSM error), but the
+    // intermediate still issues.
+    hsm.disconnect();
+    let r = h.post("/v1/pki/cas", json!({"name": "wards"})).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(
+        r.text.contains("HSM") || r.text.contains("token"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains(PIN));
+    let r = h
+        .post(
+            "/v1/pki/issue",
+            json!({"profile": "tls-server", "names": ["localhost"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "issuing needs no HSM: {}", r.text);
+
+    // Token back: the intermediate is made and chains to the same root.
+    hsm.reconnect();
+    let r = h.post("/v1/pki/cas", json!({"name": "wards"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let wards = dir.path().join("wards.pem");
+    std::fs::write(&wards, r.json["cert_pem"].as_str().unwrap()).unwrap();
+    openssl_verifies(&root_pem, None, &wards);
+
+    // After a restart the CLI shows where each key is, and the trail verifies.
+    server.stop();
+    server.spawn();
+    let out = server.cli(&["ca", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("root") && l.contains("key in hsm")),
+        "{text}"
+    );
+    let out = server.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    server.stop();
+}

@@ -12,7 +12,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::RawAuthPin;
@@ -307,4 +307,181 @@ pub fn decrypt(
             Err(e) => Err(hsm_error("decrypting with CKM_AES_GCM", &e)),
         }
     })
+}
+
+/// `CKA_EC_PARAMS` of P-256: the DER of the named curve OID prime256v1
+/// (1.2.840.10045.3.1.7, RFC 5480 section 2.1.1.1).
+const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// An uncompressed P-256 point: 0x04, X, Y.
+const P256_POINT_LEN: usize = 65;
+
+/// A P-256 signing key inside the token, with what is needed to sign with it: the login
+/// (the PIN is never printed) and its public point. Every signature is made inside the
+/// HSM; the private key never leaves it.
+#[derive(Clone)]
+pub struct HsmSigningKey {
+    login: Pkcs11Login,
+    key: KeyRef,
+    public: Vec<u8>,
+}
+
+impl std::fmt::Debug for HsmSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HsmSigningKey")
+            .field("token_label", &self.login.token_label)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HsmSigningKey {
+    /// The key's reference in the token.
+    pub fn key(&self) -> &KeyRef {
+        &self.key
+    }
+
+    /// The uncompressed public point (65 bytes: 0x04, X, Y).
+    pub fn public_point(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// Signs a SHA-256 digest with `CKM_ECDSA` inside the token; returns the raw
+    /// signature (r and s, 32 bytes each). Blocks: run it off the async workers.
+    ///
+    /// # Errors
+    /// [`KmsError::Hsm`] when the token cannot be reached, refuses the PIN, or lost the key.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KmsError> {
+        let sig = with_session(&self.login, |session| {
+            let handle = find_ec_key(session, &self.key, ObjectClass::PRIVATE_KEY)?;
+            session
+                .sign(&Mechanism::Ecdsa, handle, digest)
+                .map_err(|e| hsm_error("signing with CKM_ECDSA", &e))
+        })?;
+        if sig.len() != 64 {
+            return Err(KmsError::Hsm(format!(
+                "the HSM returned a {}-byte P-256 signature (expected 64)",
+                sig.len()
+            )));
+        }
+        Ok(sig)
+    }
+}
+
+/// Generates a P-256 key pair in the token for signing: the private key is a token
+/// object, private, sensitive, never extractable, and may only sign.
+///
+/// # Errors
+/// [`KmsError::Hsm`] when the module, token, PIN or generation fails.
+pub fn generate_signing_key(login: &Pkcs11Login, label: &str) -> Result<HsmSigningKey, KmsError> {
+    let id = webqx_crypto::rand::bytes(KEY_ID_LEN).map_err(crate::error::internal)?;
+    let key = KeyRef {
+        label: label.to_owned(),
+        id,
+    };
+    with_session(login, |session| {
+        let public = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::Label(key.label.as_bytes().to_vec()),
+            Attribute::Id(key.id.clone()),
+        ];
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Derive(false),
+            Attribute::Unwrap(false),
+            Attribute::Label(key.label.as_bytes().to_vec()),
+            Attribute::Id(key.id.clone()),
+        ];
+        session
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+            .map_err(|e| hsm_error("generating a P-256 key pair (CKM_EC_KEY_PAIR_GEN)", &e))?;
+        Ok(())
+    })?;
+    tracing::debug!(label, id = %hex::encode(&key.id), "PKCS#11 signing key generated");
+    signing_key(login, key)
+}
+
+/// The signing key `key` names in the token, with its public point read from it.
+///
+/// # Errors
+/// [`KmsError::Hsm`] when the token cannot be reached or holds no such P-256 key.
+pub fn signing_key(login: &Pkcs11Login, key: KeyRef) -> Result<HsmSigningKey, KmsError> {
+    let public = with_session(login, |session| {
+        let handle = find_ec_key(session, &key, ObjectClass::PUBLIC_KEY)?;
+        let attrs = session
+            .get_attributes(handle, &[AttributeType::EcParams, AttributeType::EcPoint])
+            .map_err(|e| hsm_error("reading the public key", &e))?;
+        let mut point = None;
+        for attr in attrs {
+            match attr {
+                Attribute::EcParams(p) if p != P256_PARAMS => {
+                    return Err(KmsError::Hsm(format!(
+                        "the token's key '{}' is not a P-256 key",
+                        key.label
+                    )));
+                }
+                Attribute::EcPoint(p) => point = Some(p),
+                _ => {}
+            }
+        }
+        point.ok_or_else(|| KmsError::Hsm("the token gave no public point (CKA_EC_POINT)".into()))
+    })?;
+    Ok(HsmSigningKey {
+        login: login.clone(),
+        public: uncompressed_point(&public)?,
+        key,
+    })
+}
+
+/// `CKA_EC_POINT` is a DER OCTET STRING holding the point (PKCS#11 2.40); some tokens
+/// give the bare point. Either way the result is the 65-byte uncompressed point.
+fn uncompressed_point(raw: &[u8]) -> Result<Vec<u8>, KmsError> {
+    let bare = match raw {
+        [0x04, 0x41, rest @ ..] if rest.len() == P256_POINT_LEN => rest,
+        _ => raw,
+    };
+    if bare.len() != P256_POINT_LEN || bare.first() != Some(&0x04) {
+        return Err(KmsError::Hsm(
+            "the token's public point is not an uncompressed P-256 point".into(),
+        ));
+    }
+    Ok(bare.to_vec())
+}
+
+fn find_ec_key(
+    session: &Session,
+    key: &KeyRef,
+    class: ObjectClass,
+) -> Result<ObjectHandle, KmsError> {
+    let template = [
+        Attribute::Class(class),
+        Attribute::KeyType(KeyType::EC),
+        Attribute::Label(key.label.as_bytes().to_vec()),
+        Attribute::Id(key.id.clone()),
+    ];
+    let found = session
+        .find_objects(&template)
+        .map_err(|e| hsm_error("looking for the signing key", &e))?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(KmsError::Hsm(format!(
+            "the token has no P-256 key labelled '{}' with id {}; it was deleted or this \
+             is another token. Connect the token that holds the CA root key (or restore it \
+             from its backup)",
+            key.label,
+            hex::encode(&key.id)
+        ))),
+        _ => Err(KmsError::Hsm(format!(
+            "the token holds several keys labelled '{}' with id {}; remove the copies",
+            key.label,
+            hex::encode(&key.id)
+        ))),
+    }
 }

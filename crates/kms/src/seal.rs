@@ -175,7 +175,7 @@ impl Kms {
         let root = SecretBytes::new(webqx_crypto::rand::bytes(32).map_err(crate::error::internal)?);
         let (config, sealed, output) = match method {
             InitMethod::Pkcs11 { login, key_label } => {
-                pkcs11_seal::seal_new_root(login, key_label, &root).await?
+                pkcs11_seal::seal_new_root(&self.hsm, login, key_label, &root).await?
             }
             method => {
                 let (config, unseal_key, output) = prepare_unseal_key(method)?;
@@ -213,6 +213,7 @@ impl Kms {
         .await;
         if let Err(e) = result {
             self.set_root(None);
+            self.hsm.set_login(None);
             return Err(e);
         }
         Ok(output)

@@ -124,14 +124,22 @@ fn validity(params: &mut CertificateParams, days: u32) {
 /// [`PkiError::Generate`] if key or certificate generation fails.
 pub fn new_local_ca(name: &str) -> Result<Ca, PkiError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
-    let mut params = ca_params(name);
-    validity(&mut params, 3650);
-    let cert = params.self_signed(&key).map_err(gen_err)?;
     Ok(Ca {
         name: name.to_owned(),
-        cert_pem: cert.pem(),
+        cert_pem: local_ca_cert(name, &key)?,
         key_pkcs8: SecretBytes::new(key.serialize_der()),
     })
+}
+
+/// The certificate of a local CA named `name` whose key is `key` (which may live in an
+/// HSM), PEM; as [`new_local_ca`] makes it.
+///
+/// # Errors
+/// [`PkiError::Generate`] if signing fails.
+pub fn local_ca_cert(name: &str, key: &impl rcgen::SigningKey) -> Result<String, PkiError> {
+    let mut params = ca_params(name);
+    validity(&mut params, 3650);
+    Ok(params.self_signed(key).map_err(gen_err)?.pem())
 }
 
 /// Issues a TLS server certificate for `names` (DNS names or IP addresses), valid for
@@ -145,7 +153,21 @@ pub fn issue_server(ca: &Ca, names: &[String], days: u32) -> Result<Issued, PkiE
         &PKCS_ECDSA_P256_SHA256,
     )
     .map_err(gen_err)?;
-    let issuer = Issuer::new(ca_params(&ca.name), ca_key);
+    issue_server_with(&ca.name, ca_key, names, days)
+}
+
+/// Like [`issue_server`], signed by the local CA named `ca_name` with `ca_key` (which may
+/// live in an HSM).
+///
+/// # Errors
+/// [`PkiError::Generate`] if a name is invalid or signing fails.
+pub fn issue_server_with(
+    ca_name: &str,
+    ca_key: impl rcgen::SigningKey,
+    names: &[String],
+    days: u32,
+) -> Result<Issued, PkiError> {
+    let issuer = Issuer::new(ca_params(ca_name), ca_key);
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
     let mut params = CertificateParams::new(names.to_vec()).map_err(gen_err)?;
     let mut dn = DistinguishedName::new();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use webqx_audit::{AuditLog, RequestContext};
 use webqx_crypto::SecretBytes;
 use webqx_kms::{CreateKey, InitMethod, InitOutput, KeyType, Kms, KmsError};
+use webqx_pki::ca::{CaSigningKey, HsmCaKey, KeyLocation};
 use webqx_store::{Store, StoreConfig, meta, now_ms};
 use webqx_tokens::Tokens;
 
@@ -119,6 +120,11 @@ pub fn server_names(config: &Config) -> Vec<String> {
     names
 }
 
+/// The service secret holding the root CA's key when the key service wraps it.
+const ROOT_KEY_SECRET: &str = "ca.key";
+/// Metadata naming where the root CA's key is, when it is not `ca.key` (the HSM).
+const ROOT_KEY_LOCATION: &str = "ca.key.location";
+
 fn internal(e: impl std::fmt::Display) -> KmsError {
     KmsError::Internal(e.to_string())
 }
@@ -136,6 +142,7 @@ pub async fn initialize(
     kind: InitKind,
 ) -> Result<InitOutput, KmsError> {
     let ctx = RequestContext::internal("init");
+    let root_in_hsm = matches!(kind, InitKind::Pkcs11(_)) && config.seal.ca_key_in_hsm;
     let method = match kind {
         InitKind::Dev => InitMethod::KeyFile,
         InitKind::Shamir { shares, threshold } => InitMethod::Shamir { shares, threshold },
@@ -153,8 +160,13 @@ pub async fn initialize(
             "WebQx Security Local CA {}",
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         );
-        let ca = webqx_pki::new_local_ca(&ca_name).map_err(internal)?;
-        kms.put_secret(tx, "ca.key", &ca.key_pkcs8).await?;
+        let (ca_pem, ca_key) = if root_in_hsm {
+            hsm_root(kms, &config.seal.ca_key_label, &ca_name, tx).await?
+        } else {
+            let ca = webqx_pki::new_local_ca(&ca_name).map_err(internal)?;
+            kms.put_secret(tx, ROOT_KEY_SECRET, &ca.key_pkcs8).await?;
+            (ca.cert_pem, software_key(&ca.key_pkcs8)?)
+        };
         meta::set(tx, "ca.name", &ca_name).await?;
         let admin = tokens.create_admin_in(tx).await.map_err(internal)?;
         for (name, key_type) in [
@@ -168,8 +180,13 @@ pub async fn initialize(
             };
             kms.create_key_in(tx, &req).await?;
         }
-        write_private(&data.ca_pem(), ca.cert_pem.as_bytes()).map_err(internal)?;
-        issue_server_cert(config, data, &ca, &names, tx).await?;
+        write_private(&data.ca_pem(), ca_pem.as_bytes()).map_err(internal)?;
+        let root = RootCa {
+            name: &ca_name,
+            cert_pem: &ca_pem,
+            key: ca_key,
+        };
+        issue_server_cert(config, data, root, &names, tx).await?;
         let mut token_line = admin.expose().to_vec();
         token_line.push(b'\n');
         write_private(&data.admin_token(), &token_line).map_err(internal)?;
@@ -181,17 +198,70 @@ pub async fn initialize(
     .await
 }
 
+/// Generates the root CA's key inside the seal's HSM and self-signs the root with it;
+/// the store records where the key is (`ca.key.location`).
+async fn hsm_root(
+    kms: &Kms,
+    label: &str,
+    ca_name: &str,
+    tx: &mut webqx_store::WriteTx,
+) -> Result<(String, CaSigningKey), KmsError> {
+    let key = HsmCaKey::new(kms.hsm_generate_signing_key(label).await?);
+    meta::set(tx, ROOT_KEY_LOCATION, &key.location().stored()).await?;
+    let key = CaSigningKey::Hsm(key);
+    let name = ca_name.to_owned();
+    let (pem, key) = tokio::task::spawn_blocking(move || {
+        let pem = webqx_pki::local_ca_cert(&name, &key);
+        (pem, key)
+    })
+    .await
+    .map_err(internal)?;
+    let pem = pem.map_err(|e| match &key {
+        CaSigningKey::Hsm(_) => KmsError::Hsm(format!("the HSM could not sign the root: {e}")),
+        CaSigningKey::Software(_) => internal(e),
+    })?;
+    tracing::info!("root CA key generated in the HSM");
+    Ok((pem, key))
+}
+
+fn software_key(pkcs8: &SecretBytes) -> Result<CaSigningKey, KmsError> {
+    CaSigningKey::from_pkcs8(pkcs8).map_err(internal)
+}
+
+/// Where the root CA's key is: the service secret `ca.key`, or the HSM.
+pub async fn root_key_location(s: &Services) -> Result<KeyLocation, KmsError> {
+    Ok(match meta::get(s.store.pool(), ROOT_KEY_LOCATION).await? {
+        Some(stored) => KeyLocation::parse(&stored),
+        None => KeyLocation::Secret(ROOT_KEY_SECRET.into()),
+    })
+}
+
+/// The root CA as the local CA of earlier versions uses it, to sign the server
+/// certificate before the hierarchy exists.
+struct RootCa<'a> {
+    name: &'a str,
+    cert_pem: &'a str,
+    key: CaSigningKey,
+}
+
 async fn issue_server_cert(
     config: &Config,
     data: &DataDir,
-    ca: &webqx_pki::Ca,
+    ca: RootCa<'_>,
     names: &[String],
     tx: &mut webqx_store::WriteTx,
 ) -> Result<(), KmsError> {
     let days = config.tls.cert_days;
-    let leaf = webqx_pki::issue_server(ca, names, days).map_err(internal)?;
+    let (ca_name, leaf_names) = (ca.name.to_owned(), names.to_vec());
+    let key = ca.key;
+    let leaf = tokio::task::spawn_blocking(move || {
+        webqx_pki::issue_server_with(&ca_name, key, &leaf_names, days)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
     let mut chain = leaf.cert_pem.clone();
-    chain.push_str(&ca.cert_pem);
+    chain.push_str(ca.cert_pem);
     write_private(&data.server_key(), leaf.key_pem.expose()).map_err(internal)?;
     write_private(&data.server_pem(), chain.as_bytes()).map_err(internal)?;
     let not_after = now_ms() + i64::from(days) * 86_400_000;
@@ -276,17 +346,23 @@ async fn renew_with_root(
         .ok_or_else(|| internal("the CA's name is missing from the store"))?;
     let ca_pem = std::fs::read_to_string(s.data.ca_pem())
         .map_err(|e| internal(format!("cannot read the CA certificate: {e}")))?;
-    let ca = webqx_pki::Ca {
-        name: ca_name,
-        cert_pem: ca_pem,
-        key_pkcs8: s.kms.get_secret("ca.key").await?,
+    let key = match root_key_location(s).await? {
+        KeyLocation::Secret(name) => software_key(&s.kms.get_secret(&name).await?)?,
+        KeyLocation::Pkcs11(key) => {
+            CaSigningKey::Hsm(HsmCaKey::new(s.kms.hsm_signing_key(key).await?))
+        }
     };
     let mut rec = RequestContext::internal("system").record("tls.renew", Some("tls:server".into()));
     rec.detail("names", names.to_vec())
         .detail("expiring", expiring);
     s.audit
         .transact(rec, async |tx, _| {
-            issue_server_cert(config, &s.data, &ca, names, tx).await
+            let ca = RootCa {
+                name: &ca_name,
+                cert_pem: &ca_pem,
+                key,
+            };
+            issue_server_cert(config, &s.data, ca, names, tx).await
         })
         .await?;
     Ok(true)
@@ -302,7 +378,11 @@ pub async fn prepare_pki(s: &Services) -> Result<(), String> {
     if s.pki.root_pem().is_empty() {
         let root = std::fs::read_to_string(s.data.ca_pem())
             .map_err(|e| format!("cannot read the CA certificate: {e}"))?;
-        s.pki.adopt_root(&root).await.map_err(|e| e.to_string())?;
+        let location = root_key_location(s).await.map_err(|e| e.to_string())?;
+        s.pki
+            .adopt_root_at(&root, &location)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     if s.kms.is_sealed() {
         s.pki.forget_keys();

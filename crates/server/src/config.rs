@@ -241,6 +241,12 @@ pub struct SealSection {
     pub token_label: String,
     /// Label given to the wrapping key that `init --hsm` generates in the token.
     pub key_label: String,
+    /// Whether `init --hsm` generates the root CA's key inside the token (P-256, never
+    /// extractable; it signs intermediates and the root's CRL there). When false the
+    /// root CA key is a service secret wrapped by the key service, as without an HSM.
+    pub ca_key_in_hsm: bool,
+    /// Label given to the root CA's key pair in the token.
+    pub ca_key_label: String,
     /// File holding the user PIN (0600 or stricter; one line).
     pub pin_file: String,
     /// Refused: the PIN is never written in the configuration.
@@ -254,6 +260,8 @@ impl Default for SealSection {
             module: String::new(),
             token_label: String::new(),
             key_label: "webqx-root-wrap".into(),
+            ca_key_in_hsm: true,
+            ca_key_label: "webqx-ca-root".into(),
             pin_file: String::new(),
             pin: None,
         }
@@ -964,6 +972,13 @@ impl Config {
         }
         if self.seal.key_label.is_empty() || self.seal.key_label.len() > 64 {
             return Err(at("seal", "key_label", "must be 1 to 64 characters".into()));
+        }
+        if self.seal.ca_key_label.is_empty() || self.seal.ca_key_label.len() > 64 {
+            return Err(at(
+                "seal",
+                "ca_key_label",
+                "must be 1 to 64 characters".into(),
+            ));
         }
         webqx_siem::sink::validate(&self.audit.sinks).map_err(|e| ConfigError {
             location: format!("{file} [[audit.sinks]]"),

@@ -53,6 +53,9 @@ pub struct HsmState {
     /// The PIN the token last refused: automatic attempts do not try it again.
     refused_pin: Mutex<Option<SecretBytes>>,
     turn: tokio::sync::Mutex<()>,
+    /// The login that last opened the seal (or made it), kept while unsealed so that keys
+    /// living in the token (the CA root) can sign; dropped when sealed.
+    login: Mutex<Option<Pkcs11Login>>,
 }
 
 impl HsmState {
@@ -83,11 +86,23 @@ impl HsmState {
 
     pub(crate) fn hold(&self) {
         self.held.store(true, Ordering::SeqCst);
+        self.set_login(None);
+    }
+
+    pub(crate) fn set_login(&self, login: Option<Pkcs11Login>) {
+        if let Ok(mut slot) = self.login.lock() {
+            *slot = login;
+        }
+    }
+
+    fn login(&self) -> Option<Pkcs11Login> {
+        self.login.lock().ok().and_then(|l| l.clone())
     }
 }
 
 /// Generates the wrapping key in the token and encrypts `root` with it.
 pub(super) async fn seal_new_root(
+    hsm: &HsmState,
     login: Pkcs11Login,
     key_label: String,
     root: &SecretBytes,
@@ -106,6 +121,7 @@ pub(super) async fn seal_new_root(
         Ok((key, sealed, login))
     })
     .await?;
+    hsm.set_login(Some(login.clone()));
     let config = SealConfig::Pkcs11 {
         module: login.module.display().to_string(),
         token_label: login.token_label.clone(),
@@ -298,6 +314,7 @@ impl Kms {
             rec.detail("token_label", login.token_label.as_str());
             rec.detail("key_label", key_label.as_str());
             let (config, sealed, _) = seal_new_root(
+                &self.hsm,
                 login.clone(),
                 key_label,
                 &SecretBytes::from_slice(root.expose()),
@@ -340,14 +357,56 @@ impl Kms {
             pin,
         };
         let (key, iv) = (s.key, s.iv);
-        let root =
-            blocking(move || pkcs11::decrypt(&login, &key, &iv, PKCS11_ROOT_AAD, &sealed)).await?;
+        let (root, login) = blocking(move || {
+            let root = pkcs11::decrypt(&login, &key, &iv, PKCS11_ROOT_AAD, &sealed)?;
+            Ok((root, login))
+        })
+        .await?;
         if root.len() != 32 {
             return Err(KmsError::Internal(
                 "the HSM returned a root key of the wrong length".into(),
             ));
         }
         self.set_root(Some(root));
+        self.hsm.set_login(Some(login));
         Ok(())
+    }
+
+    /// Generates a P-256 signing key in the seal's token (for the CA root). Needs the
+    /// service unsealed by its HSM (or being initialized with it).
+    ///
+    /// # Errors
+    /// [`KmsError::Sealed`]; [`KmsError::Hsm`] when there is no HSM login or it fails.
+    pub async fn hsm_generate_signing_key(
+        &self,
+        label: &str,
+    ) -> Result<pkcs11::HsmSigningKey, KmsError> {
+        let login = self.hsm_login()?;
+        let label = label.to_owned();
+        blocking(move || pkcs11::generate_signing_key(&login, &label)).await
+    }
+
+    /// The signing key `key` in the seal's token, ready to sign.
+    ///
+    /// # Errors
+    /// As for [`Kms::hsm_generate_signing_key`]; [`KmsError::Hsm`] when the token holds no
+    /// such key.
+    pub async fn hsm_signing_key(&self, key: KeyRef) -> Result<pkcs11::HsmSigningKey, KmsError> {
+        let login = self.hsm_login()?;
+        blocking(move || pkcs11::signing_key(&login, key)).await
+    }
+
+    fn hsm_login(&self) -> Result<Pkcs11Login, KmsError> {
+        if self.is_sealed() {
+            return Err(KmsError::Sealed);
+        }
+        self.hsm.login().ok_or_else(|| {
+            KmsError::Hsm(
+                "this key lives in the PKCS#11 HSM, but the service was not unsealed by an \
+                 HSM in this process; configure [seal] (module, token_label, pin_file) and \
+                 restart, or POST /v1/sys/unseal"
+                    .into(),
+            )
+        })
     }
 }

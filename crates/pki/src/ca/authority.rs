@@ -4,6 +4,7 @@ use super::db::{self, NewCa, NewCert};
 use super::error::internal;
 use super::keys::{self, LeafSpec};
 use super::names::{self, Name};
+use super::rootkey::{CaSigningKey, HsmCaKey, KeyLocation};
 use super::{
     CaError, CertStatus, IssueRequest, Issued, KeyAlgorithm, PkiSettings, Profile,
     RevocationReason, SignRequest,
@@ -123,6 +124,21 @@ impl Authority {
     /// # Errors
     /// Storage or audit failures.
     pub async fn adopt_root(&self, cert_pem: &str) -> Result<(), CaError> {
+        let location = KeyLocation::Secret(ROOT_KEY_SECRET.into());
+        self.adopt_root_at(cert_pem, &location).await
+    }
+
+    /// Like [`Authority::adopt_root`], for a root whose key is at `location` (in the
+    /// HSM after `init --hsm`).
+    ///
+    /// # Errors
+    /// Storage or audit failures.
+    pub async fn adopt_root_at(
+        &self,
+        cert_pem: &str,
+        location: &KeyLocation,
+    ) -> Result<(), CaError> {
+        let key_secret = location.stored();
         let _turn = self.inner.setup.lock().await;
         self.reload().await?;
         if self.ca_info(ROOT).is_some() {
@@ -131,7 +147,8 @@ impl Authority {
         let (serial, not_after_ms) = cert_facts(cert_pem)?;
         let ctx = RequestContext::internal("system");
         let mut rec = ctx.record("pki.ca.adopt", Some(format!("ca:{ROOT}")));
-        rec.detail("serial", serial.clone());
+        rec.detail("serial", serial.clone())
+            .detail("key", key_secret.clone());
         self.inner
             .audit
             .transact(rec, async |tx, _| {
@@ -141,7 +158,7 @@ impl Authority {
                     parent: None,
                     serial: &serial,
                     cert_pem,
-                    key_secret: ROOT_KEY_SECRET,
+                    key_secret: &key_secret,
                     is_default: false,
                     not_after_ms,
                 };
@@ -193,7 +210,7 @@ impl Authority {
     }
 
     async fn reissue_root(&self, root: &CaInfo) -> Result<String, CaError> {
-        let key = keys::load(&self.inner.kms.get_secret(ROOT_KEY_SECRET).await?)?;
+        let key = self.root_key(root).await?;
         let old = x509_of(&root.cert_pem)?;
         let (_, parsed) = x509_parser::parse_x509_certificate(&old).map_err(internal)?;
         let cn = parsed
@@ -207,9 +224,15 @@ impl Authority {
         let mut params = keys::root_params(&cn, serial)?;
         params.not_before = keys::at_ms(now_ms() - 300_000)?;
         params.not_after = keys::at_ms(parsed.validity().not_after.timestamp() * 1000)?;
-        let cert = params.self_signed(&key).map_err(internal)?;
-        let pem = cert.pem();
         let not_after_ms = params.not_after.unix_timestamp() * 1000;
+        let pem = tokio::task::spawn_blocking(move || {
+            params
+                .self_signed(&key)
+                .map(|c| c.pem())
+                .map_err(|e| key.explain(e))
+        })
+        .await
+        .map_err(internal)??;
         let ctx = RequestContext::internal("system");
         let mut rec = ctx.record("pki.ca.reissue_root", Some(format!("ca:{ROOT}")));
         rec.detail("serial", serial_hex.clone())
@@ -264,8 +287,7 @@ impl Authority {
         let root = self
             .ca_info(ROOT)
             .ok_or_else(|| CaError::CaNotFound(ROOT.into()))?;
-        let root_key = keys::load(&self.inner.kms.get_secret(ROOT_KEY_SECRET).await?)?;
-        let issuer = Issuer::from_ca_cert_pem(&root.cert_pem, root_key).map_err(internal)?;
+        let issuer = self.root_issuer(&root).await?;
         let key = keys::generate(KeyAlgorithm::EcdsaP256)?;
         let (serial, serial_hex) = keys::new_serial()?;
         let suffix = &serial_hex[..6];
@@ -276,8 +298,14 @@ impl Authority {
             / 1000
             * 1000;
         let params = keys::intermediate_params(&cn, serial, not_before, not_after)?;
-        let cert = params.signed_by(&key, &issuer).map_err(internal)?;
-        let pem = cert.pem();
+        let (pem, key) = tokio::task::spawn_blocking(move || {
+            let signed = params.signed_by(&key, &issuer);
+            signed
+                .map(|c| (c.pem(), key))
+                .map_err(|e| issuer.key().explain(e))
+        })
+        .await
+        .map_err(internal)??;
         let secret = format!("pki.ca.{name}.key");
         let key_der = webqx_crypto::SecretBytes::new(key.serialize_der());
         let mut rec = ctx.record("pki.ca.create", Some(format!("ca:{name}")));
@@ -304,6 +332,27 @@ impl Authority {
         self.reload().await?;
         self.ca_info(name)
             .ok_or_else(|| CaError::CaNotFound(name.into()))
+    }
+
+    /// The root's key, unwrapped or found in the HSM, ready to sign.
+    pub(crate) async fn root_key(&self, root: &CaInfo) -> Result<CaSigningKey, CaError> {
+        match KeyLocation::parse(&root.key_secret) {
+            KeyLocation::Secret(name) => Ok(CaSigningKey::Software(keys::load(
+                &self.inner.kms.get_secret(&name).await?,
+            )?)),
+            KeyLocation::Pkcs11(key) => Ok(CaSigningKey::Hsm(HsmCaKey::new(
+                self.inner.kms.hsm_signing_key(key).await?,
+            ))),
+        }
+    }
+
+    /// The root as the issuer of what it signs (intermediates, its CRL).
+    pub(crate) async fn root_issuer(
+        &self,
+        root: &CaInfo,
+    ) -> Result<Issuer<'static, CaSigningKey>, CaError> {
+        let key = self.root_key(root).await?;
+        Issuer::from_ca_cert_pem(&root.cert_pem, key).map_err(internal)
     }
 
     /// Re-reads the hierarchy from the store (another node may have changed it).

@@ -136,15 +136,15 @@ impl Authority {
             let root = self
                 .ca_info(ROOT)
                 .ok_or_else(|| CaError::CaNotFound(ROOT.into()))?;
-            let key = keys::load(
-                &self
-                    .inner
-                    .kms
-                    .get_secret(super::authority::ROOT_KEY_SECRET)
-                    .await?,
-            )?;
-            let issuer = rcgen::Issuer::from_ca_cert_pem(&root.cert_pem, key).map_err(internal)?;
-            params.signed_by(&issuer).map_err(internal)?.der().to_vec()
+            let issuer = self.root_issuer(&root).await?;
+            tokio::task::spawn_blocking(move || {
+                params
+                    .signed_by(&issuer)
+                    .map(|c| c.der().to_vec())
+                    .map_err(|e| issuer.key().explain(e))
+            })
+            .await
+            .map_err(internal)??
         } else {
             let signer = self.signer(Some(name)).await?;
             // A long list takes a while to encode: off the async workers.

@@ -22,6 +22,9 @@ pub struct CaInfo {
     pub is_default: bool,
     /// End of validity.
     pub not_after: DateTime<Utc>,
+    /// Where its private key is: `hsm` (generated in the PKCS#11 token, never leaves
+    /// it) or `kms` (wrapped by the key service's root key).
+    pub key_storage: String,
     /// Service secret holding its wrapped key.
     #[serde(skip)]
     pub(crate) key_secret: String,
@@ -83,13 +86,19 @@ pub(crate) const CA_COLUMNS: &str =
     "name, kind, parent, serial, cert_pem, key_secret, is_default, not_after_ms";
 
 pub(crate) fn ca_of(row: &AnyRow) -> Result<CaInfo, CaError> {
+    let key_secret: String = row.try_get(5)?;
+    let in_hsm = matches!(
+        super::KeyLocation::parse(&key_secret),
+        super::KeyLocation::Pkcs11(_)
+    );
     Ok(CaInfo {
+        key_storage: if in_hsm { "hsm" } else { "kms" }.into(),
         name: row.try_get(0)?,
         kind: row.try_get(1)?,
         parent: row.try_get(2)?,
         serial: row.try_get(3)?,
         cert_pem: row.try_get(4)?,
-        key_secret: row.try_get(5)?,
+        key_secret,
         is_default: row.try_get::<i64, _>(6)? != 0,
         not_after: time_of(row.try_get(7)?),
     })

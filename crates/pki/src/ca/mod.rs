@@ -18,6 +18,7 @@ mod inspect;
 mod keys;
 pub(crate) mod names;
 pub mod ocsp;
+mod rootkey;
 mod settings;
 
 pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normalize_serial};
@@ -26,6 +27,7 @@ pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;
 pub use inspect::{CertFacts, inspect_certificate};
+pub use rootkey::{CaSigningKey, HsmCaKey, KeyLocation};
 pub use settings::{PkiSettings, ProfileSettings};
 
 use chrono::{DateTime, Utc};

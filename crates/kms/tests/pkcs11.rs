@@ -387,3 +387,78 @@ fn delete_key(label: &str) {
     drop(session);
     ctx.finalize().unwrap();
 }
+
+#[test]
+fn pkcs11_signing_key_with_real_softhsm2() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token(TOKEN, PIN, "so-pin-0815");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_signing_key", "--ignored", "--nocapture"])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "inner test failed:\n{text}");
+    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
+}
+
+/// The CA root's key: generated in the token, signs P-256 digests there (aws-lc-rs
+/// verifies them against the public point the token gives), found again by label and
+/// id, and its private half cannot be read.
+#[test]
+#[ignore = "run by pkcs11_signing_key_with_real_softhsm2 with SOFTHSM2_CONF set"]
+fn inner_signing_key() {
+    use webqx_crypto::sign::{Algorithm, SignatureFormat, verify};
+    let key = webqx_kms::pkcs11::generate_signing_key(&login(PIN), "ca-root-test").unwrap();
+    let message = b"tbsCertificate of an intermediate";
+    let sig = key.sign_digest(&webqx_crypto::sha256(message)).unwrap();
+    assert!(verify(
+        Algorithm::EcdsaP256,
+        key.public_point(),
+        message,
+        &sig,
+        SignatureFormat::P1363
+    ));
+    let again = webqx_kms::pkcs11::signing_key(&login(PIN), key.key().clone()).unwrap();
+    assert_eq!(again.public_point(), key.public_point());
+    assert!(!format!("{again:?}").contains(PIN), "{again:?}");
+
+    let mut other = key.key().clone();
+    other.id = vec![0; 16];
+    let e = webqx_kms::pkcs11::signing_key(&login(PIN), other).unwrap_err();
+    assert!(e.to_string().contains("no P-256 key labelled"), "{e}");
+    let e = webqx_kms::pkcs11::signing_key(&login("wrong-pin"), key.key().clone()).unwrap_err();
+    assert!(e.to_string().contains("refused the PIN"), "{e}");
+
+    let (ctx, session) = session_on_token();
+    let private = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(b"ca-root-test".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(private.len(), 1);
+    let attrs = session
+        .get_attributes(
+            private[0],
+            &[
+                AttributeType::Value,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::Decrypt,
+            ],
+        )
+        .unwrap();
+    assert!(
+        !attrs.iter().any(|a| matches!(a, Attribute::Value(_))),
+        "the private key was readable"
+    );
+    assert!(attrs.contains(&Attribute::Sensitive(true)), "{attrs:?}");
+    assert!(attrs.contains(&Attribute::Extractable(false)), "{attrs:?}");
+    drop(session);
+    ctx.finalize().unwrap();
+}

@@ -151,6 +151,16 @@ pub enum IntermediateCommand {
         #[arg(long)]
         default: bool,
     },
+    /// Revoke an intermediate CA: it issues nothing more, the root's CRL lists it, and
+    /// the certificates it issued report revoked. Not the root, not the default.
+    Revoke {
+        /// The intermediate's name.
+        name: String,
+        /// RFC 5280 reason: keyCompromise, cACompromise, superseded,
+        /// cessationOfOperation, affiliationChanged, privilegeWithdrawn, unspecified.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
 }
 
 fn connect(g: &Global) -> Result<Client, Failure> {
@@ -455,9 +465,11 @@ pub async fn ca(g: &Global, cmd: CaCommand) -> Result<(), Failure> {
                         c["key_storage"].as_str().unwrap_or(""),
                         c["not_after"].as_str().unwrap_or(""),
                         if c["is_default"].as_bool() == Some(true) {
-                            "  (default)"
+                            "  (default)".to_owned()
+                        } else if let Some(reason) = c["revocation_reason"].as_str() {
+                            format!("  REVOKED ({})", crate::output::visible(reason))
                         } else {
-                            ""
+                            String::new()
                         }
                     );
                 }
@@ -479,6 +491,25 @@ pub async fn ca(g: &Global, cmd: CaCommand) -> Result<(), Failure> {
                 eprintln!(
                     "intermediate CA '{}' created",
                     ca["name"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        CaCommand::Intermediate(IntermediateCommand::Revoke { name, reason }) => {
+            let path = format!(
+                "/v1/pki/cas/{}/revoke",
+                crate::commands::path_segment(&name)
+            );
+            let ca = client
+                .call(Method::POST, &path, Some(&json!({"reason": reason})))
+                .await?;
+            if g.json {
+                print_json(&ca);
+            } else {
+                println!(
+                    "intermediate CA '{}' revoked ({}); the root's CRL lists it",
+                    crate::output::visible(ca["name"].as_str().unwrap_or("")),
+                    ca["revocation_reason"].as_str().unwrap_or("")
                 );
             }
             Ok(())

@@ -419,6 +419,59 @@ async fn the_root_ca_key_lives_in_the_hsm_and_signs_there() {
     std::fs::write(&wards, r.json["cert_pem"].as_str().unwrap()).unwrap();
     openssl_verifies(&root_pem, None, &wards);
 
+    // Revoking that intermediate: the root's new CRL (signed in the HSM) lists it, and
+    // openssl's full CRL check refuses a leaf it issued.
+    let r = h
+        .post(
+            "/v1/pki/issue",
+            json!({"profile": "tls-server", "names": ["localhost"], "issuer": "wards"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ward_leaf = dir.path().join("ward-leaf.pem");
+    std::fs::write(&ward_leaf, r.json["certificate"].as_str().unwrap()).unwrap();
+    let out = server.cli(&[
+        "ca",
+        "intermediate",
+        "revoke",
+        "wards",
+        "--reason",
+        "keyCompromise",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("revoked"), "{}", stdout(&out));
+    let mut crls = String::new();
+    for issuer in ["root", "wards"] {
+        let r = h.get(&format!("/v1/pki/crl.pem?issuer={issuer}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        crls.push_str(&r.text);
+    }
+    let crl_file = dir.path().join("all.crl.pem");
+    std::fs::write(&crl_file, crls).unwrap();
+    let out = run_openssl(&[
+        "verify",
+        "-crl_check_all",
+        "-CRLfile",
+        &crl_file.display().to_string(),
+        "-CAfile",
+        &root_pem.display().to_string(),
+        "-untrusted",
+        &wards.display().to_string(),
+        &ward_leaf.display().to_string(),
+    ]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !out.status.success() && said.contains("certificate revoked"),
+        "openssl verify -crl_check_all: {said}"
+    );
+    let r = h
+        .post(
+            "/v1/pki/issue",
+            json!({"profile": "tls-server", "names": ["localhost"], "issuer": "wards"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "a revoked CA issues nothing: {}", r.text);
+
     // After a restart the CLI shows where each key is, and the trail verifies.
     server.stop();
     server.spawn();
@@ -428,6 +481,11 @@ async fn the_root_ca_key_lives_in_the_hsm_and_signs_there() {
     assert!(
         text.lines()
             .any(|l| l.starts_with("root") && l.contains("key in hsm")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("wards") && l.contains("REVOKED (keyCompromise)")),
         "{text}"
     );
     let out = server.cli(&["audit", "verify"]);

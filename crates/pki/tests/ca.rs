@@ -302,3 +302,75 @@ async fn issue_sign_revoke_status_get_list() {
         assert!(crl.pem().starts_with("-----BEGIN X509 CRL-----"));
     }
 }
+
+/// Revoking an intermediate: refused for the root and the default; afterwards it issues
+/// nothing, the root's CRL lists it (and keeps its CRL number rising), and what it
+/// issued reports revoked (cACompromise) to mTLS and OCSP status.
+#[tokio::test]
+async fn an_intermediate_is_revoked_through_the_root_crl() {
+    for t in test_stores() {
+        let (store, audit, kms, root_pem) = legacy_service(&t.config).await;
+        let pki = Authority::new(store, kms, audit, PkiSettings::default());
+        pki.adopt_root(&root_pem).await.unwrap();
+        pki.ensure_ready().await.unwrap();
+        let ctx = RequestContext::internal("test");
+        let before = pki.rebuild_crl("root").await.unwrap().number;
+
+        let lab = pki.create_intermediate(&ctx, "lab", false).await.unwrap();
+        let mut req = issue_req(&["localhost"]);
+        req.issuer = Some("lab".into());
+        let leaf = pki.issue(&ctx, req.clone()).await.unwrap();
+        assert_eq!(pki.status(&leaf.serial).await.unwrap(), CertStatus::Good);
+
+        let e = pki
+            .revoke_ca(&ctx, "root", RevocationReason::KeyCompromise)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("root cannot be revoked"), "{e}");
+        let default = pki.cas().into_iter().find(|c| c.is_default).unwrap();
+        let e = pki
+            .revoke_ca(&ctx, &default.name, RevocationReason::KeyCompromise)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("default issuing CA"), "{e}");
+        let e = pki
+            .revoke_ca(&ctx, "lab", RevocationReason::RemoveFromCrl)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("permanent"), "{e}");
+
+        let revoked = pki
+            .revoke_ca(&ctx, "lab", RevocationReason::KeyCompromise)
+            .await
+            .unwrap();
+        assert!(revoked.revoked.is_some(), "{}", t.label);
+        assert_eq!(revoked.revocation_reason.as_deref(), Some("keyCompromise"));
+        let again = pki
+            .revoke_ca(&ctx, "lab", RevocationReason::KeyCompromise)
+            .await;
+        assert!(
+            matches!(again, Err(CaError::AlreadyRevoked(_))),
+            "{again:?}"
+        );
+
+        let e = pki.issue(&ctx, req).await.unwrap_err();
+        assert!(e.to_string().contains("revoked"), "{e}");
+        match pki.status(&leaf.serial).await.unwrap() {
+            CertStatus::Revoked { reason, .. } => {
+                assert_eq!(reason, RevocationReason::CaCompromise)
+            }
+            other => panic!("{}: {other:?}", t.label),
+        }
+
+        let crl = pki.crl(Some("root")).await.unwrap();
+        assert!(crl.number > before, "CRL numbers rise");
+        let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
+        let listed: Vec<String> = parsed
+            .iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect();
+        assert_eq!(listed, vec![lab.serial.clone()], "{}", t.label);
+        // The default intermediate still issues.
+        pki.issue(&ctx, issue_req(&["localhost"])).await.unwrap();
+    }
+}

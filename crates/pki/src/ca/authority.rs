@@ -421,6 +421,30 @@ impl Authority {
         }
     }
 
+    /// The signer of `issuer` for a new certificate: refused when that CA is revoked
+    /// (asked of the store, so a revocation on another node counts at once).
+    pub(crate) async fn issuing_signer(
+        &self,
+        issuer: Option<&str>,
+    ) -> Result<Arc<Signer>, CaError> {
+        let signer = self.signer(issuer).await?;
+        let revoked = query("SELECT revoked_ms FROM pki_cas WHERE name = $1")
+            .bind(&signer.name)
+            .fetch_optional(self.inner.store.pool())
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()?
+            .flatten();
+        if revoked.is_some() {
+            return Err(CaError::Invalid(format!(
+                "the CA '{}' is revoked and issues nothing more; name another \
+                 (webqx-sec ca list) or leave the issuer out for the default",
+                signer.name
+            )));
+        }
+        Ok(signer)
+    }
+
     pub(crate) async fn signer(&self, issuer: Option<&str>) -> Result<Arc<Signer>, CaError> {
         if self.inner.kms.is_sealed() {
             self.forget_keys();
@@ -456,6 +480,7 @@ impl Authority {
                  intermediate (webqx-sec ca list) or leave the issuer out for the default"
             )));
         }
+
         let key = keys::load(&self.inner.kms.get_secret(&info.key_secret).await?)?;
         let issuer = Issuer::from_ca_cert_pem(&info.cert_pem, key).map_err(internal)?;
         let signer = Arc::new(Signer {
@@ -687,7 +712,7 @@ impl Authority {
         public_key: &impl rcgen::PublicKeyData,
         stored_key: Option<webqx_crypto::SecretBytes>,
     ) -> Result<Issued, CaError> {
-        let signer = match self.signer(job.issuer).await {
+        let signer = match self.issuing_signer(job.issuer).await {
             Ok(s) => s,
             Err(e) => return self.refused(rec, e).await,
         };
@@ -784,11 +809,94 @@ impl Authority {
                     .bind(&serial)
                     .execute(tx.conn())
                     .await?;
-                Ok(row.try_get::<String, _>(1)?)
+                let issuer: String = row.try_get(1)?;
+                db::crl_due_now(tx, &issuer).await?;
+                Ok(issuer)
             })
             .await?;
-        if let Err(e) = self.rebuild_crl(&issuer).await {
-            tracing::debug!(error = %e, issuer, "CRL not rebuilt after revocation; the schedule will");
+        self.crl_after_revocation(&issuer).await;
+        Ok(())
+    }
+
+    /// Rebuilds `issuer`'s CRL after a revocation; when that fails the stored CRL is
+    /// already marked due, so the next read or scheduler tick rebuilds it.
+    async fn crl_after_revocation(&self, issuer: &str) {
+        if let Ok(mut m) = self.inner.crls.lock() {
+            m.remove(issuer);
+        }
+        if let Err(e) = self.rebuild_crl(issuer).await {
+            tracing::warn!(error = %e, issuer, "CRL not rebuilt after a revocation; it is due");
+        }
+    }
+
+    /// Revokes the intermediate CA `name`: it issues nothing more, the root's CRL lists
+    /// it, and every certificate it issued reports revoked (reason cACompromise unless
+    /// `reason` is superseded or cessationOfOperation). The root cannot be revoked, nor
+    /// the default issuing CA (make another the default first).
+    ///
+    /// # Errors
+    /// [`CaError::CaNotFound`], [`CaError::Invalid`] for the root, the default or a
+    /// reason not allowed, [`CaError::AlreadyRevoked`].
+    pub async fn revoke_ca(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        reason: RevocationReason,
+    ) -> Result<CaInfo, CaError> {
+        let mut rec = ctx.record("pki.ca.revoke", Some(format!("ca:{name}")));
+        rec.detail("reason", reason.as_str());
+        let _turn = self.inner.setup.lock().await;
+        self.reload().await?;
+        let checked = check_revocation_reason(reason).and_then(|()| self.revocable(name));
+        if let Err(e) = checked {
+            return self.refused(rec, e).await;
+        }
+        self.inner
+            .audit
+            .transact(rec, async |tx, _| {
+                let done = query(
+                    "UPDATE pki_cas SET revoked_ms = $1, revoke_reason = $2 \
+                     WHERE name = $3 AND revoked_ms IS NULL AND is_default = 0",
+                )
+                .bind(now_ms())
+                .bind(i64::from(reason.code()))
+                .bind(name)
+                .execute(tx.conn())
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(CaError::AlreadyRevoked(name.to_owned()));
+                }
+                db::crl_due_now(tx, ROOT).await
+            })
+            .await?;
+        if let Ok(mut m) = self.inner.signers.lock() {
+            m.remove(name);
+        }
+        self.reload().await?;
+        self.crl_after_revocation(ROOT).await;
+        self.ca_info(name)
+            .ok_or_else(|| CaError::CaNotFound(name.into()))
+    }
+
+    fn revocable(&self, name: &str) -> Result<(), CaError> {
+        let info = self
+            .ca_info(name)
+            .ok_or_else(|| CaError::CaNotFound(name.to_owned()))?;
+        if info.kind == ROOT {
+            return Err(CaError::Invalid(
+                "the root cannot be revoked: relying parties must remove it from their trust \
+                 stores; build a new hierarchy instead"
+                    .into(),
+            ));
+        }
+        if info.is_default {
+            return Err(CaError::Invalid(format!(
+                "'{name}' is the default issuing CA; make another the default first \
+                 (webqx-sec ca intermediate create NEW --default), then revoke it"
+            )));
+        }
+        if info.revoked.is_some() {
+            return Err(CaError::AlreadyRevoked(name.to_owned()));
         }
         Ok(())
     }
@@ -801,13 +909,14 @@ impl Authority {
         let Ok(serial) = normalize_serial(serial) else {
             return Ok(CertStatus::Unknown);
         };
-        let row = query("SELECT revoked_ms, revoke_reason FROM pki_certs WHERE serial = $1")
+        let sql = format!("{} WHERE c.serial = $1", db::STATUS_SQL);
+        let row = query(sqlx::AssertSqlSafe(sql))
             .bind(&serial)
             .fetch_optional(self.inner.store.pool())
             .await?;
         match row {
             None => Ok(CertStatus::Unknown),
-            Some(r) => Ok(db::status_of(r.try_get(0)?, r.try_get(1)?)),
+            Some(r) => db::status_row(&r),
         }
     }
 

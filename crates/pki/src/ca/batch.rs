@@ -94,7 +94,7 @@ impl Authority {
             let signer = match signers.get(&req.issuer) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = self.signer(req.issuer.as_deref()).await?;
+                    let s = self.issuing_signer(req.issuer.as_deref()).await?;
                     signers.insert(req.issuer.clone(), s.clone());
                     s
                 }

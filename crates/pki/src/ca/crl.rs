@@ -111,8 +111,7 @@ impl Authority {
     }
 
     /// Signs a new CRL for CA `name` with every revoked, unexpired certificate it
-    /// issued (for the root: its revoked intermediates, none for now), stores it and
-    /// returns it.
+    /// issued (for the root: its revoked intermediates), stores it and returns it.
     ///
     /// # Errors
     /// [`CaError::Sealed`], [`CaError::CaNotFound`], storage, audit, signing.
@@ -190,14 +189,18 @@ impl Authority {
     }
 
     async fn revoked_of(&self, name: &str, now: i64) -> Result<Vec<RevokedCertParams>, CaError> {
-        let rows = query(
+        let sql = if name == ROOT {
+            "SELECT serial, revoked_ms, revoke_reason FROM pki_cas \
+             WHERE parent = $1 AND revoked_ms IS NOT NULL AND not_after_ms > $2"
+        } else {
             "SELECT serial, revoked_ms, revoke_reason FROM pki_certs \
-             WHERE issuer = $1 AND revoked_ms IS NOT NULL AND not_after_ms > $2",
-        )
-        .bind(name)
-        .bind(now)
-        .fetch_all(self.inner.store.pool())
-        .await?;
+             WHERE issuer = $1 AND revoked_ms IS NOT NULL AND not_after_ms > $2"
+        };
+        let rows = query(sql)
+            .bind(name)
+            .bind(now)
+            .fetch_all(self.inner.store.pool())
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let serial: String = r.try_get(0)?;
@@ -216,28 +219,41 @@ impl Authority {
     }
 
     /// Rebuilds every CA's CRL that is due within the next `crl_every` / 2 (for the
-    /// scheduler). Returns how many were rebuilt.
+    /// scheduler): the intermediates' first, then the root's (which may need the HSM; it
+    /// failing does not hold the others back). Returns how many were rebuilt.
     ///
     /// # Errors
-    /// The first failure.
+    /// The first failure, after trying every CA.
     pub async fn rebuild_due_crls(&self) -> Result<usize, CaError> {
-        let half = i64::try_from(self.inner.settings.crl_every.as_millis() / 2).unwrap_or(0);
-        let mut n = 0;
-        for ca in self.cas() {
-            if ca.kind == "root" {
-                continue;
-            }
-            let due = match self.load_crl(&ca.name).await? {
-                None => true,
-                Some(c) => {
-                    c.this_update_ms + 2 * half <= now_ms() || c.next_update_ms - half <= now_ms()
-                }
+        let mut cas = self.cas();
+        cas.sort_by_key(|c| c.kind == ROOT);
+        let (mut n, mut first_error) = (0, None);
+        for ca in cas {
+            let done = match self.crl_due(&ca.name).await {
+                Ok(true) => self.rebuild_crl(&ca.name).await.map(|_| 1),
+                Ok(false) => Ok(0),
+                Err(e) => Err(e),
             };
-            if due {
-                self.rebuild_crl(&ca.name).await?;
-                n += 1;
+            match done {
+                Ok(k) => n += k,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(n)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    async fn crl_due(&self, name: &str) -> Result<bool, CaError> {
+        let half = i64::try_from(self.inner.settings.crl_every.as_millis() / 2).unwrap_or(0);
+        Ok(match self.load_crl(name).await? {
+            None => true,
+            Some(c) => {
+                c.this_update_ms + 2 * half <= now_ms() || c.next_update_ms - half <= now_ms()
+            }
+        })
     }
 }

@@ -25,6 +25,12 @@ pub struct CaInfo {
     /// Where its private key is: `hsm` (generated in the PKCS#11 token, never leaves
     /// it) or `kms` (wrapped by the key service's root key).
     pub key_storage: String,
+    /// When it was revoked (intermediates only), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<DateTime<Utc>>,
+    /// The RFC 5280 reason name, when revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
     /// Service secret holding its wrapped key.
     #[serde(skip)]
     pub(crate) key_secret: String,
@@ -82,8 +88,8 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-pub(crate) const CA_COLUMNS: &str =
-    "name, kind, parent, serial, cert_pem, key_secret, is_default, not_after_ms";
+pub(crate) const CA_COLUMNS: &str = "name, kind, parent, serial, cert_pem, key_secret, is_default, not_after_ms, revoked_ms, \
+     revoke_reason";
 
 pub(crate) fn ca_of(row: &AnyRow) -> Result<CaInfo, CaError> {
     let key_secret: String = row.try_get(5)?;
@@ -101,6 +107,11 @@ pub(crate) fn ca_of(row: &AnyRow) -> Result<CaInfo, CaError> {
         key_secret,
         is_default: row.try_get::<i64, _>(6)? != 0,
         not_after: time_of(row.try_get(7)?),
+        revoked: row.try_get::<Option<i64>, _>(8)?.map(time_of),
+        revocation_reason: row
+            .try_get::<Option<i64>, _>(9)?
+            .and_then(RevocationReason::from_code)
+            .map(|r| r.as_str().to_owned()),
     })
 }
 
@@ -244,6 +255,54 @@ pub(crate) async fn insert_certs(tx: &mut WriteTx, certs: &[NewCert<'_>]) -> Res
 pub(crate) const CERT_COLUMNS: &str = "serial, issuer, profile, names, subject, requester, \
      source, not_before_ms, not_after_ms, cert_der, key_stored, created_ms, revoked_ms, \
      revoke_reason";
+
+/// The status of a certificate from its own revocation and its issuer's: a certificate
+/// whose intermediate was revoked is revoked from then on (reason cACompromise unless
+/// the CA's reason says otherwise), unless it was revoked earlier on its own.
+pub(crate) fn status_with_issuer(
+    own: (Option<i64>, Option<i64>),
+    issuer: (Option<i64>, Option<i64>),
+) -> CertStatus {
+    match (own.0, issuer.0) {
+        (Some(_), _) | (None, None) => status_of(own.0, own.1),
+        (None, Some(at)) => {
+            let reason = match issuer.1.and_then(RevocationReason::from_code) {
+                Some(
+                    r @ (RevocationReason::Superseded | RevocationReason::CessationOfOperation),
+                ) => r,
+                _ => RevocationReason::CaCompromise,
+            };
+            CertStatus::Revoked {
+                at: time_of(at),
+                reason,
+            }
+        }
+    }
+}
+
+/// SQL selecting a certificate's revocation and its issuer's (for
+/// [`status_with_issuer`]); the caller adds the WHERE clause on `c.`.
+pub(crate) const STATUS_SQL: &str = "SELECT c.revoked_ms, c.revoke_reason, a.revoked_ms, \
+     a.revoke_reason FROM pki_certs c LEFT JOIN pki_cas a ON a.name = c.issuer";
+
+/// Reads a row of [`STATUS_SQL`].
+pub(crate) fn status_row(r: &AnyRow) -> Result<CertStatus, CaError> {
+    Ok(status_with_issuer(
+        (r.try_get(0)?, r.try_get(1)?),
+        (r.try_get(2)?, r.try_get(3)?),
+    ))
+}
+
+/// Marks the stored CRL of `issuer` as due, so that the next read rebuilds it even if
+/// the rebuild right after a revocation fails (sealed, HSM away): a relying party then
+/// gets an error rather than a CRL missing the revocation.
+pub(crate) async fn crl_due_now(tx: &mut WriteTx, issuer: &str) -> Result<(), CaError> {
+    query("UPDATE pki_crls SET next_update_ms = 0 WHERE issuer = $1")
+        .bind(issuer)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
 
 pub(crate) fn status_of(revoked_ms: Option<i64>, reason: Option<i64>) -> CertStatus {
     match revoked_ms {

@@ -390,17 +390,18 @@ impl Authority {
     }
 
     async fn status_from(&self, issuer: &str, serial: &str) -> Result<CertStatus, CaError> {
-        let row = webqx_store::query(
-            "SELECT revoked_ms, revoke_reason FROM pki_certs WHERE serial = $1 AND issuer = $2",
-        )
-        .bind(serial)
-        .bind(issuer)
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        use webqx_store::Row;
+        let sql = format!(
+            "{} WHERE c.serial = $1 AND c.issuer = $2",
+            super::db::STATUS_SQL
+        );
+        let row = webqx_store::query(sqlx::AssertSqlSafe(sql))
+            .bind(serial)
+            .bind(issuer)
+            .fetch_optional(self.inner.store.pool())
+            .await?;
         match row {
             None => Ok(CertStatus::Unknown),
-            Some(r) => Ok(super::db::status_of(r.try_get(0)?, r.try_get(1)?)),
+            Some(r) => super::db::status_row(&r),
         }
     }
 }

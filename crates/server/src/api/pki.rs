@@ -432,6 +432,29 @@ pub async fn create_ca(
     Ok(Done(StatusCode::CREATED, ca))
 }
 
+#[utoipa::path(post, path = "/v1/pki/cas/{name}/revoke", tag = "pki", request_body = RevokeBody,
+    params(("name" = String, Path, description = "the intermediate's name")),
+    responses((status = 200, description = "the revoked CA"), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+/// Revoke an intermediate CA (operation `pki-admin`): it issues nothing more, the root's
+/// CRL lists it, and the certificates it issued report revoked.
+pub async fn revoke_ca(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<RevokeBody>,
+) -> ApiResult<CaInfo> {
+    caller
+        .require(&s, Operation::PkiAdmin, None, "pki.ca.revoke")
+        .await?;
+    let reason: RevocationReason = match b.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(r) => r.parse().map_err(public_err)?,
+    };
+    let ca = s.pki.revoke_ca(&caller.ctx, &name, reason).await?;
+    Ok(Done(StatusCode::OK, ca))
+}
+
 fn public(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
     let mut r = (
         [
@@ -543,6 +566,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/v1/pki/certs/{serial}/key", get(stored_key))
         .route("/v1/pki/certs/{serial}/revoke", post(revoke))
         .route("/v1/pki/cas", get(cas).post(create_ca))
+        .route("/v1/pki/cas/{name}/revoke", post(revoke_ca))
         .route("/v1/pki/ca.pem", get(root_pem))
         .route("/v1/pki/crl", get(crl_der))
         .route("/v1/pki/crl.pem", get(crl_pem))

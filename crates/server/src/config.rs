@@ -176,7 +176,7 @@ impl Default for TlsSection {
         TlsSection {
             min_version: "1.3".into(),
             names: Vec::new(),
-            cert_days: 397,
+            cert_days: 90,
             renew_before: "30d".into(),
             client_auth: "optional".into(),
         }

@@ -74,6 +74,28 @@ fn clean_header(value: Option<&HeaderValue>, max: usize) -> Option<String> {
     ok.then(|| text.to_owned())
 }
 
+/// Two years, as Mozilla's server-side TLS guidelines ask (`hsts_min_age` 63072000).
+const HSTS: &str = "max-age=63072000";
+
+/// Headers on every response: the API is served over HTTPS only, so browsers may be
+/// told never to try plain HTTP (HSTS, RFC 6797); no MIME sniffing; and, unless a route
+/// says otherwise (public CRLs may be cached), nothing is stored by caches, since
+/// responses may carry keys or PHI.
+fn security_headers(headers: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(HSTS),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
 /// The middleware.
 pub async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = clean_header(req.headers().get("x-request-id"), 128)
@@ -138,5 +160,6 @@ pub async fn track(State(state): State<AppState>, mut req: Request, next: Next) 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    security_headers(response.headers_mut());
     response
 }

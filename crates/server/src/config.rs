@@ -566,6 +566,28 @@ impl Default for AcmeSection {
     }
 }
 
+impl Config {
+    /// ACME issues tls-server certificates: a `cert_ttl` above that profile's `max_ttl`
+    /// would make every order fail at finalization, so it is refused here.
+    fn check_acme_ttl(&self) -> Result<(), String> {
+        let (Some(ttl), Ok(max)) = (
+            self.acme.cert_ttl.as_deref().map(parse_duration),
+            parse_duration(&self.pki.tls_server.max_ttl),
+        ) else {
+            return Ok(());
+        };
+        match ttl {
+            Ok(ttl) if ttl > max => Err(format!(
+                "{} is longer than [pki.tls-server] max_ttl ({}); ACME orders would all \
+                 fail. Shorten cert_ttl or raise max_ttl",
+                self.acme.cert_ttl.as_deref().unwrap_or_default(),
+                self.pki.tls_server.max_ttl
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn check_acme(acme: &AcmeSection) -> Result<(), (&'static str, String)> {
     for (key, value) in [
         ("validation_timeout", &acme.validation_timeout),
@@ -947,6 +969,8 @@ impl Config {
             ));
         }
         check_acme(&self.acme).map_err(|(key, message)| at("acme", key, message))?;
+        self.check_acme_ttl()
+            .map_err(|message| at("acme", "cert_ttl", message))?;
         if !webqx_crypto::envelope::valid_key_name(&self.tang.ring) {
             return Err(at(
                 "tang",
@@ -1100,6 +1124,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("a..b"), "{e}");
+    }
+
+    #[test]
+    fn an_acme_lifetime_beyond_the_profile_maximum_is_refused() {
+        let text = "[pki.tls-server]\nmax_ttl = \"90d\"\n[acme]\ncert_ttl = \"200d\"\n";
+        let e = Config::from_text("x.toml", text, &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:4", "{e}");
+        assert!(e.message.contains("max_ttl (90d)"), "{e}");
+        let text = "[pki.tls-server]\nmax_ttl = \"90d\"\n[acme]\ncert_ttl = \"60d\"\n";
+        Config::from_text("x.toml", text, &[]).unwrap();
     }
 
     #[test]

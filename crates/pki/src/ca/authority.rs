@@ -547,10 +547,15 @@ impl Authority {
         rec.detail("profile", req.profile.as_str())
             .detail("source", req.source.clone())
             .detail("requester", req.requester.clone());
-        let checked = match super::check_csr(&req.csr)
-            .and_then(|c| Ok((self.check_request(&c.names, req.profile, req.ttl)?, c)))
-        {
-            Ok(v) => v,
+        let csr = match super::check_csr(&req.csr) {
+            Ok(c) => c,
+            Err(e) => return self.refused(rec, e).await,
+        };
+        // Names as asked (capped), so a refusal for a name says which in the trail.
+        let asked: Vec<String> = csr.names.iter().take(20).cloned().collect();
+        rec.detail("names", asked);
+        let checked = match self.check_request(&csr.names, req.profile, req.ttl) {
+            Ok(v) => (v, csr),
             Err(e) => return self.refused(rec, e).await,
         };
         let ((names, ttl), csr) = checked;

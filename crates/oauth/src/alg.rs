@@ -35,6 +35,7 @@ pub enum Algorithm {
     HS512,
 }
 
+/// Every algorithm this crate implements.
 const ALL: [Algorithm; 13] = [
     Algorithm::EdDSA,
     Algorithm::ES256,
@@ -52,6 +53,9 @@ const ALL: [Algorithm; 13] = [
 ];
 
 impl Algorithm {
+    /// Every algorithm this crate implements, HMAC included.
+    pub const ALL: [Algorithm; 13] = ALL;
+
     /// Every asymmetric algorithm (what a client's JWKS may be used with).
     pub const ASYMMETRIC: [Algorithm; 10] = [
         Algorithm::EdDSA,

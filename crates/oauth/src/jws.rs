@@ -107,12 +107,20 @@ fn optional_string(
 }
 
 /// A parsed but not yet verified JWS.
-#[derive(Debug)]
 pub struct UnverifiedJws<'a> {
     header: Header,
     signing_input: Cow<'a, str>,
     payload: Vec<u8>,
     signature: Vec<u8>,
+}
+
+impl fmt::Debug for UnverifiedJws<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Payload and signature would rebuild a bearer token: only the header is shown.
+        f.debug_struct("UnverifiedJws")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A JWS whose signature verified: its header and payload bytes.
@@ -457,6 +465,18 @@ mod tests {
             UnverifiedJws::parse_json(&unprotected).unwrap_err(),
             TokenError::ForbiddenHeader(_)
         ));
+    }
+
+    #[test]
+    fn unverified_debug_cannot_rebuild_the_token() {
+        let (signer, _) = signer_and_keys();
+        let token = sign_compact(&signer, None, b"secret-claims").unwrap();
+        let shown = format!("{:?}", UnverifiedJws::parse_compact(&token).unwrap());
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(
+            !shown.contains("115") && !shown.contains(signature),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ fn start(extra: Vec<(String, String)>) -> (Server, tempfile::TempDir) {
     let config = dir.path().join("webqx-sec.toml");
     std::fs::write(
         &config,
-        "[pki.tls-server]\nallowed_domains = [\"example.test\"]\n",
+        "[pki.tls-server]\nallowed_domains = [\"example.test\"]\n\
+         [pki.tls-client]\nallowed_domains = [\"example.test\"]\n",
     )
     .expect("config");
     let mut env = vec![("WEBQX_CONFIG".to_string(), config.display().to_string())];
@@ -227,6 +228,48 @@ async fn http_refusals(server: &Server) {
     );
 }
 
+/// A token that may issue but holds less than an mTLS binding gets no client
+/// certificate for the bound name; the rest of its batch is issued.
+async fn bound_names_refused_alone(server: &Server) {
+    let out = server.cli(&[
+        "cert",
+        "bind",
+        "billing.example.test",
+        "--operation",
+        "key-read",
+        "--key",
+        "phi",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let admin = server.http();
+    let r = admin
+        .post(
+            "/v1/tokens",
+            json!({"name": "issuer", "operations": ["pki-issue"], "ttl": "1h"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let issuer = admin.with_token(r.json["token"].as_str());
+    let items = json!({"items": [
+        {"names": ["billing.example.test"], "profile": "tls-client"},
+        {"names": ["fresh.example.test"], "profile": "tls-client"},
+    ]});
+    let r = issuer.post("/v1/pki/issue/batch", items).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = &r.json["results"][0]["error"];
+    assert!(
+        e["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/binding-not-covered"),
+        "{e}"
+    );
+    assert!(r.json["results"][1]["serial"].is_string(), "{}", r.text);
+
+    let doc = admin.with_token(None).get("/v1/openapi.json").await;
+    assert!(doc.json["paths"]["/v1/pki/issue/batch"]["post"].is_object());
+}
+
 /// The trail holds one `pki.issue` success per certificate and the refusal by index.
 async fn audited(server: &Server) {
     let trail = server
@@ -244,7 +287,7 @@ async fn audited(server: &Server) {
         .filter(issue)
         .filter(|r| r["outcome"] == "success")
         .count();
-    assert_eq!(ok, 49 + 2 + 1, "one record per certificate");
+    assert_eq!(ok, 49 + 2 + 1 + 1, "one record per certificate");
     let refused: Vec<&Value> = records
         .iter()
         .filter(issue)
@@ -264,6 +307,7 @@ fn flow(extra: Vec<(String, String)>) {
     cli_array_on_stdin_prints_keys(&server);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(http_refusals(&server));
+    rt.block_on(bound_names_refused_alone(&server));
     rt.block_on(audited(&server));
 }
 

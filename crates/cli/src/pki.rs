@@ -247,6 +247,14 @@ pub async fn cert(g: &Global, cmd: CertCommand) -> Result<(), Failure> {
     if let CertCommand::Trust(t) = cmd {
         return crate::certs::run(g, t).await.map(|_| ());
     }
+    if let CertCommand::Issue(a) = &cmd
+        && a.out_dir.is_some()
+    {
+        return Err(Failure::usage(
+            "--out-dir goes with --batch; for one certificate use --out-cert, --out-key and \
+             --out-root",
+        ));
+    }
     let client = connect(g)?;
     match cmd {
         CertCommand::Trust(_) => Ok(()),

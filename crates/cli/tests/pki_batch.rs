@@ -154,6 +154,9 @@ fn cli_batch(server: &Server, dir: &Path) {
 }
 
 fn cli_array_on_stdin_prints_keys(server: &Server) {
+    let out = server.cli(&["cert", "issue", "a.example.test", "--out-dir", "x"]);
+    assert_eq!(out.status.code(), Some(2), "--out-dir is for --batch");
+
     let array = json!([{"names": ["a.example.test"]}, {"names": ["b.example.test"]}]);
     let out = server.cli_with(
         &["cert", "issue", "--batch", "-", "--key", "p384"],

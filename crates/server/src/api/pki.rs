@@ -230,8 +230,9 @@ pub struct IssueBatchBody {
     pub items: Vec<IssueBody>,
 }
 
-/// A certificate issued in a batch: as for `POST /v1/pki/issue`, without `root`.
-#[derive(Debug, Serialize, ToSchema)]
+/// A certificate issued in a batch: as for `POST /v1/pki/issue`, without `root`. No
+/// `Debug`: it holds the private key.
+#[derive(Serialize, ToSchema)]
 pub struct BatchIssued {
     /// Serial number, lowercase hex.
     pub serial: String,
@@ -250,7 +251,7 @@ pub struct BatchIssued {
 }
 
 /// What became of one request of a batch: the certificate, or `error`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct BatchItem {
     /// Position of the request in `items`.
     pub index: usize,
@@ -264,7 +265,7 @@ pub struct BatchItem {
 }
 
 /// The outcome of a batch, one result per request in request order.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct BatchBody {
     /// How many were issued.
     pub issued: usize,

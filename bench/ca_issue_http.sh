@@ -43,7 +43,7 @@ PY
 printf 'authorization: Bearer %s\ncontent-type: application/json\n' \
     "$(cat "$WORK/data/admin.token")" >"$WORK/headers"
 post() {
-    curl -sS --cacert "$WORK/data/tls/ca.pem" -H @"$WORK/headers" \
+    curl -sS --noproxy '*' --cacert "$WORK/data/tls/ca.pem" -H @"$WORK/headers" \
         --data-binary @"$WORK/body.json" "$@"
 }
 
@@ -75,6 +75,29 @@ ok=$(cat "$WORK"/codes* | grep -c '^200$' || true)
 [ "$ok" -eq $((CLIENTS * BATCHES)) ] || {
     echo "only $ok of $((CLIENTS * BATCHES)) batches answered 200" >&2
     tail -20 "$WORK/server.log" >&2
+    exit 1
+}
+# Every certificate is stored: count them through the API (the warm-up batch too).
+stored=$(python3 - "$ADDR" "$WORK/data/tls/ca.pem" "$WORK/headers" <<'PY'
+import json, ssl, sys, urllib.request
+addr, ca, headers = sys.argv[1:]
+hdrs = dict(l.split(": ", 1) for l in open(headers).read().splitlines())
+ctx = ssl.create_default_context(cafile=ca)
+opener = urllib.request.build_opener(  # everything is on 127.0.0.1: no proxy
+    urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
+n, cursor = 0, None
+while True:
+    url = f"{addr}/v1/pki/certs?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+    page = json.load(opener.open(urllib.request.Request(url, headers=hdrs)))
+    n += sum(1 for c in page["items"] if c["source"] == "api")
+    cursor = page.get("next")
+    if not cursor:
+        print(n)
+        break
+PY
+)
+[ "$stored" -eq $((total + SIZE)) ] || {
+    echo "stored $stored certificates, expected $((total + SIZE))" >&2
     exit 1
 }
 rate=$(python3 -c "print(f'{$total / ($end - $start):.0f}')")

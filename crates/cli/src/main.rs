@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod backup;
+mod cert_batch;
 mod certs;
 mod client;
 mod commands;
@@ -235,6 +236,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Backup(b) => backup::run(&cli.global, b).await,
         Command::Tde(t) => tde::run(&cli.global, t).await.map(|()| 0),
         Command::Cert(pki::CertCommand::Trust(t)) => certs::run(&cli.global, t).await,
+        Command::Cert(pki::CertCommand::Issue(a)) if a.batch.is_some() => {
+            cert_batch::run(&cli.global, a).await
+        }
         Command::Cert(c) => pki::cert(&cli.global, c).await.map(|()| 0),
         Command::Ca(c) => pki::ca(&cli.global, c).await.map(|()| 0),
         Command::Scan(s) => scan::run(cli.global.json, s).await,

@@ -77,8 +77,18 @@ pub struct OutArgs {
 #[derive(Args, Debug)]
 pub struct IssueArgs {
     /// DNS names and IP addresses; the first is also the common name.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "batch")]
     pub names: Vec<String>,
+    /// Issue many at once: FILE (`-` for standard input) holds request objects as for
+    /// `POST /v1/pki/issue` (`{"names": [...], "profile": ..., "ttl": ...}`), as a JSON
+    /// array or one per line; at most 10,000. Prints one JSON result per line, in order;
+    /// exits 4 when any request was refused.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["names", "out_cert", "out_key", "out_root"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: write each certificate chain, key (mode 0600) and the root into DIR
+    /// (`<serial>.chain.pem`, `<serial>.key`, `root.pem`) instead of printing the keys.
+    #[arg(long, value_name = "DIR", requires = "batch")]
+    pub out_dir: Option<PathBuf>,
     /// tls-server, tls-client or secure-node.
     #[arg(long, default_value = "tls-server")]
     pub profile: String,
@@ -163,7 +173,7 @@ pub enum IntermediateCommand {
     },
 }
 
-fn connect(g: &Global) -> Result<Client, Failure> {
+pub(crate) fn connect(g: &Global) -> Result<Client, Failure> {
     let target = client::target(
         g.addr.as_deref(),
         g.token.as_deref(),
@@ -174,7 +184,7 @@ fn connect(g: &Global) -> Result<Client, Failure> {
     Client::new(target)
 }
 
-fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), Failure> {
+pub(crate) fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), Failure> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -246,6 +256,14 @@ fn deliver(g: &Global, issued: &Value, out: &OutArgs) -> Result<(), Failure> {
 pub async fn cert(g: &Global, cmd: CertCommand) -> Result<(), Failure> {
     if let CertCommand::Trust(t) = cmd {
         return crate::certs::run(g, t).await.map(|_| ());
+    }
+    if let CertCommand::Issue(a) = &cmd
+        && a.out_dir.is_some()
+    {
+        return Err(Failure::usage(
+            "--out-dir goes with --batch; for one certificate use --out-cert, --out-key and \
+             --out-root",
+        ));
     }
     let client = connect(g)?;
     match cmd {

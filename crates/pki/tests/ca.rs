@@ -374,3 +374,63 @@ async fn an_intermediate_is_revoked_through_the_root_crl() {
         pki.issue(&ctx, issue_req(&["localhost"])).await.unwrap();
     }
 }
+
+
+#[tokio::test]
+async fn issue_each_refuses_bad_requests_alone_and_issues_the_rest() {
+    for t in test_stores() {
+        let (store, audit, kms, root_pem) = legacy_service(&t.config).await;
+        let pki = Authority::new(store, kms, audit, PkiSettings::default());
+        pki.adopt_root(&root_pem).await.unwrap();
+        pki.ensure_ready().await.unwrap();
+        let ctx = RequestContext::internal("test");
+        let mut long = issue_req(&["localhost"]);
+        long.ttl = Some(Duration::from_secs(3650 * 86_400));
+        let mut unknown_ca = issue_req(&["localhost"]);
+        unknown_ca.issuer = Some("no-such-ca".into());
+        let reqs = vec![
+            (0, issue_req(&["localhost"])),
+            (1, issue_req(&["evil.example"])),
+            (2, long),
+            (3, unknown_ca),
+            (4, issue_req(&["127.0.0.1"])),
+        ];
+        let out = pki.issue_each(&ctx, reqs).await.unwrap();
+        assert_eq!(out.len(), 5, "{}", t.label);
+        assert!(matches!(out[1], Err(CaError::NameNotAllowed { .. })));
+        assert!(matches!(out[2], Err(CaError::TtlTooLong { .. })));
+        assert!(matches!(out[3], Err(CaError::CaNotFound(_))));
+        for i in [0, 4] {
+            let issued = out[i].as_ref().unwrap();
+            assert!(issued.key_pem.is_some());
+            assert_eq!(
+                pki.status(&issued.serial).await.unwrap(),
+                CertStatus::Good,
+                "{}",
+                t.label
+            );
+        }
+
+        // Only refusals: nothing issued, each refusal answered.
+        let out = pki
+            .issue_each(&ctx, vec![(9, issue_req(&["evil.example"]))])
+            .await
+            .unwrap();
+        assert!(matches!(out[..], [Err(CaError::NameNotAllowed { .. })]));
+        let all = pki.list(&ListQuery::default()).await.unwrap();
+        assert_eq!(all.items.len(), 2, "{}", t.label);
+
+        // Empty and oversized batches are refused whole.
+        assert!(matches!(
+            pki.issue_each(&ctx, Vec::new()).await,
+            Err(CaError::Invalid(m)) if m.contains("empty")
+        ));
+        let many = (0..=webqx_pki::ca::MAX_BATCH)
+            .map(|i| (i, issue_req(&["localhost"])))
+            .collect();
+        assert!(matches!(
+            pki.issue_each(&ctx, many).await,
+            Err(CaError::Invalid(m)) if m.contains("at most 10000")
+        ));
+    }
+}

@@ -224,3 +224,12 @@ pub fn item_error(e: &KmsError) -> Value {
         "detail": kms_detail(e),
     })
 }
+
+/// A problem answer as a batch result's `error` object (`type`, `status`, `detail`).
+pub fn item_problem(e: &ApiError) -> Value {
+    serde_json::json!({
+        "type": format!("{PROBLEM_BASE}{}", e.kind),
+        "status": e.status.as_u16(),
+        "detail": e.detail,
+    })
+}

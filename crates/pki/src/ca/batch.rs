@@ -1,6 +1,10 @@
-//! Issuing many certificates at once (`Authority::issue_batch`): keys are generated and
-//! certificates signed on every core, then all are stored, each with its own audit
-//! record, in one transaction. This is what makes thousands per second durable.
+//! Issuing many certificates at once: keys are generated and certificates signed on
+//! every core, then all are stored, each with its own audit record, in one transaction.
+//! This is what makes thousands per second durable.
+//!
+//! Two forms: [`Authority::issue_batch`] is all or nothing (one refused request refuses
+//! the batch); [`Authority::issue_each`] refuses a bad request alone and issues the
+//! others, which is what the HTTP batch route (`POST /v1/pki/issue/batch`) uses.
 
 use super::authority::{Authority, Signer, metrics_issued, now_ms, ttl_ms};
 use super::db::{self, NewCert};
@@ -10,11 +14,32 @@ use super::{CaError, IssueRequest, Issued, KeyAlgorithm};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use webqx_audit::RequestContext;
+use webqx_audit::{AuditRecord, Audited, RequestContext};
 use webqx_crypto::SecretBytes;
 
 /// Most requests in one batch.
 pub const MAX_BATCH: usize = 10_000;
+
+/// What became of one request of [`Authority::issue_each`].
+pub type IssueOutcome = Result<Issued, CaError>;
+
+/// Refuses an empty batch or one of more than [`MAX_BATCH`] requests.
+///
+/// # Errors
+/// [`CaError::Invalid`] saying how many are accepted.
+pub fn check_batch_size(n: usize) -> Result<(), CaError> {
+    if n == 0 {
+        return Err(CaError::Invalid(
+            "the batch is empty; send at least one request".into(),
+        ));
+    }
+    if n > MAX_BATCH {
+        return Err(CaError::Invalid(format!(
+            "the batch has {n} requests; at most {MAX_BATCH} are accepted at once, so split it"
+        )));
+    }
+    Ok(())
+}
 
 /// One request after its checks, with the CA that signs it.
 struct Checked {
@@ -54,24 +79,104 @@ impl Authority {
         }
         let checked = self.check_batch(ctx, reqs).await?;
         let made = make_all(&checked, self.inner.settings.base_url.clone()).await?;
-        self.store_batch(ctx, &checked, &made).await?;
-        Ok(checked
-            .iter()
-            .zip(made)
-            .map(|(c, m)| {
-                metrics_issued(c.req.profile);
-                let mut chain_pem = m.cert_pem.clone();
-                chain_pem.push_str(&c.signer.chain_pem);
-                Issued {
-                    serial: m.serial,
-                    cert_pem: m.cert_pem,
-                    chain_pem,
-                    not_before: db::time_of(m.not_before_ms),
-                    not_after: db::time_of(m.not_after_ms),
-                    key_pem: Some(m.key_pem),
+        self.store_batch(ctx, &checked, &made, Vec::new()).await?;
+        Ok(checked.iter().zip(made).map(finished).collect())
+    }
+
+    /// Issues every request of `reqs` that passes its checks (as [`Authority::issue`]
+    /// checks one) and refuses the others one by one. Each request comes with the index
+    /// the caller knows it by; a refused one gets its own failed `pki.issue` audit
+    /// record naming that index. The issued certificates, their audit records and the
+    /// refusals' records are committed in one transaction. Outcomes are in request
+    /// order.
+    ///
+    /// # Errors
+    /// [`check_batch_size`]'s; a sealed service, or a key service, storage or audit
+    /// failure refuses the whole batch (then nothing is issued).
+    pub async fn issue_each(
+        &self,
+        ctx: &RequestContext,
+        reqs: Vec<(usize, IssueRequest)>,
+    ) -> Result<Vec<IssueOutcome>, CaError> {
+        check_batch_size(reqs.len())?;
+        let (checked, verdicts, refusals) = self.check_each(ctx, reqs).await?;
+        let made = make_all(&checked, self.inner.settings.base_url.clone()).await?;
+        self.store_batch(ctx, &checked, &made, refusals).await?;
+
+        let mut issued = checked.iter().zip(made).map(finished);
+        let mut out = Vec::with_capacity(verdicts.len());
+        for verdict in verdicts {
+            out.push(match verdict {
+                Ok(()) => Ok(issued
+                    .next()
+                    .ok_or_else(|| internal("fewer certificates than accepted requests"))?),
+                Err(e) => Err(e),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks each request alone: the accepted ones (in order), a verdict per request
+    /// (`Ok` for the next accepted one), and an audit record per refused one.
+    async fn check_each(
+        &self,
+        ctx: &RequestContext,
+        reqs: Vec<(usize, IssueRequest)>,
+    ) -> Result<(Vec<Checked>, Vec<Result<(), CaError>>, Vec<AuditRecord>), CaError> {
+        let mut signers: HashMap<Option<String>, Arc<Signer>> = HashMap::new();
+        let mut checked = Vec::with_capacity(reqs.len());
+        let mut verdicts = Vec::with_capacity(reqs.len());
+        let mut refusals = Vec::new();
+        for (index, req) in reqs {
+            match self.check_one(&mut signers, req).await {
+                Ok(c) => {
+                    checked.push(c);
+                    verdicts.push(Ok(()));
                 }
-            })
-            .collect())
+                Err((e, _)) if !e.is_client_error() => return Err(e),
+                Err((e, req)) => {
+                    let mut rec = ctx.record("pki.issue", None);
+                    rec.detail("index", index)
+                        .detail("profile", req.profile.as_str())
+                        .detail("key", req.key.as_str())
+                        .detail("source", req.source.clone())
+                        .detail("requester", req.requester.clone())
+                        .fail(e.audit_outcome(), e.audit_reason());
+                    refusals.push(rec);
+                    verdicts.push(Err(e));
+                }
+            }
+        }
+        Ok((checked, verdicts, refusals))
+    }
+
+    /// One request's checks and its signer (looked up once per issuer). A refusal
+    /// hands the request back for its audit record.
+    async fn check_one(
+        &self,
+        signers: &mut HashMap<Option<String>, Arc<Signer>>,
+        req: IssueRequest,
+    ) -> Result<Checked, (CaError, Box<IssueRequest>)> {
+        let (names, ttl) = match self.check_request(&req.names, req.profile, req.ttl) {
+            Ok(v) => v,
+            Err(e) => return Err((e, Box::new(req))),
+        };
+        let signer = match signers.get(&req.issuer) {
+            Some(s) => s.clone(),
+            None => match self.signer(req.issuer.as_deref()).await {
+                Ok(s) => {
+                    signers.insert(req.issuer.clone(), s.clone());
+                    s
+                }
+                Err(e) => return Err((e, Box::new(req))),
+            },
+        };
+        Ok(Checked {
+            req,
+            names,
+            ttl,
+            signer,
+        })
     }
 
     async fn check_batch(
@@ -114,9 +219,13 @@ impl Authority {
         ctx: &RequestContext,
         checked: &[Checked],
         made: &[Made],
+        refusals: Vec<AuditRecord>,
     ) -> Result<(), CaError> {
         let mut summary = ctx.record("pki.issue_batch", None);
         summary.detail("count", checked.len());
+        if !refusals.is_empty() {
+            summary.detail("refused", refusals.len());
+        }
         let audit = self.inner.audit.clone();
         let kms = self.inner.kms.clone();
         let rows: Vec<NewCert<'_>> = checked
@@ -138,7 +247,12 @@ impl Authority {
         self.inner
             .audit
             .transact(summary, async |tx, _| {
-                db::insert_certs(tx, &rows).await?;
+                for rec in &refusals {
+                    audit.append(tx, rec).await?;
+                }
+                if !rows.is_empty() {
+                    db::insert_certs(tx, &rows).await?;
+                }
                 for (c, m) in checked.iter().zip(made) {
                     if let Some(k) = &m.stored_key {
                         kms.put_secret(tx, &format!("pki.cert.{}.key", m.serial), k)
@@ -158,6 +272,21 @@ impl Authority {
                 Ok::<_, CaError>(())
             })
             .await
+    }
+}
+
+/// The caller's view of a certificate made and stored.
+fn finished((c, m): (&Checked, Made)) -> Issued {
+    metrics_issued(c.req.profile);
+    let mut chain_pem = m.cert_pem.clone();
+    chain_pem.push_str(&c.signer.chain_pem);
+    Issued {
+        serial: m.serial,
+        cert_pem: m.cert_pem,
+        chain_pem,
+        not_before: db::time_of(m.not_before_ms),
+        not_after: db::time_of(m.not_after_ms),
+        key_pem: Some(m.key_pem),
     }
 }
 

@@ -22,7 +22,7 @@ mod rootkey;
 mod settings;
 
 pub use authority::{Authority, CaInfo, CertPage, CertRecord, ListQuery, normalize_serial};
-pub use batch::MAX_BATCH;
+pub use batch::{IssueOutcome, MAX_BATCH, check_batch_size};
 pub use crl::Crl;
 pub use csr::{CheckedCsr, check_csr};
 pub use error::CaError;

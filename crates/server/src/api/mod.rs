@@ -41,7 +41,7 @@ use utoipa::OpenApi;
         mtls::create, mtls::list, mtls::remove, pins::set, pins::show, pins::remove,
         lifecycle::inventory, lifecycle::add, lifecycle::list, lifecycle::remove,
         tang::adv, tang::adv_thp, tang::rec,
-        pki::issue, pki::sign, pki::list, pki::show, pki::stored_key, pki::revoke, pki::cas, pki::create_ca, pki::revoke_ca,
+        pki::issue, pki::issue_batch, pki::sign, pki::list, pki::show, pki::stored_key, pki::revoke, pki::cas, pki::create_ca, pki::revoke_ca,
         pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
         acme::directory, acme::new_nonce,
         scans::create, scans::list, scans::delete, scans::results, scans::run,

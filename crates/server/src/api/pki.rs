@@ -222,6 +222,178 @@ pub async fn issue(
     Ok(Done(StatusCode::CREATED, issued_body(&s, issued)))
 }
 
+/// Issue several certificates with new keys.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueBatchBody {
+    /// The requests, each as for `POST /v1/pki/issue`; 1 to 10,000.
+    pub items: Vec<IssueBody>,
+}
+
+/// A certificate issued in a batch: as for `POST /v1/pki/issue`, without `root`. No
+/// `Debug`: it holds the private key.
+#[derive(Serialize, ToSchema)]
+pub struct BatchIssued {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The certificate and its intermediate(s), PEM (not the root).
+    pub chain: String,
+    /// Start of validity, RFC 3339.
+    #[schema(value_type = String)]
+    pub not_before: DateTime<Utc>,
+    /// End of validity, RFC 3339.
+    #[schema(value_type = String)]
+    pub not_after: DateTime<Utc>,
+    /// The private key, PKCS#8 PEM. Shown once.
+    pub private_key: String,
+}
+
+/// What became of one request of a batch: the certificate, or `error`.
+#[derive(Serialize, ToSchema)]
+pub struct BatchItem {
+    /// Position of the request in `items`.
+    pub index: usize,
+    /// The certificate, when issued.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<BatchIssued>,
+    /// Problem object (`type`, `status`, `detail`), when this request was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+}
+
+/// The outcome of a batch, one result per request in request order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchBody {
+    /// How many were issued.
+    pub issued: usize,
+    /// How many were refused.
+    pub refused: usize,
+    /// The root certificate, PEM (the same for every item).
+    pub root: String,
+    /// One per request, in order.
+    pub results: Vec<BatchItem>,
+}
+
+/// One batch item's HTTP-side checks (lifetime syntax, mTLS-bound names); the CA checks
+/// the rest. A refusal here is audited here.
+async fn batch_request(
+    s: &AppState,
+    caller: &Caller,
+    index: usize,
+    b: IssueBody,
+) -> Result<IssueRequest, ApiError> {
+    let ttl = match duration(b.ttl.as_deref()) {
+        Ok(ttl) => ttl,
+        Err(e) => {
+            let mut rec = caller.ctx.record("pki.issue", None);
+            rec.detail("index", index)
+                .fail(webqx_audit::Outcome::Failure, e.kind);
+            s.audit
+                .record(rec)
+                .await
+                .map_err(|_| crate::extract::audit_down())?;
+            return Err(e);
+        }
+    };
+    check_bound_names(s, caller, b.profile, &b.names, "pki.issue").await?;
+    Ok(IssueRequest {
+        names: b.names,
+        profile: b.profile,
+        key: b.key,
+        ttl,
+        issuer: b.issuer,
+        store_key: b.store_key,
+        requester: requester(caller),
+        source: "api".into(),
+    })
+}
+
+fn batch_issued(i: Issued) -> BatchIssued {
+    BatchIssued {
+        serial: i.serial,
+        certificate: i.cert_pem,
+        chain: i.chain_pem,
+        not_before: i.not_before,
+        not_after: i.not_after,
+        private_key: i
+            .key_pem
+            .map(|k| String::from_utf8_lossy(k.expose()).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+fn refused_item(index: usize, e: ApiError) -> BatchItem {
+    BatchItem {
+        index,
+        issued: None,
+        error: Some(crate::problem::item_problem(&e)),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/pki/issue/batch", tag = "pki", request_body = IssueBatchBody,
+    responses((status = 200, body = BatchBody, description = "one result per request, each \
+        the certificate or its own problem object"),
+        (status = 403, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem, description = "empty or over 10,000")))]
+/// Issue up to 10,000 certificates with keys generated here (operation `pki-issue`).
+/// Each request gets the checks of `POST /v1/pki/issue` and is refused alone; the
+/// accepted ones are issued together and committed in one transaction.
+pub async fn issue_batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<IssueBatchBody>,
+) -> ApiResult<BatchBody> {
+    caller
+        .require(&s, Operation::PkiIssue, None, "pki.issue_batch")
+        .await?;
+    webqx_pki::ca::check_batch_size(b.items.len()).map_err(public_err)?;
+
+    let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(b.items.len());
+    let mut accepted = Vec::new();
+    for (index, item) in b.items.into_iter().enumerate() {
+        match batch_request(&s, &caller, index, item).await {
+            Ok(req) => {
+                accepted.push((index, req));
+                results.push(None);
+            }
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return Err(e),
+            Err(e) => results.push(Some(refused_item(index, e))),
+        }
+    }
+
+    let indices: Vec<usize> = accepted.iter().map(|(i, _)| *i).collect();
+    if !accepted.is_empty() {
+        let outcomes = s.pki.issue_each(&caller.ctx, accepted).await?;
+        for (index, outcome) in indices.into_iter().zip(outcomes) {
+            let item = match outcome {
+                Ok(i) => BatchItem {
+                    index,
+                    issued: Some(batch_issued(i)),
+                    error: None,
+                },
+                Err(e) => refused_item(index, ApiError::from(e)),
+            };
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(item);
+            }
+        }
+    }
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    let refused = results.iter().filter(|r| r.error.is_some()).count();
+    Ok(Done(
+        StatusCode::OK,
+        BatchBody {
+            issued: results.len() - refused,
+            refused,
+            root: s.pki.root_pem(),
+            results,
+        },
+    ))
+}
+
 #[utoipa::path(post, path = "/v1/pki/sign", tag = "pki", request_body = SignBody,
     responses((status = 201, body = IssuedBody), (status = 403, body = crate::problem::Problem),
         (status = 422, body = crate::problem::Problem)))]
@@ -560,6 +732,7 @@ pub fn routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/v1/pki/issue", post(issue))
+        .route("/v1/pki/issue/batch", post(issue_batch))
         .route("/v1/pki/sign", post(sign))
         .route("/v1/pki/certs", get(list))
         .route("/v1/pki/certs/{serial}", get(show))

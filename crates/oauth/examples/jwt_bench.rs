@@ -83,6 +83,7 @@ fn bench(
     let parsed = ParsedPublicKey::new(algorithm, raw_public_key(signer)).expect("key");
     let verifier = AccessTokenVerifier::new(&keys, ISS, AUD);
     verifier.verify_at(&token, now).expect("token verifies");
+    emit(name, &token, signer);
 
     let full_verify = rate(budget, || {
         black_box(verifier.verify_at(black_box(&token), now).is_ok());
@@ -107,6 +108,22 @@ fn bench(
         full_sign / raw_sign_rate,
         token.len()
     );
+}
+
+/// With `JWT_BENCH_OUT=DIR`, writes the token and its public JWK (`<alg>.jwt`,
+/// `<alg>.jwk.json`) so that bench/oauth_jwt.sh can time PyJWT on the same input.
+fn emit(name: &str, token: &str, signer: &InMemorySigner) {
+    let Some(dir) = std::env::var_os("JWT_BENCH_OUT") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let jwk = signer
+        .public_jwk()
+        .expect("jwk")
+        .to_public_json()
+        .expect("public");
+    std::fs::write(dir.join(format!("{name}.jwt")), token).expect("write token");
+    std::fs::write(dir.join(format!("{name}.jwk.json")), jwk.to_string()).expect("write jwk");
 }
 
 fn main() {

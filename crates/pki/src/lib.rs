@@ -313,6 +313,26 @@ impl ReloadableCert {
             *slot = next;
         }
     }
+
+    /// The current chain (leaf first), DER.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current
+            .read()
+            .map(|c| c.cert.clone())
+            .unwrap_or_default()
+    }
+
+    /// Staples `ocsp` (a DER OCSP response for the current leaf) to new handshakes,
+    /// unless the certificate was replaced since `for_leaf` was read.
+    pub fn staple(&self, for_leaf: &[u8], ocsp: Vec<u8>) {
+        if let Ok(mut slot) = self.current.write()
+            && slot.cert.first().is_some_and(|c| c.as_ref() == for_leaf)
+        {
+            let mut next = CertifiedKey::clone(&slot);
+            next.ocsp = Some(ocsp);
+            *slot = Arc::new(next);
+        }
+    }
 }
 
 impl ResolvesServerCert for ReloadableCert {

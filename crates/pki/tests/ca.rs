@@ -375,7 +375,6 @@ async fn an_intermediate_is_revoked_through_the_root_crl() {
     }
 }
 
-
 #[tokio::test]
 async fn issue_each_refuses_bad_requests_alone_and_issues_the_rest() {
     for t in test_stores() {

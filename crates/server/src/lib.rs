@@ -263,6 +263,7 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
     let every = Config::duration(&config.server.scheduler_interval).max(Duration::from_secs(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stapled: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         if s.kms.is_sealed() {
@@ -285,6 +286,7 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
                 (Ok(chain), Ok(key)) => match webqx_pki::certified_key(&chain, &key) {
                     Ok(next) => {
                         cert.replace(next);
+                        stapled = None;
                         tracing::info!("server certificate renewed and reloaded");
                     }
                     Err(e) => tracing::warn!(error = %e, "renewed certificate does not load"),
@@ -293,6 +295,34 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
             },
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "server certificate renewal failed"),
+        }
+        let half = s.pki.settings().crl_every / 2;
+        if stapled.is_none_or(|at| at.elapsed() >= half) && staple(&s, &cert).await {
+            stapled = Some(std::time::Instant::now());
+        }
+    }
+}
+
+/// Staples a fresh OCSP response from our own responder to the server certificate, so
+/// that clients asking for status (RFC 6066) get it in the handshake. Returns whether it
+/// did; a sealed service, or a certificate that is not from our CA, is skipped.
+async fn staple(s: &Services, cert: &webqx_pki::ReloadableCert) -> bool {
+    if s.kms.is_sealed() {
+        return false;
+    }
+    let chain = cert.chain();
+    let (Some(leaf), Some(issuer)) = (chain.first(), chain.get(1)) else {
+        return false;
+    };
+    match s.pki.ocsp_staple(leaf.as_ref(), issuer.as_ref()).await {
+        Ok(der) => {
+            cert.staple(leaf.as_ref(), der);
+            tracing::debug!("OCSP response stapled to the server certificate");
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "no OCSP response to staple");
+            false
         }
     }
 }

@@ -407,6 +407,65 @@ impl Lifecycle {
         Ok(row.is_some())
     }
 
+    /// A watch could not be read (file gone or unreadable, endpoint down): raises an
+    /// `alert.raised` (rule `cert-watch-unreadable`) the first time, and again only after
+    /// the watch was read successfully in between ([`Lifecycle::watch_readable`]): a
+    /// certificate nobody can see any more must not expire unnoticed. Returns whether an
+    /// alert was raised.
+    ///
+    /// # Errors
+    /// Storage and audit failures.
+    pub async fn watch_unreadable(
+        &self,
+        ctx: &RequestContext,
+        watch: &Watch,
+        why: &str,
+    ) -> Result<bool, RecordError> {
+        let source = format!("watch:{}", watch.id);
+        let marked =
+            query("SELECT 1 FROM pki_expiry_alerts WHERE source = $1 AND serial = 'unreadable'")
+                .bind(&source)
+                .fetch_optional(self.store.pool())
+                .await?;
+        if marked.is_some() {
+            return Ok(false);
+        }
+        let mut rec = ctx.record("alert.raised", Some(format!("watch:{}", watch.id)));
+        rec.detail("rule", "cert-watch-unreadable")
+            .detail("severity", "medium")
+            .detail("target", watch.target.clone())
+            .detail("kind", watch.kind.as_str())
+            .detail("error", why.chars().take(300).collect::<String>());
+        self.audit
+            .transact(rec, async |tx, _| {
+                query(
+                    "INSERT INTO pki_expiry_alerts (source, serial, threshold_days, raised_ms) \
+                     VALUES ($1, 'unreadable', 0, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(&source)
+                .bind(now_ms())
+                .execute(tx.conn())
+                .await?;
+                Ok::<_, RecordError>(())
+            })
+            .await?;
+        Ok(true)
+    }
+
+    /// The watch was read: a later failure alerts again.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn watch_readable(&self, watch: &Watch) -> Result<(), RecordError> {
+        let mut tx = self.store.write().await?;
+        query("DELETE FROM pki_expiry_alerts WHERE source = $1 AND serial = 'unreadable'")
+            .bind(format!("watch:{}", watch.id))
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn raise(
         &self,
         ctx: &RequestContext,
@@ -579,6 +638,29 @@ mod tests {
                 life.add(&ctx, &bad, "api").await,
                 Err(RecordError::Invalid(_))
             ));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_watch_alerts_once_until_it_is_read_again() {
+        for ts in webqx_testkit::test_stores() {
+            let store = Store::open(&ts.config).await.unwrap();
+            let life = Lifecycle::new(store.clone(), AuditLog::start(store));
+            let ctx = RequestContext::internal("scheduler");
+            let req = NewWatch {
+                kind: WatchKind::File,
+                target: "/srv/ehr/tls/gone.pem".into(),
+            };
+            let watch = life.add(&ctx, &req, "api").await.unwrap();
+            let why = "cannot read /srv/ehr/tls/gone.pem: No such file";
+            assert!(life.watch_unreadable(&ctx, &watch, why).await.unwrap());
+            assert!(
+                !life.watch_unreadable(&ctx, &watch, why).await.unwrap(),
+                "{}: once while it stays unreadable",
+                ts.label
+            );
+            life.watch_readable(&watch).await.unwrap();
+            assert!(life.watch_unreadable(&ctx, &watch, why).await.unwrap());
         }
     }
 

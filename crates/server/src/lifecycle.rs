@@ -115,20 +115,27 @@ pub async fn check(
     config: &Config,
     life: &Lifecycle,
 ) -> Result<usize, webqx_pki::stored::RecordError> {
+    let ctx = RequestContext::internal("scheduler");
+    let mut raised = 0;
     for watch in life.watches().await? {
         let (kind, target) = (watch.kind, watch.target.clone());
         let seen = tokio::task::spawn_blocking(move || observe(kind, &target)).await;
         match seen {
-            Ok(Ok(seen)) => life.record(&watch, &seen).await?,
+            Ok(Ok(seen)) => {
+                life.record(&watch, &seen).await?;
+                life.watch_readable(&watch).await?;
+            }
             Ok(Err(why)) => {
                 metrics::counter!("webqx_pki_watch_failures_total").increment(1);
                 tracing::warn!(target = %watch.target, error = %why, "watched certificate unreadable");
+                raised += usize::from(life.watch_unreadable(&ctx, &watch, &why).await?);
             }
             Err(e) => tracing::warn!(error = %e, "certificate watch task failed"),
         }
     }
     let items = inventory(life).await?;
-    let ctx = RequestContext::internal("scheduler");
-    life.raise_due_alerts(&ctx, &items, &config.pki.expiry_alert_days)
-        .await
+    Ok(raised
+        + life
+            .raise_due_alerts(&ctx, &items, &config.pki.expiry_alert_days)
+            .await?)
 }

@@ -198,15 +198,32 @@ fn find_key(session: &Session, key: &KeyRef) -> Result<ObjectHandle, KmsError> {
         Attribute::Label(key.label.as_bytes().to_vec()),
         Attribute::Id(key.id.clone()),
     ];
+    find_one(
+        session,
+        &template,
+        key,
+        "key",
+        "Restore the token from its backup: without that key the root key cannot be opened",
+    )
+}
+
+/// The one object `template` finds; `what` names it in errors, `restore` says what to do
+/// when it is missing.
+fn find_one(
+    session: &Session,
+    template: &[Attribute],
+    key: &KeyRef,
+    what: &str,
+    restore: &str,
+) -> Result<ObjectHandle, KmsError> {
     let found = session
-        .find_objects(&template)
-        .map_err(|e| hsm_error("looking for the wrapping key", &e))?;
+        .find_objects(template)
+        .map_err(|e| hsm_error(&format!("looking for the {what}"), &e))?;
     match found.as_slice() {
         [one] => Ok(*one),
         [] => Err(KmsError::Hsm(format!(
-            "the token has no key labelled '{}' with id {}; it was deleted or this is \
-             another token. Restore the token from its backup: without that key the root \
-             key cannot be opened",
+            "the token has no {what} labelled '{}' with id {}; it was deleted or this is \
+             another token. {restore}",
             key.label,
             hex::encode(&key.id)
         ))),
@@ -466,22 +483,11 @@ fn find_ec_key(
         Attribute::Label(key.label.as_bytes().to_vec()),
         Attribute::Id(key.id.clone()),
     ];
-    let found = session
-        .find_objects(&template)
-        .map_err(|e| hsm_error("looking for the signing key", &e))?;
-    match found.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(KmsError::Hsm(format!(
-            "the token has no P-256 key labelled '{}' with id {}; it was deleted or this \
-             is another token. Connect the token that holds the CA root key (or restore it \
-             from its backup)",
-            key.label,
-            hex::encode(&key.id)
-        ))),
-        _ => Err(KmsError::Hsm(format!(
-            "the token holds several keys labelled '{}' with id {}; remove the copies",
-            key.label,
-            hex::encode(&key.id)
-        ))),
-    }
+    find_one(
+        session,
+        &template,
+        key,
+        "P-256 key",
+        "Connect the token that holds the CA root key (or restore it from its backup)",
+    )
 }

@@ -179,29 +179,7 @@ async fn main() {
     store.close().await;
 }
 
-/// A minimal OCSPRequest (RFC 6960 section 4.1.1) for one certificate, SHA-1 CertID, no
-/// nonce.
+/// A minimal OCSPRequest for one certificate, SHA-1 CertID, no nonce.
 fn ocsp_request(name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Vec<u8> {
-    yasna::construct_der(|w| {
-        w.write_sequence(|w| {
-            w.next().write_sequence(|w| {
-                w.next().write_sequence_of(|w| {
-                    w.next().write_sequence(|w| {
-                        w.next().write_sequence(|w| {
-                            w.next().write_sequence(|w| {
-                                w.next()
-                                    .write_oid(&yasna::models::ObjectIdentifier::from_slice(&[
-                                        1, 3, 14, 3, 2, 26,
-                                    ]));
-                                w.next().write_null();
-                            });
-                            w.next().write_bytes(name_hash);
-                            w.next().write_bytes(key_hash);
-                            w.next().write_bigint_bytes(serial, true);
-                        });
-                    });
-                });
-            });
-        });
-    })
+    webqx_pki::ca::ocsp::build_request(name_hash, key_hash, serial, None)
 }

@@ -263,6 +263,48 @@ fn time(ms: i64) -> Result<GeneralizedTime, CaError> {
     Ok(GeneralizedTime::from_datetime(super::keys::at_ms(ms)?))
 }
 
+/// An OCSP request (RFC 6960 section 4.1.1) for one certificate, shaped as `openssl ocsp
+/// -reqout` writes it: a SHA-1 CertID of the issuer's name and key hashes and the
+/// certificate's serial (its DER INTEGER content), with a nonce extension value when
+/// given.
+pub fn build_request(
+    name_hash: &[u8],
+    key_hash: &[u8],
+    serial: &[u8],
+    nonce: Option<&[u8]>,
+) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_sequence(|w| {
+                w.next().write_sequence_of(|w| {
+                    w.next().write_sequence(|w| {
+                        w.next().write_sequence(|w| {
+                            w.next().write_sequence(|w| {
+                                w.next().write_oid(&ObjectIdentifier::from_slice(SHA1));
+                                w.next().write_null();
+                            });
+                            w.next().write_bytes(name_hash);
+                            w.next().write_bytes(key_hash);
+                            w.next().write_bigint_bytes(serial, true);
+                        });
+                    });
+                });
+                if let Some(n) = nonce {
+                    w.next().write_tagged(Tag::context(2), |w| {
+                        w.write_sequence_of(|w| {
+                            w.next().write_sequence(|w| {
+                                w.next()
+                                    .write_oid(&ObjectIdentifier::from_slice(OCSP_NONCE));
+                                w.next().write_bytes(n);
+                            });
+                        });
+                    });
+                }
+            });
+        });
+    })
+}
+
 impl Authority {
     /// Answers a DER OCSP request with a DER OCSP response. Never fails: problems are
     /// answered with the matching OCSP error status.
@@ -309,25 +351,7 @@ impl Authority {
             .map_err(|_| CaError::Invalid("the certificate to staple does not parse".into()))?;
         let (name, key) = issuer_facts(issuer_der)?;
         let hash = |data: &[u8]| digest(SHA1, data).unwrap_or_default();
-        let request = yasna::construct_der(|w| {
-            w.write_sequence(|w| {
-                w.next().write_sequence(|w| {
-                    w.next().write_sequence_of(|w| {
-                        w.next().write_sequence(|w| {
-                            w.next().write_sequence(|w| {
-                                w.next().write_sequence(|w| {
-                                    w.next().write_oid(&ObjectIdentifier::from_slice(SHA1));
-                                    w.next().write_null();
-                                });
-                                w.next().write_bytes(&hash(&name));
-                                w.next().write_bytes(&hash(&key));
-                                w.next().write_bigint_bytes(leaf.raw_serial(), true);
-                            });
-                        });
-                    });
-                });
-            });
-        });
+        let request = build_request(&hash(&name), &hash(&key), leaf.raw_serial(), None);
         let req = parse_request(&request).map_err(internal)?;
         self.ocsp_answer(&req).await
     }
@@ -502,36 +526,7 @@ mod tests {
     /// A request for one certificate, optionally with a nonce, shaped as `openssl ocsp
     /// -reqout` writes it (SHA-1 CertID; RFC 6960 section 4.1.1).
     fn request(nonce: Option<&[u8]>) -> Vec<u8> {
-        yasna::construct_der(|w| {
-            w.write_sequence(|w| {
-                w.next().write_sequence(|w| {
-                    w.next().write_sequence_of(|w| {
-                        w.next().write_sequence(|w| {
-                            w.next().write_sequence(|w| {
-                                w.next().write_sequence(|w| {
-                                    w.next().write_oid(&ObjectIdentifier::from_slice(SHA1));
-                                    w.next().write_null();
-                                });
-                                w.next().write_bytes(&[1; 20]);
-                                w.next().write_bytes(&[2; 20]);
-                                w.next().write_bigint_bytes(&[0x42, 0x01], true);
-                            });
-                        });
-                    });
-                    if let Some(n) = nonce {
-                        w.next().write_tagged(Tag::context(2), |w| {
-                            w.write_sequence_of(|w| {
-                                w.next().write_sequence(|w| {
-                                    w.next()
-                                        .write_oid(&ObjectIdentifier::from_slice(OCSP_NONCE));
-                                    w.next().write_bytes(n);
-                                });
-                            });
-                        });
-                    }
-                });
-            });
-        })
+        build_request(&[1; 20], &[2; 20], &[0x42, 0x01], nonce)
     }
 
     #[test]

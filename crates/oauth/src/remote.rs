@@ -208,14 +208,23 @@ fn without_url(e: &reqwest::Error) -> String {
 
 fn tls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, FetchError> {
     let setup = |e: String| FetchError::Setup(e);
-    let builder = rustls::ClientConfig::builder_with_provider(webqx_pki::provider())
+    // The workspace's one provider (as webqx_pki::provider(), which this crate cannot
+    // depend on: the key service, below the PKI, depends on this crate).
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| setup(e.to_string()))?;
     let config = match ca_pem {
         Some(pem) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in webqx_pki::certs_from_pem(pem).map_err(|e| setup(e.to_string()))? {
+            use rustls_pki_types::CertificateDer;
+            use rustls_pki_types::pem::PemObject as _;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| setup(format!("CA file: {e}")))?;
                 roots.add(cert).map_err(|e| setup(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(setup("the CA file holds no certificate".into()));
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }

@@ -35,6 +35,7 @@
 mod alg;
 mod b64;
 mod error;
+pub mod form;
 mod json;
 pub mod jwk;
 pub mod jws;

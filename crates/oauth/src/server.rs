@@ -145,7 +145,9 @@ pub struct Introspection {
 }
 
 impl Introspection {
-    fn of(token: &AccessToken) -> Self {
+    /// The answer for a token that passed every check.
+    #[must_use]
+    pub fn from_token(token: &AccessToken) -> Self {
         let c = &token.claims;
         Self {
             active: true,
@@ -172,6 +174,8 @@ pub enum AccessRefusal {
     Revoked,
     /// Storage failed while checking revocation.
     Store(webqx_store::StoreError),
+    /// Our own signing keys could not be read; the text is for the log.
+    KeysUnavailable(String),
 }
 
 impl AccessRefusal {
@@ -182,6 +186,7 @@ impl AccessRefusal {
             Self::Token(e) => e.kind(),
             Self::Revoked => "revoked",
             Self::Store(_) => "storage_unavailable",
+            Self::KeysUnavailable(_) => "keys_unavailable",
         }
     }
 }
@@ -192,6 +197,7 @@ impl std::fmt::Display for AccessRefusal {
             Self::Token(e) => e.fmt(f),
             Self::Revoked => f.write_str("the access token was revoked"),
             Self::Store(e) => write!(f, "revocation could not be checked: {e}"),
+            Self::KeysUnavailable(why) => write!(f, "our signing keys cannot be read: {why}"),
         }
     }
 }
@@ -439,7 +445,7 @@ impl AuthorizationServer {
         ctx: &RequestContext,
         client: &Client,
         requested: Option<&str>,
-        signer: &dyn JwsSigner,
+        signer: &(dyn JwsSigner + Sync),
     ) -> Result<TokenResponse, OAuthError> {
         let rec = ctx.record("oauth.token", Some(format!("oauth-client:{}", client.id)));
         self.audit
@@ -525,7 +531,7 @@ impl AuthorizationServer {
         keys: &JwkSet,
     ) -> Result<Introspection, webqx_store::StoreError> {
         match self.check(token, keys, None).await {
-            Ok(verified) => Ok(Introspection::of(&verified)),
+            Ok(verified) => Ok(Introspection::from_token(&verified)),
             Err(AccessRefusal::Store(e)) => Err(e),
             Err(refusal) => {
                 tracing::debug!(reason = refusal.kind(), "introspection: token inactive");

@@ -468,3 +468,96 @@ async fn the_jwks_keeps_a_retired_signing_key_and_the_key_is_reserved() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_cli_registers_clients_gets_tokens_and_verifies_them() {
+    use webqx_testkit::server::stdout;
+    let server = Server::start(BIN, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let created = server.cli(&[
+        "--json",
+        "oauth",
+        "client",
+        "create",
+        "--name",
+        "cli-client",
+        "--scope",
+        "system/*.rs",
+        "--scope",
+        "webqx:keys/phi-*:encrypt",
+        "--audience",
+        "webqx-sec",
+        "--ttl",
+        "2m",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        webqx_testkit::server::stderr(&created)
+    );
+    let created: Value = serde_json::from_str(&stdout(&created)).unwrap();
+    let id = created["client"]["id"].as_str().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, created["client_secret"].as_str().unwrap()).unwrap();
+
+    let token = server.cli(&[
+        "oauth",
+        "token",
+        "--client-id",
+        id,
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+        "--scope",
+        "system/Patient.r",
+    ]);
+    assert!(
+        token.status.success(),
+        "{}",
+        webqx_testkit::server::stderr(&token)
+    );
+    let token = stdout(&token).trim().to_owned();
+    let verified = server.cli(&["oauth", "verify", &token]);
+    assert!(
+        verified.status.success(),
+        "{} {}",
+        stdout(&verified),
+        webqx_testkit::server::stderr(&verified)
+    );
+    assert!(stdout(&verified).contains("system/Patient.r"));
+    let other = server.cli(&["oauth", "verify", &token, "--audience", "elsewhere"]);
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "inactive for another audience"
+    );
+
+    let listed = stdout(&server.cli(&["oauth", "client", "list"]));
+    assert!(
+        listed.contains(id) && listed.contains("cli-client"),
+        "{listed}"
+    );
+    assert!(
+        server
+            .cli(&["oauth", "client", "disable", id])
+            .status
+            .success()
+    );
+    let refused = server.cli(&[
+        "oauth",
+        "token",
+        "--client-id",
+        id,
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(webqx_testkit::server::stderr(&refused).contains("client authentication failed"));
+    assert!(
+        server
+            .cli(&["oauth", "client", "delete", id])
+            .status
+            .success()
+    );
+    let shown = server.cli(&["oauth", "client", "show", id]);
+    assert!(!shown.status.success());
+}

@@ -233,6 +233,8 @@ async fn secret_clients_get_tokens_that_work_on_our_api_until_revoked() {
         let admin = server.admin_token();
         let intro = introspect_with_token(&form, &admin, &token).await;
         assert_eq!(intro["active"], true, "{label}: {intro}");
+        let gate = json!({"token": token, "audience": "webqx-sec", "require_active": true});
+        assert_eq!(http.post("/v1/tokens/verify", gate).await.status, 200);
         assert_eq!(intro["client_id"], id.as_str());
         let v = http
             .post(
@@ -260,6 +262,9 @@ async fn secret_clients_get_tokens_that_work_on_our_api_until_revoked() {
             .post("/v1/tokens/verify", json!({"token": token}))
             .await;
         assert_eq!(v.json["active"], false);
+        let gate = json!({"token": token, "audience": "webqx-sec", "require_active": true});
+        let v = http.post("/v1/tokens/verify", gate).await;
+        assert_eq!(v.status, 401, "for auth_request: {}", v.text);
         let r = bearer.post("/v1/keys/phi-notes/encrypt", input).await;
         assert_eq!(
             r.status, 401,

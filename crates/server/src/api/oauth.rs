@@ -522,6 +522,10 @@ pub struct VerifyRequest {
     /// The audience the caller serves; the token must name it. Unset: any.
     #[serde(default)]
     pub audience: Option<String>,
+    /// Answer 401 (not 200 with `active: false`) for an inactive token: what a gateway's
+    /// `auth_request` needs.
+    #[serde(default)]
+    pub require_active: bool,
 }
 
 #[utoipa::path(post, path = "/v1/tokens/verify", tag = "oauth", request_body = VerifyRequest, responses((status = 200, body = Introspection)))]
@@ -539,6 +543,14 @@ pub async fn verify(
         None => introspect_audited(&s, &oauth, &caller.ctx, &req.token, "oauth.verify").await?,
         Some(audience) => verify_for(&s, &oauth, &caller.ctx, &req.token, audience).await?,
     };
+    if req.require_active && !answer.active {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token-inactive",
+            "the access token is not active (expired, revoked, forged, or for another audience)",
+        )
+        .audited());
+    }
     Ok(Done(StatusCode::OK, answer))
 }
 

@@ -566,3 +566,131 @@ async fn the_cli_registers_clients_gets_tokens_and_verifies_them() {
     let shown = server.cli(&["oauth", "client", "show", id]);
     assert!(!shown.status.success());
 }
+
+/// A plain-HTTP JWKS host for `insecure_http` clients: serves `/jwks.json` from a
+/// shared body, `/big` over 64 KiB, `/redirect` as a 302; counts `/jwks.json` fetches.
+struct JwksHost {
+    addr: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksHost {
+    fn start() -> JwksHost {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, count) = (body.clone(), fetches.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let line = String::from_utf8_lossy(&request[..n]).to_string();
+                let answer = if line.starts_with("GET /jwks.json") {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let text = served.lock().unwrap().clone();
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                } else if line.starts_with("GET /big") {
+                    let text = format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(70_000));
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                } else {
+                    "HTTP/1.1 302 Found\r\nlocation: /jwks.json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                };
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        JwksHost {
+            addr,
+            body,
+            fetches,
+        }
+    }
+
+    fn serve(&self, key: &InMemorySigner) {
+        let jwks = JwkSet::from_keys(vec![key.public_jwk().unwrap()])
+            .unwrap()
+            .to_json();
+        *self.body.lock().unwrap() = jwks.to_string();
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn jwks_uri_clients_are_fetched_with_limits_cached_and_refetched_on_a_new_kid() {
+    let server = Server::start(BIN, &[]);
+    let http = server.http();
+    let form = Form::new(&server);
+    let host = JwksHost::start();
+    let aud = format!("{}/oauth/token", server.addr);
+    let register_at = |path: &str| {
+        json!({"name": "scheduler", "auth_method": "private_key_jwt", "scopes": ["system/*.rs"],
+               "audience": "https://fhir.ehr.test", "jwks_uri": format!("{}{path}", host.addr),
+               "insecure_http": true})
+    };
+    let refused = http
+        .post(
+            "/v1/oauth/clients",
+            json!({"name": "s", "auth_method": "private_key_jwt", "scopes": ["system/*.rs"],
+                   "audience": "a", "jwks_uri": format!("{}/jwks.json", host.addr)}),
+        )
+        .await;
+    assert_eq!(
+        refused.status, 400,
+        "http needs insecure_http: {}",
+        refused.text
+    );
+    let id = register(&http, register_at("/jwks.json")).await["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let first = InMemorySigner::generate_es256("k1").unwrap();
+    host.serve(&first);
+    for _ in 0..2 {
+        let r = form
+            .token_assertion(&assertion(&first, &id, &aud, json!({})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    assert_eq!(host.fetches(), 1, "cached");
+
+    // The client rotates its key: the unknown kid forces one refetch...
+    let second = InMemorySigner::generate_es256("k2").unwrap();
+    host.serve(&second);
+    let r = form
+        .token_assertion(&assertion(&second, &id, &aud, json!({})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(host.fetches(), 2);
+    // ...but not a second one within the minute (forged kids cannot hammer the host).
+    let third = InMemorySigner::generate_es256("k3").unwrap();
+    host.serve(&third);
+    let r = form
+        .token_assertion(&assertion(&third, &id, &aud, json!({})))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.json);
+    assert_eq!(host.fetches(), 2);
+
+    for path in ["/big", "/redirect"] {
+        let other = register(&http, register_at(path)).await["client"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = form
+            .token_assertion(&assertion(&first, &other, &aud, json!({})))
+            .await;
+        assert_eq!(r.status, 401, "{path}: {}", r.json);
+    }
+}

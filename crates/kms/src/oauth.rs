@@ -7,7 +7,7 @@
 //! version and every older one that may still have live tokens: a version retires when
 //! the next is made, and stays listed for the longest token lifetime plus the leeway.
 
-use crate::{CreateKey, KeyType, Kms, KmsError};
+use crate::{CreateKey, KeyConfig, KeyType, Kms, KmsError};
 use std::time::Duration;
 use webqx_audit::RequestContext;
 use webqx_crypto::SecretBytes;
@@ -106,6 +106,7 @@ impl Kms {
                 Err(e) => return Err(e),
             }
         }
+        self.follow_rotation_period(ctx, rotate_every).await?;
         let mut ring = self
             .ring(OAUTH_SIGNING_KEY, "signing", KeyType::signs)
             .await?;
@@ -124,6 +125,26 @@ impl Kms {
             algorithm,
             material,
         })
+    }
+
+    /// Sets the key's automatic rotation period to `rotate_every` when the
+    /// configuration changed it (audited as `key.configure`; rare).
+    async fn follow_rotation_period(
+        &self,
+        ctx: &RequestContext,
+        rotate_every: Duration,
+    ) -> Result<(), KmsError> {
+        let wanted = i64::try_from(rotate_every.as_secs()).unwrap_or(i64::MAX);
+        let row = self.cached_row(OAUTH_SIGNING_KEY).await?;
+        if row.auto_rotate_secs == Some(wanted) {
+            return Ok(());
+        }
+        let change = KeyConfig {
+            auto_rotate_period: Some(format_duration(rotate_every)),
+            ..KeyConfig::default()
+        };
+        self.configure_key(ctx, OAUTH_SIGNING_KEY, &change).await?;
+        Ok(())
     }
 
     async fn oauth_key_exists(&self) -> Result<bool, KmsError> {

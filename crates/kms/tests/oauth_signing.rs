@@ -56,6 +56,18 @@ async fn the_signing_key_is_made_on_first_use_and_signs_verifiable_tokens() {
         let info = env.kms.key_info(&env.ctx, OAUTH_SIGNING_KEY).await.unwrap();
         assert!(!info.exportable, "{}", t.label);
         assert_eq!(info.auto_rotate_period.as_deref(), Some("30d"));
+        // A changed [oauth] rotate_every reaches the key at the next token.
+        env.kms
+            .oauth_signer(&env.ctx, KeyType::Ed25519, 7 * DAY)
+            .await
+            .unwrap();
+        let info = env.kms.key_info(&env.ctx, OAUTH_SIGNING_KEY).await.unwrap();
+        assert_eq!(
+            info.auto_rotate_period.as_deref(),
+            Some("7d"),
+            "{}",
+            t.label
+        );
     }
 }
 

@@ -71,7 +71,8 @@ pub enum Credentials<'a> {
 }
 
 impl Credentials<'_> {
-    /// The client id claimed (unverified), for rate limiting and failure counting.
+    /// The client id claimed (unverified, at most 128 characters, no control
+    /// characters), for rate limiting and failure counting.
     #[must_use]
     pub fn claimed_id(&self) -> Option<String> {
         match self {
@@ -84,7 +85,9 @@ impl Credentials<'_> {
                 ClientAssertionVerifier::unverified_issuer(assertion).ok()
             }
         }
-        .map(|id| id.chars().take(128).collect())
+        // Client input: it names rate-limit buckets and audit targets, so it is
+        // bounded and stripped of control characters.
+        .map(|id| id.chars().filter(|c| !c.is_control()).take(128).collect())
     }
 }
 

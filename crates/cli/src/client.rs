@@ -304,9 +304,10 @@ fn problem(status: reqwest::StatusCode, bytes: &[u8]) -> Failure {
         Exit::Server
     };
     let doc: Option<Value> = serde_json::from_slice(bytes).ok();
+    // Problem documents carry `detail`; OAuth endpoints answer RFC 6749 errors.
     let detail = doc
         .as_ref()
-        .and_then(|d| d.get("detail"))
+        .and_then(|d| d.get("detail").or_else(|| d.get("error_description")))
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("the server answered {status}"));

@@ -822,7 +822,8 @@ pub enum TokenCommand {
         /// Allowed operation (repeat): encrypt, decrypt, rewrap, datakey, sign, verify,
         /// hmac, export, key-read, key-admin, fhir-protect, fhir-unprotect, audit-read,
         /// audit-write, metrics, sys, tde-read (MariaDB data-at-rest keys), pki-issue,
-        /// pki-read, pki-revoke, pki-admin (the certificate authority).
+        /// pki-read, pki-revoke, pki-admin (the certificate authority), oauth-introspect,
+        /// oauth-admin (OAuth token checks and clients).
         #[arg(long = "op", required = true)]
         operations: Vec<String>,
         /// Key name or 'prefix*' pattern (repeat).

@@ -12,6 +12,7 @@ mod client;
 mod commands;
 mod exit;
 mod file;
+mod oauth;
 mod output;
 mod pki;
 mod scan;
@@ -135,6 +136,9 @@ pub enum Command {
     /// The CA hierarchy: root and intermediates.
     #[command(subcommand)]
     Ca(pki::CaCommand),
+    /// The OAuth 2.0 authorization server: clients, tokens, verification.
+    #[command(subcommand)]
+    Oauth(oauth::OauthCommand),
     /// Scanners (local: no server needed). `scan tls` exits 1 when the verdict fails.
     #[command(subcommand)]
     Scan(scan::ScanCommand),
@@ -242,5 +246,6 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Cert(c) => pki::cert(&cli.global, c).await.map(|()| 0),
         Command::Ca(c) => pki::ca(&cli.global, c).await.map(|()| 0),
         Command::Scan(s) => scan::run(cli.global.json, s).await,
+        Command::Oauth(o) => oauth::run(&cli.global, o).await,
     }
 }

@@ -13,6 +13,8 @@
 //! - [`fhir`]: protecting the PHI elements of FHIR resources.
 //! - [`tde`]: releasing keys to databases for data-at-rest encryption (MariaDB).
 //! - [`tang`]: a Tang server (advertisement and key recovery) for clevis-bound disks.
+//! - [`Kms::oauth_signer`], [`Kms::oauth_jwks`]: the OAuth authorization server's
+//!   service-internal signing key and the JWKS of its live versions.
 //!
 //! This crate does no HTTP and no file I/O beyond the store; the server maps requests
 //! onto it and decides where key files live.
@@ -26,6 +28,7 @@ mod error;
 pub mod fhir;
 mod files;
 mod keys;
+mod oauth;
 mod ops;
 pub mod pkcs11;
 mod seal;
@@ -36,6 +39,7 @@ mod types;
 pub use checkpoint::export_latest as export_latest_checkpoint;
 pub use error::KmsError;
 pub use files::FILE_KEY_CONTEXT;
+pub use oauth::{OAUTH_SIGNING_KEY, OAuthSigner, oauth_kid};
 pub use ops::{DataKey, Opened, Plain, Sealed, Signed, VerifyItem};
 pub use seal::{HsmState, InitMethod, InitOutput, Pkcs11Access, SealStatus};
 pub use types::{CreateKey, KeyConfig, KeyInfo, KeyState, KeyType, VersionInfo};

@@ -20,18 +20,35 @@
 //! `Debug` output holds a token, a signature or key material.
 //!
 //! All cryptography is aws-lc-rs, the workspace's only crypto provider.
+//!
+//! # The authorization server
+//! On top of the formats sit the server's decisions, still without HTTP: [`scope`]
+//! (SMART and `webqx:keys/...` scopes, coverage, mapping onto API token policies),
+//! [`registry`] (clients, secrets as Argon2id hashes, JWKS or `jwks_uri`), [`remote`]
+//! (fetching a client's `jwks_uri` with limits), [`ratelimit`] (token buckets and the
+//! failure watch that raises `alert.raised`), and [`server`] (client authentication
+//! with replay refusal, issuance, introspection, revocation). Signing keys are not
+//! here: the key service implements [`JwsSigner`] over a key it never exports.
 
 #![forbid(unsafe_code)]
 
 mod alg;
 mod b64;
 mod error;
+pub mod form;
 mod json;
 pub mod jwk;
 pub mod jws;
 pub mod jwt;
+pub mod ratelimit;
+pub mod registry;
+pub mod remote;
+pub mod scope;
+pub mod server;
+mod server_error;
 
 pub use alg::Algorithm;
 pub use error::{JwkError, SignError, TokenError};
 pub use jwk::{Jwk, JwkSet};
 pub use jws::{InMemorySigner, JwsSigner};
+pub use server_error::OAuthError;

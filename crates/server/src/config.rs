@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang", "pki", "acme", "scan",
+    "tang", "pki", "acme", "scan", "oauth",
 ];
 
 /// The whole configuration.
@@ -54,6 +54,8 @@ pub struct Config {
     pub acme: AcmeSection,
     /// `[scan]`.
     pub scan: ScanSection,
+    /// `[oauth]`.
+    pub oauth: crate::config_oauth::OauthSection,
 }
 
 /// `[scan]`: scheduled scans. `[[scan.tls]]` entries are TLS endpoints scanned every
@@ -828,6 +830,9 @@ impl Config {
         }
         if let Err((key, message)) = self.pki.check() {
             return Err(at("pki", &key, message));
+        }
+        if let Err((key, message)) = self.oauth.check() {
+            return Err(at("oauth", key, message));
         }
         for entry in &self.scan.tls {
             let every = parse_duration(&entry.every).map_err(|e| at("scan", "every", e))?;

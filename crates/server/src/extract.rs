@@ -59,12 +59,23 @@ impl FromRequestParts<AppState> for Caller {
             .cloned();
         let (principal, actor) = match cert {
             Some(cert) => crate::mtls::authenticate(state, &meta, route.clone(), &cert).await?,
-            None => match state.tokens.authenticate(bearer(parts)).await {
-                Ok(principal) => {
-                    let actor = principal.actor();
-                    (principal, actor)
+            None => match (bearer(parts), &state.oauth) {
+                (Some(jwt), Some(oauth)) if webqx_oauth::server::looks_like_jwt(jwt) => {
+                    match oauth.principal(jwt).await {
+                        Ok(principal) => {
+                            let actor = principal.actor();
+                            (principal, actor)
+                        }
+                        Err(e) => return Err(access_token_refused(state, &meta, route, &e).await),
+                    }
                 }
-                Err(e) => return Err(token_refused(state, &meta, route, e).await),
+                (presented, _) => match state.tokens.authenticate(presented).await {
+                    Ok(principal) => {
+                        let actor = principal.actor();
+                        (principal, actor)
+                    }
+                    Err(e) => return Err(token_refused(state, &meta, route, e).await),
+                },
             },
         };
         if let Ok(mut slot) = meta.actor.lock() {
@@ -99,6 +110,49 @@ async fn token_refused(
     error.audited()
 }
 
+/// Audits a refused OAuth access token; the client gets the one opaque 401 (503 when
+/// revocation or our keys cannot be checked).
+async fn access_token_refused(
+    state: &AppState,
+    meta: &ReqMeta,
+    route: Option<String>,
+    e: &webqx_oauth::server::AccessRefusal,
+) -> ApiError {
+    use webqx_oauth::server::AccessRefusal;
+    let mut rec = meta.context("anonymous").record("auth.authenticate", route);
+    let unavailable = matches!(
+        e,
+        AccessRefusal::Store(_) | AccessRefusal::KeysUnavailable(_)
+    );
+    let outcome = if unavailable {
+        Outcome::Failure
+    } else {
+        Outcome::Denied
+    };
+    rec.fail(outcome, e.kind())
+        .detail("credential", "oauth-access-token");
+    if state.audit.record(rec).await.is_err() {
+        return audit_down();
+    }
+    metrics::counter!("webqx_server_auth_failures_total", "kind" => e.kind()).increment(1);
+    if unavailable {
+        tracing::error!(error = %e, "an access token could not be checked");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-unavailable",
+            "the access token cannot be checked now; retry later",
+        )
+        .audited();
+    }
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "token-invalid",
+        "the access token is not valid (malformed, expired, revoked, or for another \
+         audience); get a new one from /oauth/token",
+    )
+    .audited()
+}
+
 pub(crate) fn audit_down() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -121,7 +175,7 @@ impl Caller {
         action: &str,
     ) -> Result<(), ApiError> {
         let reserved = key.is_some_and(|k| reserved_use(k, op, action));
-        if !reserved && self.principal.policy.allows(op, key) {
+        if !reserved && self.principal.allows(op, key) {
             return Ok(());
         }
         let target = key.map(|k| format!("key:{k}"));
@@ -133,8 +187,9 @@ impl Caller {
                 StatusCode::FORBIDDEN,
                 "reserved-key",
                 format!(
-                    "key '{}' signs the audit trail's checkpoints: the service alone uses it; \
-                     it can be read and rotated, not used, exported, disabled or deleted",
+                    "key '{}' is the service's own signing key (audit checkpoints or OAuth \
+                     access tokens): the service alone uses it; it can be read and rotated, \
+                     not used, exported, disabled or deleted",
                     key.unwrap_or_default()
                 ),
             )
@@ -223,7 +278,10 @@ impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let anonymous = req.uri().path() == "/v1/sys/unseal";
+        let anonymous = matches!(
+            req.uri().path(),
+            "/v1/sys/unseal" | "/oauth/token" | "/oauth/introspect" | "/oauth/revoke"
+        );
         let limit = if anonymous {
             ANONYMOUS_BODY_LIMIT
         } else {
@@ -352,9 +410,10 @@ pub fn to_b64(bytes: &[u8]) -> String {
 }
 
 /// True when `op` (as `action`) on `key` would let a caller forge or break audit
-/// checkpoints: the checkpoint key may only be read, rotated and configured.
+/// checkpoints or OAuth access tokens: the checkpoint key and the OAuth signing key may
+/// only be read, rotated and configured.
 fn reserved_use(key: &str, op: Operation, action: &str) -> bool {
-    if key != webqx_audit::checkpoint::CHECKPOINT_KEY {
+    if key != webqx_audit::checkpoint::CHECKPOINT_KEY && key != webqx_kms::OAUTH_SIGNING_KEY {
         return false;
     }
     match op {

@@ -13,6 +13,7 @@ pub mod api;
 pub mod backups;
 pub mod bootstrap;
 pub mod config;
+pub mod config_oauth;
 pub mod config_pki;
 pub mod datadir;
 pub mod extract;
@@ -22,6 +23,7 @@ pub mod lifecycle;
 mod listener;
 pub mod middleware;
 pub mod mtls;
+pub mod oauth;
 pub mod problem;
 pub mod scans;
 pub mod state;
@@ -85,6 +87,34 @@ pub async fn init(config: &Config, kind: InitKind) -> Result<Vec<SecretBytes>, S
     Ok(out.shares)
 }
 
+/// The OAuth authorization server when `[oauth] enabled`, its issuer being
+/// `[oauth] issuer`, else `[pki] base_url`, else `https://<listening address>`.
+fn oauth_service(
+    config: &Config,
+    s: &bootstrap::Services,
+    local: &str,
+) -> Result<Option<Arc<oauth::OAuthService>>, String> {
+    if !config.oauth.enabled {
+        return Ok(None);
+    }
+    let issuer = config
+        .oauth
+        .issuer
+        .clone()
+        .or_else(|| config.pki.base_url.clone())
+        .unwrap_or_else(|| format!("https://{local}"));
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    let service = oauth::OAuthService::new(
+        &config.oauth,
+        &issuer,
+        s.store.clone(),
+        s.audit.clone(),
+        s.kms.clone(),
+    )?;
+    tracing::info!(%issuer, "OAuth authorization server on");
+    Ok(Some(Arc::new(service)))
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 ///
 /// On an empty data folder it first initializes itself for local use (a key file seal,
@@ -134,6 +164,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
 
     let config = Arc::new(config);
     let sinks = start_sinks(&config, &s).await?;
+    // Bound before the state is built: the OAuth issuer defaults to this address.
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let local = if bound.ip().is_unspecified() {
+        format!("127.0.0.1:{}", bound.port())
+    } else {
+        bound.to_string()
+    };
+    let oauth = oauth_service(&config, &s, &local)?;
     let state = AppState {
         store: s.store.clone(),
         audit: s.audit.clone(),
@@ -145,23 +186,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
         sinks: sinks.clone(),
         pki: s.pki.clone(),
         acme: acme_setup::build(&config.acme, &s.store, &s.pki)?,
+        oauth: oauth.clone(),
     };
     let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);
-    let listener = tokio::net::TcpListener::bind(config.listen_addr())
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let local = if bound.ip().is_unspecified() {
-        format!("127.0.0.1:{}", bound.port())
-    } else {
-        bound.to_string()
-    };
     datadir::write_private(&s.data.addr(), format!("https://{local}\n").as_bytes())?;
     tracing::info!(address = %bound, tls = %config.tls.min_version, sealed = s.kms.is_sealed(), "listening (HTTPS)");
 
     let s = Arc::new(s);
-    let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert));
+    let scheduler = tokio::spawn(scheduler(config.clone(), s.clone(), cert, oauth));
     let cert_watch = tokio::spawn(lifecycle::run(config.clone(), s.clone()));
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
@@ -259,7 +292,12 @@ async fn unseal_from_key_file(s: &Services) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::ReloadableCert>) {
+async fn scheduler(
+    config: Arc<Config>,
+    s: Arc<Services>,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    oauth: Option<Arc<oauth::OAuthService>>,
+) {
     let every = Config::duration(&config.server.scheduler_interval).max(Duration::from_secs(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -277,6 +315,11 @@ async fn scheduler(config: Arc<Config>, s: Arc<Services>, cert: Arc<webqx_pki::R
                 tracing::info!(rotated, destroyed, "scheduled key work done")
             }
             Err(e) => tracing::warn!(error = %e, "scheduled key work failed"),
+        }
+        if let Some(oauth) = &oauth
+            && let Err(e) = oauth.server.purge_expired().await
+        {
+            tracing::warn!(error = %e, "purging expired OAuth assertion ids and revocations failed");
         }
         if let Err(e) = bootstrap::prepare_pki(&s).await {
             tracing::warn!(error = %e, "the certificate authority is not ready");

@@ -56,12 +56,14 @@ impl ReqMeta {
 
 /// Routes that are not audited: probes, the API description and metrics. They carry
 /// no PHI, keys or decisions, and would flood the trail.
-const UNAUDITED: [&str; 5] = [
+const UNAUDITED: [&str; 7] = [
     "/v1/sys/health",
     "/v1/sys/ready",
     "/v1/sys/seal-status",
     "/v1/openapi.json",
     "/metrics",
+    "/.well-known/jwks.json",
+    "/.well-known/oauth-authorization-server",
 ];
 
 fn clean_header(value: Option<&HeaderValue>, max: usize) -> Option<String> {

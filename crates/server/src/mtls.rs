@@ -114,6 +114,7 @@ async fn check(state: &AppState, id: &ClientIdentity) -> Result<(Principal, Stri
         token_id: format!("mtls-{}", resolved.binding_id),
         name: format!("certificate {}", resolved.name),
         policy: resolved.policy,
+        grants: None,
     };
     Ok((principal, resolved.name))
 }

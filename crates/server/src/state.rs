@@ -31,4 +31,6 @@ pub struct AppState {
     pub sinks: Option<Arc<webqx_siem::sink::Sinks>>,
     /// The certificate authority.
     pub pki: webqx_pki::ca::Authority,
+    /// The OAuth authorization server, when `[oauth] enabled`.
+    pub oauth: Option<Arc<crate::oauth::OAuthService>>,
 }

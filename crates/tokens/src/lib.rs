@@ -6,8 +6,9 @@
 //! everything; scoped tokens carry a [`Policy`]: which operations, on which keys
 //! (names or `prefix*` patterns), until when.
 //!
-//! OAuth 2.0 client credentials and JWT access tokens will map their scopes onto the
-//! same policies.
+//! OAuth 2.0 JWT access tokens (crate `webqx-oauth`) map their `webqx:keys/...` scopes
+//! onto the same policies: such a [`Principal`] carries one narrow policy per scope in
+//! [`Principal::grants`], and [`Principal::allows`] checks them.
 
 #![forbid(unsafe_code)]
 
@@ -74,11 +75,16 @@ pub enum Operation {
     PkiRevoke,
     /// Create intermediate CAs.
     PkiAdmin,
+    /// Check OAuth access tokens: `POST /oauth/introspect` and `POST /v1/tokens/verify`
+    /// (for API gateways and EHR services that are not registered OAuth clients).
+    OauthIntrospect,
+    /// Register, list, disable, enable and delete OAuth clients.
+    OauthAdmin,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 23] = [
         Operation::Encrypt,
         Operation::Decrypt,
         Operation::Rewrap,
@@ -100,6 +106,8 @@ impl Operation {
         Operation::PkiRead,
         Operation::PkiRevoke,
         Operation::PkiAdmin,
+        Operation::OauthIntrospect,
+        Operation::OauthAdmin,
     ];
 
     /// The API name.
@@ -126,6 +134,8 @@ impl Operation {
             Operation::PkiRead => "pki-read",
             Operation::PkiRevoke => "pki-revoke",
             Operation::PkiAdmin => "pki-admin",
+            Operation::OauthIntrospect => "oauth-introspect",
+            Operation::OauthAdmin => "oauth-admin",
         }
     }
 
@@ -338,12 +348,53 @@ pub struct Principal {
     pub name: String,
     /// What it may do.
     pub policy: Policy,
+    /// For OAuth access tokens: one policy per granted scope. When present, an
+    /// operation is allowed only if one of them allows it (`policy` is then their
+    /// union, for display and for the covers-checks of things it creates).
+    pub grants: Option<Vec<Policy>>,
 }
 
 impl Principal {
-    /// The actor string for audit records.
+    /// The actor string for audit records: `token:<id>`, or for an OAuth access token
+    /// `oauth:<client id>`.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        if self.grants.is_some() {
+            format!("oauth:{}", self.token_id)
+        } else {
+            format!("token:{}", self.token_id)
+        }
+    }
+
+    /// Whether `op` is allowed (on `key` when it concerns a key).
+    pub fn allows(&self, op: Operation, key: Option<&str>) -> bool {
+        match &self.grants {
+            Some(grants) => grants.iter().any(|g| g.allows(op, key)),
+            None => self.policy.allows(op, key),
+        }
+    }
+
+    /// The principal of an OAuth client holding `grants` (see
+    /// `webqx_oauth::scope::key_grants`); `client_id` names it in audit records.
+    pub fn oauth(client_id: &str, grants: Vec<Policy>) -> Principal {
+        let mut union = Policy::default();
+        for grant in &grants {
+            for op in &grant.operations {
+                if !union.operations.contains(op) {
+                    union.operations.push(*op);
+                }
+            }
+            for key in &grant.keys {
+                if !union.keys.contains(key) {
+                    union.keys.push(key.clone());
+                }
+            }
+        }
+        Principal {
+            token_id: client_id.to_owned(),
+            name: format!("oauth client {client_id}"),
+            policy: union,
+            grants: Some(grants),
+        }
     }
 }
 
@@ -616,6 +667,7 @@ impl Tokens {
             token_id: id.to_owned(),
             name: known.name,
             policy: known.policy,
+            grants: None,
         })
     }
 

@@ -99,10 +99,10 @@ pub async fn list(
             page.limit.unwrap_or(100),
         )
         .await?;
-    let policy = &caller.principal.policy;
+    let principal = &caller.principal;
     let keys = keys
         .into_iter()
-        .filter(|k| policy.allows(Operation::KeyRead, Some(&k.name)))
+        .filter(|k| principal.allows(Operation::KeyRead, Some(&k.name)))
         .collect();
     ok(KeyList { keys, next_cursor })
 }

@@ -8,6 +8,7 @@ pub mod fhir;
 pub mod keys;
 pub mod lifecycle;
 pub mod mtls;
+pub mod oauth;
 pub mod pins;
 pub mod pki;
 pub mod scans;
@@ -45,6 +46,9 @@ use utoipa::OpenApi;
         pki::root_pem, pki::crl_der, pki::crl_pem, pki::ocsp_post, pki::ocsp_get,
         acme::directory, acme::new_nonce,
         scans::create, scans::list, scans::delete, scans::results, scans::run,
+        oauth::token, oauth::introspect, oauth::revoke, oauth::jwks, oauth::metadata, oauth::verify,
+        oauth::create_client, oauth::list_clients, oauth::show_client, oauth::disable_client,
+        oauth::enable_client, oauth::delete_client,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -162,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lifecycle::routes())
         .merge(pki::routes())
         .merge(acme::routes())
+        .merge(oauth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -166,7 +166,7 @@ async fn unseal_by_hsm(
     };
     let explicit = principal
         .as_ref()
-        .is_some_and(|p| p.policy.allows(Operation::Sys, None));
+        .is_some_and(|p| p.allows(Operation::Sys, None));
     let actor = principal.map_or_else(|| "unsealer".to_owned(), |p| p.actor());
     let ctx = meta.context(&actor);
     if !crate::hsm::try_unseal(&s.config, &s.kms, &ctx, explicit).await? {

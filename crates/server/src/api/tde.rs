@@ -121,7 +121,7 @@ pub async fn tune(
             false,
         );
     }
-    if !principal.policy.allows(Operation::TdeRead, None) {
+    if !principal.allows(Operation::TdeRead, None) {
         return deny(&s, &ctx, "tde.tune", format!("mount:{mount}")).await;
     }
     if s.kms.is_sealed() {
@@ -158,7 +158,7 @@ pub async fn read(
         return errors(StatusCode::BAD_REQUEST, &e.to_string(), false);
     };
     let ring = format!("{}{id}", mount.prefix());
-    if !principal.policy.allows(Operation::TdeRead, Some(&ring)) {
+    if !principal.allows(Operation::TdeRead, Some(&ring)) {
         return deny(&s, &ctx, "tde.read", format!("key:{ring}")).await;
     }
     let requested = match parse_version_query(query) {

@@ -471,6 +471,18 @@ async fn the_root_ca_key_lives_in_the_hsm_and_signs_there() {
         )
         .await;
     assert_eq!(r.status, 422, "a revoked CA issues nothing: {}", r.text);
+    let r = h
+        .post(
+            "/v1/pki/issue/batch",
+            json!({"items": [{"profile": "tls-server", "names": ["localhost"], "issuer": "wards"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["issued"], 0,
+        "nor through the batch route: {}",
+        r.text
+    );
 
     // After a restart the CLI shows where each key is, and the trail verifies.
     server.stop();

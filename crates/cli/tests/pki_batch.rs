@@ -253,21 +253,34 @@ async fn bound_names_refused_alone(server: &Server) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let issuer = admin.with_token(r.json["token"].as_str());
+    // Other spellings of the bound name (case, trailing dot) are the same name in the
+    // certificate, so they are refused too.
     let items = json!({"items": [
         {"names": ["billing.example.test"], "profile": "tls-client"},
         {"names": ["fresh.example.test"], "profile": "tls-client"},
+        {"names": ["BILLING.example.test"], "profile": "tls-client"},
+        {"names": ["billing.example.test."], "profile": "tls-client"},
     ]});
     let r = issuer.post("/v1/pki/issue/batch", items).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let e = &r.json["results"][0]["error"];
-    assert!(
-        e["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/binding-not-covered"),
-        "{e}"
-    );
+    for i in [0, 2, 3] {
+        let e = &r.json["results"][i]["error"];
+        assert!(
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/binding-not-covered")),
+            "item {i}: {}",
+            r.text
+        );
+    }
     assert!(r.json["results"][1]["serial"].is_string(), "{}", r.text);
+    let single = issuer
+        .post(
+            "/v1/pki/issue",
+            json!({"names": ["Billing.Example.Test."], "profile": "tls-client"}),
+        )
+        .await;
+    assert_eq!(single.status, 403, "{}", single.text);
 
     let doc = admin.with_token(None).get("/v1/openapi.json").await;
     assert!(doc.json["paths"]["/v1/pki/issue/batch"]["post"].is_object());

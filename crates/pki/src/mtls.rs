@@ -231,6 +231,15 @@ impl Bindings {
         creator: &Policy,
         req: &NewBinding,
     ) -> Result<Binding, RecordError> {
+        // A DNS name or address is stored as certificates carry it (lowercase, no
+        // trailing dot), so `SVC.example.` binds what a certificate for svc.example says.
+        let mut req = req.clone();
+        if !req.subject.contains("://")
+            && let Some(name) = crate::ca::names::canonical(&req.subject)
+        {
+            req.subject = name;
+        }
+        let req = &req;
         let mut rec = ctx.record("pki.mtls.bind", Some(format!("subject:{}", req.subject)));
         rec.detail("policy_of", req.policy_of.clone());
         self.audit

@@ -362,6 +362,25 @@ async fn an_intermediate_is_revoked_through_the_root_crl() {
             other => panic!("{}: {other:?}", t.label),
         }
 
+        let shown = pki.get(&leaf.serial).await.unwrap().unwrap();
+        assert!(
+            matches!(shown.status, CertStatus::Revoked { .. }),
+            "{}: cert show agrees with OCSP",
+            t.label
+        );
+        let q = ListQuery {
+            issuer: Some("lab".into()),
+            revoked: Some(true),
+            ..ListQuery::default()
+        };
+        assert_eq!(pki.list(&q).await.unwrap().items.len(), 1, "{}", t.label);
+        let q = ListQuery {
+            issuer: Some("lab".into()),
+            revoked: Some(false),
+            ..ListQuery::default()
+        };
+        assert!(pki.list(&q).await.unwrap().items.is_empty());
+
         let crl = pki.crl(Some("root")).await.unwrap();
         assert!(crl.number > before, "CRL numbers rise");
         let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
@@ -431,5 +450,36 @@ async fn issue_each_refuses_bad_requests_alone_and_issues_the_rest() {
             pki.issue_each(&ctx, many).await,
             Err(CaError::Invalid(m)) if m.contains("at most 10000")
         ));
+    }
+}
+
+/// Nothing outlives its issuer, and a certificate has at most 100 names.
+#[tokio::test]
+async fn leaves_end_with_their_issuer_and_name_lists_are_bounded() {
+    for t in test_stores() {
+        let (store, audit, kms, root_pem) = legacy_service(&t.config).await;
+        let settings = PkiSettings {
+            intermediate_ttl: Duration::from_secs(20 * 86_400),
+            ..PkiSettings::default()
+        };
+        let pki = Authority::new(store, kms, audit, settings);
+        pki.adopt_root(&root_pem).await.unwrap();
+        pki.ensure_ready().await.unwrap();
+        let ctx = RequestContext::internal("test");
+        let issuing = pki.cas().into_iter().find(|c| c.is_default).unwrap();
+        let leaf = pki.issue(&ctx, issue_req(&["localhost"])).await.unwrap();
+        assert!(
+            leaf.not_after <= issuing.not_after,
+            "{}: {} outlives {}",
+            t.label,
+            leaf.not_after,
+            issuing.not_after
+        );
+
+        let many: Vec<String> = (0..101).map(|i| format!("n{i}.localhost")).collect();
+        let mut req = issue_req(&[]);
+        req.names = many;
+        let e = pki.issue(&ctx, req).await.unwrap_err();
+        assert!(e.to_string().contains("at most 100"), "{e}");
     }
 }

@@ -23,6 +23,9 @@ pub use super::db::{CaInfo, CertRecord};
 pub const ROOT_KEY_SECRET: &str = "ca.key";
 /// The root's name in the hierarchy.
 pub const ROOT: &str = "root";
+/// Most subject alternative names in one certificate (public CAs allow about as many);
+/// more only make certificates that clients choke on and requests that cost the CA.
+pub const MAX_NAMES: usize = 100;
 
 /// A CA key unwrapped for signing, with what is needed to name the issuer.
 pub(crate) struct Signer {
@@ -30,6 +33,8 @@ pub(crate) struct Signer {
     pub(crate) issuer: Issuer<'static, KeyPair>,
     /// The CA's certificate and its parents below the root, PEM.
     pub(crate) chain_pem: String,
+    /// End of the CA's validity: nothing it signs outlives it.
+    pub(crate) not_after_ms: i64,
 }
 
 pub(crate) struct Inner {
@@ -487,6 +492,7 @@ impl Authority {
             name: name.clone(),
             issuer,
             chain_pem: self.issuing_chain_pem(Some(&name))?,
+            not_after_ms: info.not_after.timestamp_millis(),
         });
         if let Ok(mut m) = self.inner.signers.lock() {
             m.insert(name, signer.clone());
@@ -503,8 +509,16 @@ impl Authority {
         if names.is_empty() {
             return Err(CaError::NoNames);
         }
+        if names.len() > MAX_NAMES {
+            return Err(CaError::Invalid(format!(
+                "{} names in one certificate; at most {MAX_NAMES}: split them over several \
+                 certificates",
+                names.len()
+            )));
+        }
         let rules = self.inner.settings.profile(profile);
         let mut out = Vec::with_capacity(names.len());
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
         for n in names {
             let name = Name::parse(n)?;
             if !names::allowed(&name, &rules.allowed_domains) {
@@ -514,7 +528,7 @@ impl Authority {
                 });
             }
             let text = name.text();
-            if !out.contains(&text) {
+            if seen.insert(text.clone()) {
                 out.push(text);
             }
         }
@@ -723,7 +737,7 @@ impl Authority {
         };
         let (serial, serial_hex) = keys::new_serial()?;
         let not_before_ms = now_ms() - 60_000;
-        let not_after_ms = now_ms() + ttl_ms(job.ttl);
+        let not_after_ms = (now_ms() + ttl_ms(job.ttl)).min(signer.not_after_ms);
         let params = keys::leaf_params(LeafSpec {
             names: job.names,
             profile: job.profile,
@@ -941,7 +955,38 @@ impl Authority {
             .bind(&serial)
             .fetch_optional(self.inner.store.pool())
             .await?;
-        row.as_ref().map(db::cert_of).transpose()
+        let Some(mut record) = row.as_ref().map(db::cert_of).transpose()? else {
+            return Ok(None);
+        };
+        self.with_issuer_status(std::slice::from_mut(&mut record))
+            .await?;
+        Ok(Some(record))
+    }
+
+    /// Certificates of a revoked intermediate report revoked (as OCSP and mTLS do).
+    async fn with_issuer_status(&self, records: &mut [CertRecord]) -> Result<(), CaError> {
+        let rows = query(
+            "SELECT name, revoked_ms, revoke_reason FROM pki_cas WHERE revoked_ms IS NOT NULL",
+        )
+        .fetch_all(self.inner.store.pool())
+        .await?;
+        let mut revoked = HashMap::new();
+        for r in &rows {
+            let name: String = r.try_get(0)?;
+            revoked.insert(
+                name,
+                (
+                    r.try_get::<Option<i64>, _>(1)?,
+                    r.try_get::<Option<i64>, _>(2)?,
+                ),
+            );
+        }
+        for record in records.iter_mut() {
+            if let (CertStatus::Good, Some(ca)) = (&record.status, revoked.get(&record.issuer)) {
+                record.status = db::status_with_issuer((None, None), *ca);
+            }
+        }
+        Ok(())
     }
 
     /// A page of issued certificates, oldest first.
@@ -961,9 +1006,14 @@ impl Authority {
         if q.issuer.is_some() {
             sql.push_str(" AND issuer = $4");
         }
+        // A certificate of a revoked intermediate counts as revoked.
+        const CA_REVOKED: &str =
+            "issuer IN (SELECT name FROM pki_cas WHERE revoked_ms IS NOT NULL)";
         match q.revoked {
-            Some(true) => sql.push_str(" AND revoked_ms IS NOT NULL"),
-            Some(false) => sql.push_str(" AND revoked_ms IS NULL"),
+            Some(true) => {
+                sql.push_str(&format!(" AND (revoked_ms IS NOT NULL OR {CA_REVOKED})"));
+            }
+            Some(false) => sql.push_str(&format!(" AND revoked_ms IS NULL AND NOT {CA_REVOKED}")),
             None => {}
         }
         sql.push_str(" ORDER BY created_ms, serial LIMIT $3");
@@ -979,6 +1029,7 @@ impl Authority {
             .iter()
             .map(db::cert_of)
             .collect::<Result<Vec<_>, _>>()?;
+        self.with_issuer_status(&mut items).await?;
         let next = if items.len() > usize::try_from(limit).unwrap_or(100) {
             items.pop();
             items

@@ -163,7 +163,7 @@ impl Authority {
         };
         let signer = match signers.get(&req.issuer) {
             Some(s) => s.clone(),
-            None => match self.signer(req.issuer.as_deref()).await {
+            None => match self.issuing_signer(req.issuer.as_deref()).await {
                 Ok(s) => {
                     signers.insert(req.issuer.clone(), s.clone());
                     s
@@ -339,7 +339,7 @@ fn make_one(
         profile: req.profile,
         serial,
         not_before_ms: now - 60_000,
-        not_after_ms: now + ttl_ms(ttl),
+        not_after_ms: (now + ttl_ms(ttl)).min(signer.not_after_ms),
         base_url,
         rsa_key: matches!(req.key, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072),
     })?;

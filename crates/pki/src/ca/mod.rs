@@ -16,7 +16,7 @@ mod db;
 mod error;
 mod inspect;
 mod keys;
-pub(crate) mod names;
+pub mod names;
 pub mod ocsp;
 mod rootkey;
 mod settings;

@@ -45,6 +45,14 @@ impl Name {
     }
 }
 
+/// `text` as the CA writes it into a certificate (DNS names lowercased without a
+/// trailing dot, IP addresses in canonical form), or `None` when it is not a name the CA
+/// accepts. Checks that compare names with what a certificate will carry (mTLS
+/// bindings) must compare this form.
+pub fn canonical(text: &str) -> Option<String> {
+    Name::parse(text).ok().map(|n| n.text())
+}
+
 /// Whether `name` is allowed by `allowed` (see [`super::ProfileSettings`]). A wildcard
 /// name (`*.a.example.org`) needs a wildcard rule (`*.example.org`) or `*`: a rule for a
 /// domain allows its names one by one, not a certificate for all of them at once.

@@ -152,7 +152,10 @@ async fn check_bound_names(
         return Ok(());
     }
     let bindings = crate::mtls::bindings(s);
-    for name in names {
+    for asked in names {
+        // The name as the certificate will carry it (case, trailing dot): a binding for
+        // `svc.example` must not be reached by asking for `SVC.example.`.
+        let name = &webqx_pki::ca::names::canonical(asked).unwrap_or_else(|| asked.clone());
         let policy = match bindings.resolve(std::slice::from_ref(name)).await {
             Ok(Some(resolved)) => resolved.policy,
             // No binding, or one whose token is gone: the certificate gains nothing.

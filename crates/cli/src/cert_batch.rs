@@ -9,7 +9,7 @@
 
 use crate::Global;
 use crate::exit::{Exit, Failure};
-use crate::pki::{IssueArgs, connect, write_file};
+use crate::pki::{IssueArgs, connect};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::path::Path;
@@ -29,6 +29,7 @@ pub async fn run(g: &Global, a: IssueArgs) -> Result<i32, Failure> {
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::local(format!("cannot create {}: {e}", dir.display())))?;
+        probe(dir)?;
     }
 
     let client = connect(g)?;
@@ -40,12 +41,22 @@ pub async fn run(g: &Global, a: IssueArgs) -> Result<i32, Failure> {
         )
         .await?;
     let root = answer["root"].as_str().unwrap_or_default();
-    if let Some(dir) = &a.out_dir {
-        write_file(&dir.join("root.pem"), root.as_bytes(), false)?;
+    let mut unwritten = 0;
+    if let Some(dir) = &a.out_dir
+        && let Err(e) = replace_file(&dir.join("root.pem"), root.as_bytes())
+    {
+        eprintln!("{e}");
+        unwritten += 1;
     }
     for result in answer["results"].as_array().into_iter().flatten() {
         let line = match &a.out_dir {
-            Some(dir) => to_files(dir, result)?,
+            Some(dir) => to_files(dir, result).unwrap_or_else(|e| {
+                // The certificate exists now: its key goes to standard output rather
+                // than being lost.
+                eprintln!("{e}; the key is in this result line instead");
+                unwritten += 1;
+                result.clone()
+            }),
             None => result.clone(),
         };
         println!("{line}");
@@ -54,10 +65,48 @@ pub async fn run(g: &Global, a: IssueArgs) -> Result<i32, Failure> {
     let refused = answer["refused"].as_u64().unwrap_or(0);
     let issued = answer["issued"].as_u64().unwrap_or(0);
     eprintln!("issued {issued}, refused {refused}");
-    Ok(if refused == 0 {
+    Ok(if unwritten > 0 {
+        Exit::Local as i32
+    } else if refused == 0 {
         0
     } else {
         Exit::Refused as i32
+    })
+}
+
+/// Checks that files can be made in `dir` before anything is issued.
+fn probe(dir: &Path) -> Result<(), Failure> {
+    let path = dir.join(format!(".webqx-probe-{}", std::process::id()));
+    new_file(&path, b"", false)?;
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+/// Creates `path`, which must not exist (no following a planted symlink, no overwriting
+/// another file).
+fn new_file(path: &Path, data: &[u8], private: bool) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(data))
+        .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes `path` through a new file renamed over it: a symlink planted at `path` is
+/// replaced, not followed.
+fn replace_file(path: &Path, data: &[u8]) -> Result<(), Failure> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    new_file(&tmp, data, false)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::local(format!("cannot write {}: {e}", path.display()))
     })
 }
 
@@ -144,12 +193,12 @@ fn to_files(dir: &Path, result: &Value) -> Result<Value, Failure> {
     }
     let chain = dir.join(format!("{serial}.chain.pem"));
     let key = dir.join(format!("{serial}.key"));
-    write_file(
+    new_file(
         &chain,
         result["chain"].as_str().unwrap_or_default().as_bytes(),
         false,
     )?;
-    write_file(
+    new_file(
         &key,
         result["private_key"]
             .as_str()

@@ -525,7 +525,8 @@ pub async fn ca(g: &Global, cmd: CaCommand) -> Result<(), Failure> {
                 print_json(&ca);
             } else {
                 println!(
-                    "intermediate CA '{}' revoked ({}); the root's CRL lists it",
+                    "intermediate CA '{}' revoked ({}); the root's CRL is rebuilt to list it \
+                     (GET /v1/pki/crl?issuer=root)",
                     crate::output::visible(ca["name"].as_str().unwrap_or("")),
                     ca["revocation_reason"].as_str().unwrap_or("")
                 );

@@ -106,6 +106,11 @@ fn cli_batch(server: &Server, dir: &Path) {
     let file = dir.join("requests.ndjson");
     std::fs::write(&file, requests()).unwrap();
     let out_dir = dir.join("issued");
+    // A symlink planted at the predictable root.pem is replaced, not followed.
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "VICTIM").unwrap();
+    std::os::unix::fs::symlink(&victim, out_dir.join("root.pem")).unwrap();
     let out = server.cli(&[
         "cert",
         "issue",
@@ -151,6 +156,40 @@ fn cli_batch(server: &Server, dir: &Path) {
         .permissions();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.mode() & 0o777, 0o600, "keys are private files");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "VICTIM");
+    let root = std::fs::read_to_string(out_dir.join("root.pem")).unwrap();
+    assert!(root.contains("BEGIN CERTIFICATE"), "{root}");
+
+    // A root.pem that cannot be replaced: the certificates are issued, their files
+    // written, and the command says so with exit 6 instead of losing anything.
+    let blocked = dir.join("blocked");
+    std::fs::create_dir_all(blocked.join("root.pem")).unwrap();
+    std::fs::write(blocked.join("root.pem").join("x"), "keep").unwrap();
+    let one = dir.join("one.ndjson");
+    std::fs::write(&one, "{\"names\": [\"one.example.test\"]}\n").unwrap();
+    let out = server.cli(&[
+        "cert",
+        "issue",
+        "--batch",
+        &one.display().to_string(),
+        "--out-dir",
+        &blocked.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let line: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(line["key_file"].is_string(), "{line}");
+
+    // A folder where nothing can be written is refused before anything is issued.
+    let out = server.cli(&[
+        "cert",
+        "issue",
+        "--batch",
+        &one.display().to_string(),
+        "--out-dir",
+        "/proc/webqx-no-such-dir",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
 fn cli_array_on_stdin_prints_keys(server: &Server) {
@@ -303,7 +342,8 @@ async fn audited(server: &Server) {
         .filter(issue)
         .filter(|r| r["outcome"] == "success")
         .count();
-    assert_eq!(ok, 49 + 2 + 1 + 1, "one record per certificate");
+    // 49 of the batch, 2 from stdin, one each from two other steps, 1 with root.pem blocked.
+    assert_eq!(ok, 49 + 2 + 1 + 1 + 1, "one record per certificate");
     let refused: Vec<&Value> = records
         .iter()
         .filter(issue)

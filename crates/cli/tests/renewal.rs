@@ -173,3 +173,42 @@ fn a_certificate_inside_the_window_renews_and_reloads_without_dropping_connectio
         "the renewal is audited: {text}"
     );
 }
+
+/// Revoking the certificate the server presents (an operator's `cert revoke`) replaces
+/// it at the next scheduler tick, instead of serving a revoked certificate until expiry.
+#[test]
+fn a_revoked_server_certificate_is_replaced() {
+    if !have_openssl() {
+        return;
+    }
+    let server = Server::start(BIN, &[]);
+    let hostport = server.addr.trim_start_matches("https://").to_owned();
+    // The first start may still move the certificate onto the intermediate: wait until
+    // the one served is stable, then revoke it.
+    let mut served = served_serial(&hostport);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(600));
+        let again = served_serial(&hostport);
+        if again == served {
+            break;
+        }
+        served = again;
+    }
+    let out = server.cli(&["cert", "revoke", &served, "--reason", "keyCompromise"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served_serial(&hostport) == served {
+        assert!(
+            Instant::now() < deadline,
+            "still serving the revoked certificate; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(server.log().contains("server certificate was revoked"));
+}

@@ -296,8 +296,12 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
     let expiring = i128::from(not_after - now_ms()) < i128::try_from(window).unwrap_or(i128::MAX);
     let ca_ready = s.pki.default_issuer().is_some();
     let moves = ca_ready && issuer.is_none();
-    if stored_names == names.join(",") && !expiring && !moves {
+    let revoked = ca_ready && own_cert_revoked(s).await;
+    if stored_names == names.join(",") && !expiring && !moves && !revoked {
         return Ok(false);
+    }
+    if revoked {
+        tracing::warn!("the server certificate was revoked; issuing a new one");
     }
     if !ca_ready {
         return renew_with_root(config, s, &names, expiring).await;
@@ -330,6 +334,21 @@ pub async fn renew_server_cert_if_needed(config: &Config, s: &Services) -> Resul
         })
         .await?;
     Ok(true)
+}
+
+/// Whether the certificate the server presents was revoked (by an operator, or with its
+/// intermediate): then it is replaced at once rather than served until it expires.
+async fn own_cert_revoked(s: &Services) -> bool {
+    let Ok(pem) = std::fs::read(s.data.server_pem()) else {
+        return false;
+    };
+    let Ok(facts) = webqx_pki::ca::inspect_certificate(&pem) else {
+        return false;
+    };
+    matches!(
+        s.pki.status(&facts.serial).await,
+        Ok(webqx_pki::ca::CertStatus::Revoked { .. })
+    )
 }
 
 /// The way of earlier versions, while the CA hierarchy is not ready: signed by the

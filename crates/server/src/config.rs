@@ -579,6 +579,11 @@ impl Config {
             return Ok(());
         };
         match ttl {
+            Ok(ttl) if ttl < Duration::from_secs(60) => Err(
+                "must be at least 60s (no certificate can live less); every ACME order \
+                 would fail"
+                    .into(),
+            ),
             Ok(ttl) if ttl > max => Err(format!(
                 "{} is longer than [pki.tls-server] max_ttl ({}); ACME orders would all \
                  fail. Shorten cert_ttl or raise max_ttl",
@@ -1139,6 +1144,31 @@ mod tests {
         assert!(e.message.contains("max_ttl (90d)"), "{e}");
         let text = "[pki.tls-server]\nmax_ttl = \"90d\"\n[acme]\ncert_ttl = \"60d\"\n";
         Config::from_text("x.toml", text, &[]).unwrap();
+        let e = Config::from_text("x.toml", "[acme]\ncert_ttl = \"30s\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("at least 60s"), "{e}");
+    }
+
+    #[test]
+    fn ca_lifetimes_and_the_crl_period_that_would_break_the_ca_are_refused() {
+        // Where: a line for top-level keys, the key path for a profile's keys.
+        for (text, place, says) in [
+            ("[pki]\ncrl_every = \"0s\"\n", "x.toml:2", "at least 60s"),
+            (
+                "[pki.tls-server]\nmax_ttl = \"0s\"\n",
+                "tls-server.max_ttl",
+                "at least 60s",
+            ),
+            (
+                "[pki.tls-client]\nmax_ttl = \"30d\"\ndefault_ttl = \"60d\"\n",
+                "tls-client.default_ttl",
+                "max_ttl (30d)",
+            ),
+            ("[pki]\ndefault_ttl = \"10s\"\n", "x.toml:2", "at least 60s"),
+        ] {
+            let e = Config::from_text("x.toml", text, &[]).unwrap_err();
+            assert!(e.location.contains(place), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::Duration;
 use webqx_pki::ca::{PkiSettings, Profile, ProfileSettings};
 use webqx_store::time::parse_duration;
+
+/// The shortest certificate lifetime the CA issues.
+const MIN_TTL: Duration = Duration::from_secs(60);
 
 /// `[pki]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +90,9 @@ impl PkiSection {
     /// # Errors
     /// `(key, message)`.
     pub fn check(&self) -> Result<(), (String, String)> {
+        if parse_duration(&self.default_ttl).is_ok_and(|t| t < MIN_TTL) {
+            return Err(("default_ttl".into(), "must be at least 60s".into()));
+        }
         crate::lifecycle::check_config(self)?;
         self.settings().map(drop)
     }
@@ -105,10 +112,26 @@ impl PkiSection {
         ] {
             let p = profile.as_str();
             let max_ttl = dur(&format!("{p}.max_ttl"), &section.max_ttl)?;
+            if max_ttl < MIN_TTL {
+                return Err((
+                    format!("{p}.max_ttl"),
+                    "must be at least 60s (no certificate can live less)".into(),
+                ));
+            }
             let default = match &section.default_ttl {
                 Some(t) => dur(&format!("{p}.default_ttl"), t)?,
                 None => default_ttl.min(max_ttl),
             };
+            if default > max_ttl || default < MIN_TTL {
+                return Err((
+                    format!("{p}.default_ttl"),
+                    format!(
+                        "must be between 60s and this profile's max_ttl ({}): requests without \
+                         a lifetime would all be refused",
+                        section.max_ttl
+                    ),
+                ));
+            }
             profiles.insert(
                 profile,
                 ProfileSettings {
@@ -126,9 +149,18 @@ impl PkiSection {
                 format!("'{url}' is not an http(s) URL such as https://ca.example.org:8443"),
             ));
         }
+        let crl_every = dur("crl_every", &self.crl_every)?;
+        if crl_every < Duration::from_secs(60) {
+            return Err((
+                "crl_every".into(),
+                "must be at least 60s (a CRL is valid for 1.5 times this; 0 would make every \
+                 CRL already stale)"
+                    .into(),
+            ));
+        }
         Ok(PkiSettings {
             profiles,
-            crl_every: dur("crl_every", &self.crl_every)?,
+            crl_every,
             base_url: self.base_url.clone(),
             intermediate_ttl: dur("intermediate_ttl", &self.intermediate_ttl)?,
             default_intermediate: self.default_intermediate.clone(),

@@ -324,6 +324,15 @@ async fn scheduler(
         if let Err(e) = bootstrap::prepare_pki(&s).await {
             tracing::warn!(error = %e, "the certificate authority is not ready");
         }
+        if !s.kms.is_sealed() {
+            // CRLs on schedule (every crl_every, and at once when marked due after a
+            // revocation), not only when a relying party asks for an expired one.
+            match s.pki.rebuild_due_crls().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rebuilt = n, "CRLs rebuilt"),
+                Err(e) => tracing::warn!(error = %e, "a CRL could not be rebuilt; it stays due"),
+            }
+        }
         match bootstrap::renew_server_cert_if_needed(&config, &s).await {
             Ok(true) => match (read(&s.data.server_pem()), read(&s.data.server_key())) {
                 (Ok(chain), Ok(key)) => match webqx_pki::certified_key(&chain, &key) {

@@ -820,7 +820,7 @@ impl Authority {
                     .await?
                     .ok_or_else(|| CaError::CertNotFound(serial.clone()))?;
                 if row.try_get::<Option<i64>, _>(0)?.is_some() {
-                    return Err(CaError::AlreadyRevoked(serial.clone()));
+                    return Err(CaError::AlreadyRevoked(format!("certificate {serial}")));
                 }
                 query("UPDATE pki_certs SET revoked_ms = $1, revoke_reason = $2 WHERE serial = $3")
                     .bind(now_ms())
@@ -883,7 +883,7 @@ impl Authority {
                 .execute(tx.conn())
                 .await?;
                 if done.rows_affected() != 1 {
-                    return Err(CaError::AlreadyRevoked(name.to_owned()));
+                    return Err(CaError::AlreadyRevoked(format!("CA '{name}'")));
                 }
                 db::crl_due_now(tx, ROOT).await
             })
@@ -915,7 +915,7 @@ impl Authority {
             )));
         }
         if info.revoked.is_some() {
-            return Err(CaError::AlreadyRevoked(name.to_owned()));
+            return Err(CaError::AlreadyRevoked(format!("CA '{name}'")));
         }
         Ok(())
     }

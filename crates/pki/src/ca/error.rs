@@ -98,7 +98,7 @@ impl fmt::Display for CaError {
                 "a lifetime of {requested}s exceeds this profile's maximum of {max}s; ask for less"
             ),
             CaError::Invalid(e) => write!(f, "{e}"),
-            CaError::AlreadyRevoked(s) => write!(f, "certificate {s} is revoked already"),
+            CaError::AlreadyRevoked(s) => write!(f, "{s} is revoked already"),
             CaError::Kms(e) => write!(f, "{e}"),
             CaError::Audit(e) => write!(f, "{e}"),
             CaError::Store(e) => write!(f, "storage failed: {e}"),

@@ -1081,10 +1081,10 @@ pub fn normalize_serial(serial: &str) -> Result<String, CaError> {
     Ok(s)
 }
 
-fn check_ca_name(name: &str) -> Result<(), CaError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name != ROOT
+pub(crate) fn check_ca_name(name: &str) -> Result<(), CaError> {
+    let ok = name.len() <= 64
+        && !name.eq_ignore_ascii_case(ROOT)
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -1092,7 +1092,9 @@ fn check_ca_name(name: &str) -> Result<(), CaError> {
         Ok(())
     } else {
         Err(CaError::Invalid(
-            "a CA name is 1-64 letters, digits, '-' or '_' (and not 'root')".into(),
+            "a CA name is 1-64 letters, digits, '-' or '_', starting with a letter or digit \
+             (and not 'root' in any case)"
+                .into(),
         ))
     }
 }

@@ -363,6 +363,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ca_names_are_plain_and_never_root() {
+        for bad in ["ROOT", "Root", "-", "_x", "", "a/b", &"x".repeat(65)] {
+            assert!(super::authority::check_ca_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["issuing", "lab-2", "wards_east", "A1"] {
+            assert!(super::authority::check_ca_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
     fn reasons_profiles_keys_and_serials_parse() {
         for text in ["keyCompromise", "key-compromise", "KEY_COMPROMISE", "1"] {
             let r: RevocationReason = text.parse().unwrap();

@@ -26,9 +26,7 @@ impl Name {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         if ok {
             Ok(Name::Dns(lower))
@@ -98,5 +96,25 @@ mod tests {
         assert!(Name::parse("bad name").is_err());
         assert!(Name::parse("").is_err());
         assert!(Name::parse("-a.org").is_err());
+    }
+
+    #[test]
+    fn dns_names_are_letters_digits_and_hyphens() {
+        assert_eq!(
+            canonical("Svc.Example.ORG.").as_deref(),
+            Some("svc.example.org")
+        );
+        assert_eq!(canonical("*.example.org").as_deref(), Some("*.example.org"));
+        assert_eq!(canonical("::1").as_deref(), Some("::1"));
+        for bad in [
+            "a_b.example.org",
+            "-a.example.org",
+            "a..b",
+            "",
+            "*",
+            "ex ample.org",
+        ] {
+            assert!(canonical(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = check_unique_keys(data);
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let written = serde_json::to_vec(&value).unwrap_or_default();
-        assert!(check_unique_keys(&written).is_ok(), "serde_json output flagged: {value}");
+        assert!(
+            check_unique_keys(&written).is_ok(),
+            "serde_json output flagged: {value}"
+        );
     }
 });

@@ -18,7 +18,10 @@ fn genuine_header() -> &'static [u8] {
     HEADER.get_or_init(|| {
         let h = FileHeader::new("fuzz", 1, b"wrapped".to_vec()).with_segment_size(64);
         let mut file = Vec::new();
-        let opts = StreamOptions { threads: 1, progress: None };
+        let opts = StreamOptions {
+            threads: 1,
+            progress: None,
+        };
         stream::encrypt(&h, &KEY, &b""[..], &mut file, &opts).expect("encrypts");
         file.truncate(file.len() - 16);
         file
@@ -40,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let threads = usize::from(mode >> 6) + 1;
     let mut out = Vec::new();
-    let opts = StreamOptions { threads, progress: None };
+    let opts = StreamOptions {
+        threads,
+        progress: None,
+    };
     let result = stream::decrypt(&header, &KEY, &mut input, &mut out, &opts);
     // Forging a GCM tag is out of reach: only the empty body of an empty file opens.
     if let Ok(n) = result {

@@ -15,8 +15,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(input.position() as usize <= data.len());
 
     let mut file = Vec::new();
-    let opts = StreamOptions { threads: 1, progress: None };
-    stream::encrypt(&header, &[7; 32], &b""[..], &mut file, &opts).expect("a parsed header encrypts");
+    let opts = StreamOptions {
+        threads: 1,
+        progress: None,
+    };
+    stream::encrypt(&header, &[7; 32], &b""[..], &mut file, &opts)
+        .expect("a parsed header encrypts");
     let again = stream::read_header(&mut Cursor::new(&file)).expect("written header parses");
     assert_eq!(again.key_name, header.key_name);
     assert_eq!(again.key_version, header.key_version);

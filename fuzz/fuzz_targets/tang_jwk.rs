@@ -10,6 +10,10 @@ use webqx_kms::tang::{parse_jwk, public_jwk};
 fuzz_target!(|data: &[u8]| {
     if let Ok(point) = parse_jwk(data) {
         let again = public_jwk(&point, "ECMR", "deriveKey").to_string();
-        assert_eq!(parse_jwk(again.as_bytes()).ok(), Some(point), "JWK round trip");
+        assert_eq!(
+            parse_jwk(again.as_bytes()).ok(),
+            Some(point),
+            "JWK round trip"
+        );
     }
 });

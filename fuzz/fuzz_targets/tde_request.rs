@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(Requested::Latest) => {
             assert!(
-                !text.split('&').any(|p| p.split('=').next() == Some("version")),
+                !text
+                    .split('&')
+                    .any(|p| p.split('=').next() == Some("version")),
                 "a version parameter was ignored: {text}"
             );
         }

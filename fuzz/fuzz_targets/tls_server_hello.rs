@@ -17,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let half = parse_server_flight(&data[..data.len() / 2], stop);
     if whole.is_ok() {
-        assert!(half.is_ok(), "a prefix of a readable flight failed: {half:?}");
+        assert!(
+            half.is_ok(),
+            "a prefix of a readable flight failed: {half:?}"
+        );
     }
 });

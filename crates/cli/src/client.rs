@@ -196,6 +196,31 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
+    /// Opens a long-lived GET (a server-sent-events stream): no overall time limit.
+    ///
+    /// # Errors
+    /// As for [`Client::call`].
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut req = self
+            .request(reqwest::Method::GET, path)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(Duration::from_secs(10 * 365 * 86_400));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let response = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+            return Err(problem(status, &bytes));
+        }
+        Ok(response)
+    }
+
     /// GETs a text answer, with the response headers.
     ///
     /// # Errors

@@ -823,7 +823,8 @@ pub enum TokenCommand {
         /// hmac, export, key-read, key-admin, fhir-protect, fhir-unprotect, audit-read,
         /// audit-write, metrics, sys, tde-read (MariaDB data-at-rest keys), pki-issue,
         /// pki-read, pki-revoke, pki-admin (the certificate authority), oauth-introspect,
-        /// oauth-admin (OAuth token checks and clients).
+        /// oauth-admin (OAuth token checks and clients), vuln-read, vuln-write (scheduled
+        /// vulnerability scans).
         #[arg(long = "op", required = true)]
         operations: Vec<String>,
         /// Key name or 'prefix*' pattern (repeat).

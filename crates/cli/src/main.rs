@@ -5,18 +5,23 @@
 
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod backup;
 mod cert_batch;
 mod certs;
 mod client;
 mod commands;
+mod events;
 mod exit;
 mod file;
+mod hunt;
 mod oauth;
 mod output;
 mod pki;
 mod scan;
 mod tde;
+mod vuln;
+mod vuln_server;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use exit::{Exit, Failure};
@@ -24,9 +29,12 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 ok, 1 a check failed (audit chain broken, signature not valid, TLS scan
-verdict failed),
+verdict failed, vuln scan found vulnerabilities),
 2 usage, 3 cannot reach the server, 4 request refused (4xx), 5 server error or
-unavailable, sealed included (5xx), 6 local problem (configuration, files).";
+unavailable, sealed included (5xx), 6 local problem (configuration, files).
+vuln: 3 advisory database missing or stale, 4 a lockfile could not be read.
+hunt: 1 an alert at or above --fail-on, 4 an input, rule folder or context unreadable.
+events send: 1 an item rejected (by the server, or a line no event can be made of).";
 
 /// WebQx Security: key management, PHI encryption, audit for the WebQx EHR.
 #[derive(Parser, Debug)]
@@ -139,9 +147,26 @@ pub enum Command {
     /// The OAuth 2.0 authorization server: clients, tokens, verification.
     #[command(subcommand)]
     Oauth(oauth::OauthCommand),
+    /// Alerts from security monitoring: list, show, acknowledge, close, watch live,
+    /// suppressions.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
+    /// Send events (JSON, or log lines normalized first) into security monitoring.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Scanners (local: no server needed). `scan tls` exits 1 when the verdict fails.
     #[command(subcommand)]
     Scan(scan::ScanCommand),
+    /// Vulnerability scanning: the local advisory database and lockfile scans (no server
+    /// needed), and the server's scheduled scans (`vuln target`, `vuln results`).
+    /// `vuln scan` exits 1 on findings at or above --fail-on, 3 when the database is
+    /// missing, 4 when an input file cannot be read.
+    #[command(subcommand)]
+    Vuln(vuln::VulnCommand),
+    /// Hunt through log files offline with the detection rules (no server needed).
+    /// Exit 0 when nothing fired at or above --fail-on, 1 when something did, 2 usage,
+    /// 4 an input, rule folder or context could not be read.
+    Hunt(hunt::HuntArgs),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -247,5 +272,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Ca(c) => pki::ca(&cli.global, c).await.map(|()| 0),
         Command::Scan(s) => scan::run(cli.global.json, s).await,
         Command::Oauth(o) => oauth::run(&cli.global, o).await,
+        Command::Vuln(v) => vuln::run(&cli.global, v).await,
+        Command::Hunt(h) => hunt::run(cli.global.json, h),
+        Command::Alerts(a) => alerts::alerts(&cli.global, a).await,
+        Command::Events(e) => events::run(&cli.global, e).await,
     }
 }

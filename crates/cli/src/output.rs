@@ -103,22 +103,36 @@ pub fn item_line(e: &Value) -> String {
     format!("{place}{}", s(&e["detail"]))
 }
 
-/// `text` with control characters (newlines, escape sequences, NUL…) shown as escapes:
-/// names and subjects come from certificates and CSRs that others wrote, and must not
-/// forge output lines or drive the terminal.
+/// `text` with control characters (newlines, escape sequences, NUL…) and the invisible
+/// characters that reorder text (Unicode bidirectional controls, zero-width marks) shown
+/// as escapes: names and subjects come from certificates, CSRs and advisories that
+/// others wrote, and must not forge output lines, drive the terminal or read reordered.
 pub fn visible(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(hidden) {
         return text.to_owned();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if hidden(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Characters [`visible`] escapes.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// `value` with [`visible`] applied to every string in it, for human output.
@@ -148,5 +162,20 @@ mod tests {
         );
         let v = serde_json::json!({"names": ["x\ny"], "n": 1});
         assert_eq!(visible_value(&v)["names"][0], "x\\ny");
+    }
+
+    #[test]
+    fn bidirectional_controls_are_escaped_too() {
+        // "Trojan Source": U+202E makes `exe.txt` read as `txt.exe`.
+        assert_eq!(visible("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        assert_eq!(
+            visible("\u{2066}x\u{2069}\u{200b}"),
+            "\\u{2066}x\\u{2069}\\u{200b}"
+        );
+        assert_eq!(
+            visible("caf\u{e9} \u{5d0}"),
+            "caf\u{e9} \u{5d0}",
+            "letters stay"
+        );
     }
 }

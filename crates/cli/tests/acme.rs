@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use webqx_testkit::free_port;
 use webqx_testkit::server::{Server, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -27,11 +28,6 @@ fn tools() -> bool {
     );
     eprintln!("*** SKIPPED: {missing:?} not installed (apt-get install certbot) ***");
     false
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A server with ACME on, validating http-01 on `http01_port` at 127.0.0.1 for

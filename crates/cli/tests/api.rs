@@ -454,6 +454,11 @@ async fn oversize_bodies_get_413_naming_the_limit() {
         )
         .await;
     assert_problem(&r, 413, "body-too-large", "content-length");
+    assert_eq!(
+        r.json["limit"], 4096,
+        "a client can split to fit: {}",
+        r.text
+    );
     assert!(
         r.text.contains("4096") && r.text.contains("server.max_body_bytes"),
         "names the limit: {}",

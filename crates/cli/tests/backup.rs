@@ -531,26 +531,7 @@ async fn two_nodes_on_one_postgresql_take_each_scheduled_backup_once() {
     })
     .await;
     // A second node on the same database (its own data folder, same root key).
-    let second_dir = tempfile::tempdir().unwrap();
-    let second_data = second_dir.path().join("data");
-    std::fs::create_dir_all(&second_data).unwrap();
-    copy_dir(&first.data.join("tls"), &second_data.join("tls"));
-    std::fs::copy(
-        first.data.join("unseal.key"),
-        second_data.join("unseal.key"),
-    )
-    .unwrap();
-    std::fs::copy(
-        first.data.join("admin.token"),
-        second_data.join("admin.token"),
-    )
-    .unwrap();
-    for d in [&second_data, &second_data.join("tls")] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let mut second = Server::over(BIN, &second_data, &env);
-    second.spawn();
+    let second = first.second_node();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let files = webqx_backup::retention::list(folder.path()).unwrap();
     assert_eq!(
@@ -564,14 +545,6 @@ async fn two_nodes_on_one_postgresql_take_each_scheduled_backup_once() {
         "every node shows it: {}",
         r.text
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 /// The files in `dir` whose name ends in `.partial` (temp files left behind).

@@ -443,18 +443,20 @@ fn audit_verify_names_the_first_broken_record() {
 #[test]
 fn a_reader_that_goes_away_ends_the_program_quietly() {
     // `webqx-sec config check | head -1`: the pipe closes before the output is written.
+    // The reading end is closed before the program starts (closing it after the spawn
+    // raced a fast program, which then wrote into the pipe's buffer and exited 0).
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("webqx-sec.toml");
     std::fs::write(&file, "").unwrap();
-    let mut child = Command::new(BIN)
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
         .args(["config", "check"])
         .arg(&file)
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_eq!(code(&out), 141, "{}", stderr(&out));
 }

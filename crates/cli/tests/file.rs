@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use webqx_testkit::server::{Server, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -259,29 +259,43 @@ fn names_in(dir: &Path) -> Vec<OsString> {
 /// Starts decrypting `enc` into `dir/big.out`; returns once it has run for half a
 /// second, asserting it is still running (else the test would prove nothing).
 fn start_decrypt(env: &Env, enc: &Path, dir: &Path, no_tmpfile: bool) -> Child {
+    use std::io::{Read as _, Write as _};
     let out = dir.join("big.out");
-    // One thread: slower, so still running at the signal on machines with many cores.
+    // The ciphertext comes through a pipe that this test feeds only half of and keeps
+    // open, so the decrypt is always mid-way when the signal arrives, however fast the
+    // machine (a file input could finish between the check and the signal).
     let args: [&OsStr; 6] = [
         "file".as_ref(),
         "decrypt".as_ref(),
-        enc.as_os_str(),
+        "-".as_ref(),
         out.as_os_str(),
         "--threads".as_ref(),
         "1".as_ref(),
     ];
     let mut cmd = env.command(&args);
+    cmd.stdin(Stdio::piped());
     if no_tmpfile {
         cmd.env("WEBQX_TEST_NO_O_TMPFILE", "1");
     }
     let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut stdin = child.stdin.take().unwrap();
+    let mut input = std::fs::File::open(enc).unwrap();
+    let half = std::fs::metadata(enc).unwrap().len() / 2;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut sent = 0u64;
+    while sent < half {
+        let n = input.read(&mut chunk).unwrap();
+        assert!(n > 0, "the ciphertext ended early");
+        stdin.write_all(&chunk[..n]).unwrap();
+        sent += n as u64;
     }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
-        "decrypt finished before the signal: make the file larger"
+        "decrypt ended with half of its input"
     );
+    child.stdin = Some(stdin);
     child
 }
 
@@ -298,7 +312,7 @@ fn a_decrypt_killed_midway_leaves_no_file_even_with_sigkill() {
     let env = Env::new();
     let enc = env.path("big.wqx");
     // Several seconds to decrypt in a debug build.
-    encrypt_zeros(&env, 400_000_000, &enc);
+    encrypt_zeros(&env, 64_000_000, &enc);
     for sig in ["-KILL", "-TERM", "-INT"] {
         let dir = env.path(&format!("out{sig}"));
         std::fs::create_dir(&dir).unwrap();
@@ -318,7 +332,7 @@ fn a_decrypt_killed_midway_leaves_no_file_even_with_sigkill() {
 fn without_o_tmpfile_sigterm_and_sigint_remove_the_named_partial_file() {
     let env = Env::new();
     let enc = env.path("big.wqx");
-    encrypt_zeros(&env, 400_000_000, &enc);
+    encrypt_zeros(&env, 64_000_000, &enc);
     for (sig, exit) in [("-TERM", 143), ("-INT", 130)] {
         let dir = env.path(&format!("out{sig}"));
         std::fs::create_dir(&dir).unwrap();

@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use webqx_testkit::free_port;
 use webqx_testkit::server::{Server, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -118,14 +119,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn alerts(server: &Server) -> Vec<Value> {

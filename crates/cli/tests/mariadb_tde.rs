@@ -14,6 +14,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use webqx_testkit::free_port;
 use webqx_testkit::server::{Server, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -44,11 +45,6 @@ fn mariadb_present() -> bool {
          mariadb-plugin-hashicorp-key-management)"
     );
     false
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn user() -> String {

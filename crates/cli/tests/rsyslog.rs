@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use webqx_testkit::free_port;
 use webqx_testkit::server::{Server, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -21,11 +22,6 @@ fn tool(path: &str) -> bool {
         panic!("{path} is missing; .ci/run installs it");
     }
     present
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A private rsyslogd: TLS listener on `port`, every message's MSG to `out.log`.

@@ -21,6 +21,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use webqx_testkit::free_port;
 
 fn have(cmd: &str, args: &[&str]) -> bool {
     let ok = Command::new(cmd)
@@ -121,14 +122,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_port(port: u16) {
@@ -489,6 +482,13 @@ async fn scheduled(mut env: Vec<(String, String)>, label: &str) {
         .post("/v1/pki/scans", serde_json::json!({"target": "nope"}))
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text);
+    let refused = audit_records(&server, "pki.scan.target.create").await;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["target"] == "tls:nope" && r["outcome"] != "success"),
+        "a refused target is audited: {refused:?}"
+    );
 
     let list = http.get("/v1/pki/scans").await;
     let origins = names(&list.json["targets"], |t| {

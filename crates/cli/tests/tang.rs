@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use webqx_crypto::tang::{Point, ThumbprintHash};
+use webqx_testkit::free_port;
 use webqx_testkit::server::{Server, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webqx-sec");
@@ -29,11 +30,6 @@ fn tools(paths: &[&str]) -> bool {
     );
     eprintln!("*** SKIPPED: {missing:?} not installed (clevis, tang, jose, socat, cryptsetup) ***");
     false
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// Runs a program with `stdin`, without proxies (everything here is on 127.0.0.1).

@@ -134,7 +134,8 @@ async fn release(store: &webqx_store::Store, node: &str) -> Result<(), webqx_sto
     tx.commit().await
 }
 
-async fn read_meta<T: for<'de> Deserialize<'de>>(
+/// A JSON value kept in `meta`, read inside a write transaction.
+pub(crate) async fn read_meta<T: for<'de> Deserialize<'de>>(
     tx: &mut webqx_store::WriteTx,
     name: &str,
 ) -> Result<Option<T>, webqx_store::StoreError> {
@@ -148,7 +149,7 @@ async fn read_meta<T: for<'de> Deserialize<'de>>(
     Ok(serde_json::from_str(&text).ok())
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 

@@ -15,9 +15,9 @@ use webqx_store::time::parse_duration;
 
 /// Name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "webqx-sec.toml";
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 18] = [
     "server", "tls", "storage", "kms", "fhir", "audit", "metrics", "log", "backup", "seal", "tde",
-    "tang", "pki", "acme", "scan", "oauth",
+    "tang", "pki", "acme", "scan", "oauth", "monitor", "vuln",
 ];
 
 /// The whole configuration.
@@ -56,6 +56,10 @@ pub struct Config {
     pub scan: ScanSection,
     /// `[oauth]`.
     pub oauth: crate::config_oauth::OauthSection,
+    /// `[monitor]`.
+    pub monitor: crate::config_monitor::MonitorSection,
+    /// `[vuln]`.
+    pub vuln: crate::config_vuln::VulnSection,
 }
 
 /// `[scan]`: scheduled scans. `[[scan.tls]]` entries are TLS endpoints scanned every
@@ -839,6 +843,14 @@ impl Config {
         if let Err((key, message)) = self.oauth.check() {
             return Err(at("oauth", key, message));
         }
+        if let Err((key, message)) = self.monitor.check() {
+            return Err(at("monitor", key, message));
+        }
+        self.check_listeners_distinct()
+            .map_err(|(key, message)| at("monitor", key, message))?;
+        if let Err((key, message)) = self.vuln.check() {
+            return Err(at("vuln", key, message));
+        }
         for entry in &self.scan.tls {
             let every = parse_duration(&entry.every).map_err(|e| at("scan", "every", e))?;
             if every < Duration::from_secs(10) {
@@ -1029,6 +1041,33 @@ impl Config {
         Ok(())
     }
 
+    /// The monitoring syslog listeners must not share an address with the ATNA ones
+    /// (each address has one meaning: audit intake or log monitoring).
+    fn check_listeners_distinct(&self) -> Result<(), (&'static str, String)> {
+        let m = &self.monitor;
+        let a = &self.audit;
+        let atna = [
+            &a.syslog_tls_listen,
+            &a.syslog_tcp_listen,
+            &a.syslog_udp_listen,
+        ];
+        for (key, addr) in [
+            ("syslog_tls_listen", &m.syslog_tls_listen),
+            ("syslog_tcp_listen", &m.syslog_tcp_listen),
+            ("syslog_udp_listen", &m.syslog_udp_listen),
+        ] {
+            if let Some(addr) = addr
+                && atna.iter().any(|x| x.as_deref() == Some(addr.as_str()))
+            {
+                return Err((
+                    key,
+                    format!("{addr} is also an [audit] syslog address; give monitoring its own"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A duration that [`Config::load`] has already checked.
     pub fn duration(text: &str) -> Duration {
         parse_duration(text).unwrap_or(Duration::from_secs(30))
@@ -1085,6 +1124,29 @@ mod tests {
             Config::from_text("x.toml", "", &[]).unwrap().backup.folder,
             None
         );
+    }
+
+    #[test]
+    fn vuln_section_is_checked_and_overridable() {
+        let text = "[vuln]\nallowed_roots = [\"srv\"]\n";
+        let e = Config::from_text("x.toml", text, &[]).unwrap_err();
+        assert_eq!(e.location, "x.toml:2", "{e}");
+        assert!(e.message.contains("absolute"), "{e}");
+        let e = Config::from_text("x.toml", "[vuln]\nallowed_roots = [\"/\"]\n", &[]).unwrap_err();
+        assert!(e.message.contains("whole file system"), "{e}");
+        let vars = [
+            (
+                "WEBQX_VULN_ALLOWED_ROOTS".to_string(),
+                "[\"/srv/ehr\"]".to_string(),
+            ),
+            ("WEBQX_VULN_DB_DIR".to_string(), "/var/lib/v".to_string()),
+        ];
+        let c = Config::from_text("x.toml", "", &vars).unwrap();
+        assert_eq!(c.vuln.allowed_roots, [PathBuf::from("/srv/ehr")]);
+        assert_eq!(c.vuln.db_dir(Path::new("/d")), Path::new("/var/lib/v"));
+        let c = Config::from_text("x.toml", "", &[]).unwrap();
+        assert!(c.vuln.allowed_roots.is_empty());
+        assert_eq!(c.vuln.db_dir(Path::new("/d")), Path::new("/d/vuln"));
     }
 
     #[test]
@@ -1169,6 +1231,60 @@ mod tests {
             assert!(e.location.contains(place), "{text}: {e}");
             assert!(e.message.contains(says), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn monitor_section_is_checked_with_file_and_line() {
+        let ok = Config::from_text(
+            "x.toml",
+            "[monitor]\ndetector = \"test-double\"\nfiles = [\"/var/log/auth.log\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.monitor.files.len(), 1);
+        assert_eq!(ok.monitor.group_window, "15m");
+        for (text, place, says) in [
+            (
+                "[monitor]\ndetector = \"sigma2\"\n",
+                "x.toml:2",
+                "test-double",
+            ),
+            ("[monitor]\n\nqueue_capacity = 0\n", "x.toml:3", "between 1"),
+            (
+                "[monitor]\ngroup_window = \"soon\"\n",
+                "x.toml:2",
+                "not a duration",
+            ),
+            ("[monitor]\nfiles = [\"rel.log\"]\n", "x.toml:2", "absolute"),
+            (
+                "[monitor]\nsyslog_udp_listen = \"nowhere\"\n",
+                "x.toml:2",
+                "not an address",
+            ),
+            (
+                "[monitor]\nsyslog_client_ca_file = \"/ca.pem\"\n",
+                "x.toml:2",
+                "syslog_tls_listen",
+            ),
+            (
+                "[audit]\nsyslog_tcp_listen = \"127.0.0.1:5514\"\n[monitor]\nsyslog_tcp_listen = \"127.0.0.1:5514\"\n",
+                "x.toml:4",
+                "its own",
+            ),
+            ("[monitor]\nbogus = 1\n", "x.toml", "unknown field"),
+        ] {
+            let e = Config::from_text("x.toml", text, &[]).unwrap_err();
+            assert!(e.location.contains(place), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+        let vars = [("WEBQX_MONITOR_QUEUE_CAPACITY".to_owned(), "5".to_owned())];
+        assert_eq!(
+            Config::from_text("x.toml", "", &vars)
+                .unwrap()
+                .monitor
+                .queue_capacity,
+            5
+        );
     }
 
     #[test]

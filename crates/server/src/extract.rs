@@ -163,6 +163,22 @@ pub(crate) fn audit_down() -> ApiError {
 }
 
 impl Caller {
+    /// Records a successful read (`action` on `target`) before its answer is sent: a
+    /// read that cannot be audited is refused.
+    ///
+    /// # Errors
+    /// 503 `audit-unavailable` when the trail cannot be written.
+    pub async fn audit_read(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: Option<String>,
+    ) -> Result<(), ApiError> {
+        let rec = self.ctx.record(action, target);
+        state.audit.record(rec).await.map_err(|_| audit_down())?;
+        Ok(())
+    }
+
     /// Refuses (403, audited) unless the token allows `op` (on `key`).
     ///
     /// # Errors
@@ -264,6 +280,7 @@ fn too_large(limit: usize) -> ApiError {
              or 64 KiB where no token is needed); split it into smaller batches"
         ),
     )
+    .with_limit(limit)
 }
 
 /// Most bytes read and dropped to deliver a 413 to a client that sends before reading.

@@ -13,8 +13,10 @@ pub mod api;
 pub mod backups;
 pub mod bootstrap;
 pub mod config;
+pub mod config_monitor;
 pub mod config_oauth;
 pub mod config_pki;
+pub mod config_vuln;
 pub mod datadir;
 pub mod extract;
 pub mod hsm;
@@ -22,11 +24,13 @@ pub mod intake;
 pub mod lifecycle;
 mod listener;
 pub mod middleware;
+pub mod monitor;
 pub mod mtls;
 pub mod oauth;
 pub mod problem;
 pub mod scans;
 pub mod state;
+pub mod vulnscans;
 
 use bootstrap::{InitKind, Services};
 use config::Config;
@@ -161,6 +165,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let tls = api_tls_config(&config, &s, cert.clone(), versions)?;
     let intake = start_syslog_intake(&config, &s, cert.clone(), versions).await?;
+    let monitoring = start_monitor(&config, &s, cert.clone(), versions).await?;
 
     let config = Arc::new(config);
     let sinks = start_sinks(&config, &s).await?;
@@ -187,6 +192,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         pki: s.pki.clone(),
         acme: acme_setup::build(&config.acme, &s.store, &s.pki)?,
         oauth: oauth.clone(),
+        monitor: monitoring.as_ref().map(|m| m.monitor.clone()),
     };
     let tang = start_tang_listener(&config, state.clone()).await?;
     let app = api::router(state);
@@ -199,6 +205,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let checkpoints = tokio::spawn(checkpointer(config.clone(), s.clone()));
     let backups = tokio::spawn(backups::scheduler(config.clone(), s.clone()));
     let tls_scans = tokio::spawn(scans::scheduler(
+        config.clone(),
+        s.store.clone(),
+        s.audit.clone(),
+    ));
+    let vuln_scans = tokio::spawn(vulnscans::scheduler(
         config.clone(),
         s.store.clone(),
         s.audit.clone(),
@@ -219,10 +230,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
     checkpoints.abort();
     backups.abort();
     tls_scans.abort();
+    vuln_scans.abort();
     if let Some(tang) = tang {
         tang.abort();
     }
     intake.shutdown();
+    if let Some(m) = monitoring {
+        m.shutdown();
+    }
     if !s.kms.is_sealed() {
         let _ = s
             .kms
@@ -432,7 +447,7 @@ async fn start_syslog_intake(
     cert: Arc<webqx_pki::ReloadableCert>,
     versions: webqx_pki::TlsVersions,
 ) -> Result<IntakeListeners, String> {
-    use webqx_events::syslog::{self, Received, Transport};
+    use webqx_events::syslog::{Received, Transport};
     let a = &config.audit;
     if a.syslog_tls_listen.is_none()
         && a.syslog_tcp_listen.is_none()
@@ -440,11 +455,6 @@ async fn start_syslog_intake(
     {
         return Ok(IntakeListeners { stop: None });
     }
-    let (stop, signal) = syslog::shutdown_channel();
-    let limits = syslog::ListenerConfig {
-        max_frame_len: a.syslog_max_message_bytes,
-        ..syslog::ListenerConfig::default()
-    };
     let intake = Arc::new(intake::SyslogIntake::new(s.audit.clone()));
     let handler = Arc::new(move |r: Received| {
         let intake = intake.clone();
@@ -461,14 +471,178 @@ async fn start_syslog_intake(
             intake.accept(transport, r.peer.to_string(), msg).await;
         }
     });
-    if let Some(addr) = &a.syslog_tls_listen {
-        let client_ca = match &a.syslog_client_ca_file {
+    let stop = serve_syslog(
+        SyslogListen {
+            section: "audit",
+            purpose: "ATNA intake",
+            tls: a.syslog_tls_listen.as_deref(),
+            tcp: a.syslog_tcp_listen.as_deref(),
+            udp: a.syslog_udp_listen.as_deref(),
+            client_ca_file: a.syslog_client_ca_file.as_deref(),
+            max_message_bytes: a.syslog_max_message_bytes,
+        },
+        handler,
+        cert,
+        versions,
+    )
+    .await?;
+    Ok(IntakeListeners { stop: Some(stop) })
+}
+
+/// The running monitoring pipeline and its inputs.
+struct Monitoring {
+    monitor: monitor::Monitor,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Option<webqx_events::syslog::Shutdown>,
+}
+
+impl Monitoring {
+    fn shutdown(self) {
+        if let Some(stop) = self.stop {
+            stop.trigger();
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts the monitoring pipeline and the inputs `[monitor]` configures (the HTTP input
+/// is a route).
+async fn start_monitor(
+    config: &Config,
+    s: &Services,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    versions: webqx_pki::TlsVersions,
+) -> Result<Option<Monitoring>, String> {
+    let m = &config.monitor;
+    if !m.enabled {
+        return Ok(None);
+    }
+    if m.detector == "test-double" {
+        tracing::warn!("[monitor] detector = \"test-double\": a stand-in for tests, not detection");
+    }
+    let settings = monitor::Settings {
+        capacity: m.queue_capacity,
+        group_window_ms: i64::try_from(config_monitor::duration(&m.group_window).as_millis())
+            .unwrap_or(i64::MAX),
+        record_explained: m.record_explained,
+    };
+    let detector = monitor::detector(m).map_err(|e| format!("[monitor] detection rules: {e}"))?;
+    let mon = monitor::start(&settings, detector, s.store.clone(), s.audit.clone());
+    for kind in monitor::alerts::CONTEXT_KINDS {
+        if let Ok(Some(doc)) = monitor::alerts::get_context(&s.store, kind).await {
+            mon.set_context(kind, doc["document"].clone());
+        }
+    }
+    let every = config_monitor::duration(&m.poll_interval);
+    let mut tasks = Vec::new();
+    for path in &m.files {
+        tasks.push(tokio::spawn(monitor::tail::follow(
+            mon.clone(),
+            s.store.clone(),
+            path.clone(),
+            every,
+            m.max_event_bytes,
+        )));
+        tracing::info!(file = %path.display(), "monitoring a log file");
+    }
+    if m.follow_audit {
+        tasks.push(tokio::spawn(monitor::follow::follow(
+            mon.clone(),
+            s.store.clone(),
+            m.audit_actions.clone(),
+            every,
+        )));
+    }
+    let stop = start_monitor_syslog(m, &mon, cert, versions).await?;
+    Ok(Some(Monitoring {
+        monitor: mon,
+        tasks,
+        stop,
+    }))
+}
+
+/// The monitoring syslog listeners: each message's text becomes an event.
+async fn start_monitor_syslog(
+    m: &config_monitor::MonitorSection,
+    mon: &monitor::Monitor,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    versions: webqx_pki::TlsVersions,
+) -> Result<Option<webqx_events::syslog::Shutdown>, String> {
+    use webqx_events::syslog::Received;
+    if m.syslog_tls_listen.is_none()
+        && m.syslog_tcp_listen.is_none()
+        && m.syslog_udp_listen.is_none()
+    {
+        return Ok(None);
+    }
+    let feed = mon.clone();
+    // One reader per transport: sshd connection tracking needs each input in order.
+    let readers = Arc::new(SyslogReaders {
+        udp: std::sync::Mutex::new(monitor::event::LineReader::new("syslog-udp")),
+        tcp: std::sync::Mutex::new(monitor::event::LineReader::new("syslog-tcp")),
+        tls: std::sync::Mutex::new(monitor::event::LineReader::new("syslog-tls")),
+    });
+    let handler = Arc::new(move |r: Received| {
+        let feed = feed.clone();
+        let readers = readers.clone();
+        async move { monitor_syslog_message(&feed, &readers, r) }
+    });
+    let stop = serve_syslog(
+        SyslogListen {
+            section: "monitor",
+            purpose: "log monitoring",
+            tls: m.syslog_tls_listen.as_deref(),
+            tcp: m.syslog_tcp_listen.as_deref(),
+            udp: m.syslog_udp_listen.as_deref(),
+            client_ca_file: m.syslog_client_ca_file.as_deref(),
+            max_message_bytes: m.syslog_max_message_bytes,
+        },
+        handler,
+        cert,
+        versions,
+    )
+    .await?;
+    Ok(Some(stop))
+}
+
+/// Where one configuration section's syslog listeners go.
+struct SyslogListen<'a> {
+    /// The section, for error messages (`audit`, `monitor`).
+    section: &'static str,
+    /// What the listeners are for, for the log.
+    purpose: &'static str,
+    tls: Option<&'a str>,
+    tcp: Option<&'a str>,
+    udp: Option<&'a str>,
+    client_ca_file: Option<&'a std::path::Path>,
+    max_message_bytes: usize,
+}
+
+/// Starts the syslog listeners `l` names, all feeding `handler`; the returned switch
+/// stops them.
+async fn serve_syslog<H: webqx_events::syslog::SyslogHandler>(
+    l: SyslogListen<'_>,
+    handler: Arc<H>,
+    cert: Arc<webqx_pki::ReloadableCert>,
+    versions: webqx_pki::TlsVersions,
+) -> Result<webqx_events::syslog::Shutdown, String> {
+    use webqx_events::syslog;
+    let (stop, signal) = syslog::shutdown_channel();
+    let limits = syslog::ListenerConfig {
+        max_frame_len: l.max_message_bytes,
+        ..syslog::ListenerConfig::default()
+    };
+    let (section, purpose) = (l.section, l.purpose);
+    if let Some(addr) = l.tls {
+        let client_ca = match l.client_ca_file {
             Some(path) => Some(read(path)?),
             None => None,
         };
         let tls = webqx_pki::stream_server_config(cert, versions, client_ca.as_deref())
-            .map_err(|e| format!("audit.syslog_client_ca_file: {e}"))?;
-        let listener = bind_tcp(addr).await?;
+            .map_err(|e| format!("{section}.syslog_client_ca_file: {e}"))?;
+        let listener = bind_tcp_for(addr, &format!("{section}.syslog_tls_listen")).await?;
         tokio::spawn(syslog::serve_tls(
             listener,
             tls,
@@ -476,31 +650,78 @@ async fn start_syslog_intake(
             handler.clone(),
             signal.clone(),
         ));
-        tracing::info!(address = %addr, "ATNA intake listening (syslog over TLS)");
+        tracing::info!(address = %addr, "{purpose} listening (syslog over TLS)");
     }
-    if let Some(addr) = &a.syslog_tcp_listen {
-        let listener = bind_tcp(addr).await?;
+    if let Some(addr) = l.tcp {
+        let listener = bind_tcp_for(addr, &format!("{section}.syslog_tcp_listen")).await?;
         tokio::spawn(syslog::serve_tcp(
             listener,
             limits.clone(),
             handler.clone(),
             signal.clone(),
         ));
-        tracing::warn!(address = %addr, "ATNA intake listening on plain TCP (clear text: labs only)");
+        tracing::warn!(address = %addr, "{purpose} listening on plain TCP (clear text: labs only)");
     }
-    if let Some(addr) = &a.syslog_udp_listen {
+    if let Some(addr) = l.udp {
         let socket = tokio::net::UdpSocket::bind(addr)
             .await
-            .map_err(|e| format!("cannot listen on {addr} (audit.syslog_udp_listen): {e}"))?;
-        tokio::spawn(syslog::serve_udp(
-            socket,
-            limits.clone(),
-            handler.clone(),
-            signal.clone(),
-        ));
-        tracing::warn!(address = %addr, "ATNA intake listening on UDP (clear text, lossy: labs only)");
+            .map_err(|e| format!("cannot listen on {addr} ({section}.syslog_udp_listen): {e}"))?;
+        tokio::spawn(syslog::serve_udp(socket, limits, handler, signal));
+        tracing::warn!(address = %addr, "{purpose} listening on UDP (clear text, lossy: labs only)");
     }
-    Ok(IntakeListeners { stop: Some(stop) })
+    Ok(stop)
+}
+
+/// The line readers of the syslog transports.
+struct SyslogReaders {
+    udp: std::sync::Mutex<monitor::event::LineReader>,
+    tcp: std::sync::Mutex<monitor::event::LineReader>,
+    tls: std::sync::Mutex<monitor::event::LineReader>,
+}
+
+/// One syslog message into the pipeline (dropped and counted when the queue is full),
+/// normalized as the syslog-file line it would be.
+fn monitor_syslog_message(
+    mon: &monitor::Monitor,
+    readers: &SyslogReaders,
+    r: webqx_events::syslog::Received,
+) {
+    use webqx_events::syslog::Transport;
+    let (input, reader) = match r.transport {
+        Transport::Udp => ("syslog-udp", &readers.udp),
+        Transport::Tcp => ("syslog-tcp", &readers.tcp),
+        _ => ("syslog-tls", &readers.tls),
+    };
+    let msg = match &r.result {
+        Ok(m) => m,
+        Err(e) => {
+            metrics::counter!("webqx_monitor_rejected_total", "input" => input, "reason" => e.reason())
+                .increment(1);
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(msg.msg_bytes());
+    let event = match reader.lock() {
+        Ok(mut reader) => reader.syslog_message(
+            msg.timestamp(),
+            msg.hostname(),
+            msg.app_name(),
+            msg.procid(),
+            &text,
+        ),
+        Err(_) => None,
+    };
+    let Some(mut event) = event else {
+        return;
+    };
+    monitor::event::add_syslog_fields(&mut event, msg);
+    let _ = mon.offer(
+        input,
+        monitor::Item {
+            event: Some(event),
+            mark: None,
+        },
+    );
 }
 
 /// Starts the plain-HTTP Tang listener when `[tang] listen` is set.
@@ -528,10 +749,10 @@ async fn start_tang_listener(
     ))))
 }
 
-async fn bind_tcp(addr: &str) -> Result<tokio::net::TcpListener, String> {
+async fn bind_tcp_for(addr: &str, key: &str) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr} (audit syslog intake): {e}"))
+        .map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
 }
 
 /// Signs the chain head every `audit.checkpoint_interval` while unsealed.

@@ -29,6 +29,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub errors: Option<Value>,
+    /// For a 413: the limit the request went over (items for `too-many-items`, bytes
+    /// for `body-too-large`), so that a client can split its batch to fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 /// An error on its way to the client.
@@ -40,8 +44,10 @@ pub struct ApiError {
     pub kind: &'static str,
     /// Message for the client.
     pub detail: String,
-    /// Per-item errors.
-    pub errors: Option<Value>,
+    /// Per-item errors (boxed: an error is returned by value on every path).
+    pub errors: Option<Box<Value>>,
+    /// The limit a 413 went over (see [`Problem::limit`]).
+    pub limit: Option<u64>,
     /// Whether a capability already wrote the audit record for this request.
     pub audited: bool,
 }
@@ -54,6 +60,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             errors: None,
+            limit: None,
             audited: false,
         }
     }
@@ -61,6 +68,12 @@ impl ApiError {
     /// 400 with the given message.
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", detail)
+    }
+
+    /// Names the limit the request went over (a 413's items or bytes).
+    pub fn with_limit(mut self, limit: usize) -> ApiError {
+        self.limit = u64::try_from(limit).ok();
+        self
     }
 
     /// Marks the error as already audited.
@@ -85,7 +98,8 @@ impl IntoResponse for ApiError {
             title: title(self.kind),
             status: self.status.as_u16(),
             detail: self.detail,
-            errors: self.errors,
+            errors: self.errors.map(|e| *e),
+            limit: self.limit,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
@@ -164,6 +178,7 @@ impl From<KmsError> for ApiError {
             kind: e.kind(),
             detail: kms_detail(&e),
             errors: None,
+            limit: None,
             audited: true,
         }
     }
@@ -211,6 +226,7 @@ impl From<TokenError> for ApiError {
             kind: e.kind(),
             detail,
             errors: None,
+            limit: None,
             audited,
         }
     }

@@ -181,13 +181,16 @@ pub async fn create(
     ctx: &RequestContext,
     t: &NewTarget,
 ) -> Result<String, ScansError> {
-    check(t)?;
     let id = uuid::Uuid::now_v7().to_string();
     let mut rec = ctx.record("pki.scan.target.create", Some(format!("tls:{}", t.target)));
     rec.detail("id", id.clone())
         .detail("profile", t.profile.clone());
+    // Checked inside the audited transaction: a refused target is on the trail too.
     audit
-        .transact(rec, async |tx, _| insert(tx, &id, t, "api").await)
+        .transact(rec, async |tx, _| {
+            check(t)?;
+            insert(tx, &id, t, "api").await
+        })
         .await?;
     Ok(id)
 }

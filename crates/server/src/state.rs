@@ -33,4 +33,6 @@ pub struct AppState {
     pub pki: webqx_pki::ca::Authority,
     /// The OAuth authorization server, when `[oauth] enabled`.
     pub oauth: Option<Arc<crate::oauth::OAuthService>>,
+    /// The monitoring pipeline, when `[monitor] enabled`.
+    pub monitor: Option<crate::monitor::Monitor>,
 }

@@ -10,6 +10,12 @@ pub mod softhsm;
 
 use std::path::{Path, PathBuf};
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (for listeners a test starts).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}
+
 /// The workspace root (the folder holding the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -59,6 +59,37 @@ impl Server {
         }
     }
 
+    /// Starts a second node on the same store (PostgreSQL): its own data folder with this
+    /// node's TLS material, key file and admin token, and the same environment.
+    pub fn second_node(&self) -> Server {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let tls = data.join("tls");
+        std::fs::create_dir_all(&tls).expect("data folder");
+        for entry in std::fs::read_dir(self.data.join("tls")).expect("tls folder") {
+            let entry = entry.expect("tls entry");
+            std::fs::copy(entry.path(), tls.join(entry.file_name())).expect("tls copy");
+        }
+        for file in ["unseal.key", "admin.token"] {
+            std::fs::copy(self.data.join(file), data.join(file)).expect("key file copy");
+        }
+        for d in [&data, &tls] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .expect("permissions");
+        }
+        let mut s = Server {
+            bin: self.bin.clone(),
+            data,
+            addr: String::new(),
+            env: self.env.clone(),
+            child: None,
+            _dir: Some(dir),
+        };
+        s.spawn();
+        s
+    }
+
     /// Starts (or restarts) the process and waits until it listens.
     pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.data.join("addr"));
@@ -232,13 +263,34 @@ impl Http {
 
     /// Sends a request with an optional raw body and content type.
     pub async fn send(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> Reply {
+        match body {
+            Some((bytes, ct)) => {
+                self.send_raw(method, path, Some(bytes), &[("content-type", ct)])
+                    .await
+            }
+            None => self.send_raw(method, path, None, &[]).await,
+        }
+    }
+
+    /// Sends a request with an optional raw body and exactly the headers given (and
+    /// the bearer token): no content type unless one is given.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, format!("{}{path}", self.addr));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        if let Some((bytes, ct)) = body {
-            req = req.header("content-type", ct).body(bytes);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(bytes) = body {
+            req = req.body(bytes);
         }
         let r = req.send().await.expect("request reaches the server");
         let status = r.status().as_u16();
@@ -250,6 +302,34 @@ impl Http {
             headers,
             json,
             text,
+        }
+    }
+
+    /// The alerts (`GET /v1/alerts?limit=1000`), asserting 200.
+    pub async fn alerts(&self) -> Vec<Value> {
+        let r = self.get("/v1/alerts?limit=1000").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["alerts"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls the alerts until `check` holds for them (60 s at most, then fails naming
+    /// `what` and the alerts seen).
+    pub async fn wait_alerts(&self, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let alerts = self.alerts().await;
+            if check(&alerts) {
+                return alerts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; alerts: {:#?}",
+                alerts
+                    .iter()
+                    .map(|a| (&a["rule_id"], &a["title"], &a["group_key"], &a["count"]))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

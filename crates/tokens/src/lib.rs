@@ -80,11 +80,22 @@ pub enum Operation {
     OauthIntrospect,
     /// Register, list, disable, enable and delete OAuth clients.
     OauthAdmin,
+    /// Send logs and events into security monitoring (`POST /v1/events`).
+    EventsWrite,
+    /// List, show and follow alerts; list suppressions; read monitoring context.
+    AlertsRead,
+    /// Acknowledge and close alerts, manage suppressions and monitoring context.
+    AlertsWrite,
+    /// List vulnerability scan targets, their results, the current findings and the
+    /// advisory database's status.
+    VulnRead,
+    /// Add, remove and run vulnerability scan targets.
+    VulnWrite,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 28] = [
         Operation::Encrypt,
         Operation::Decrypt,
         Operation::Rewrap,
@@ -108,6 +119,11 @@ impl Operation {
         Operation::PkiAdmin,
         Operation::OauthIntrospect,
         Operation::OauthAdmin,
+        Operation::EventsWrite,
+        Operation::AlertsRead,
+        Operation::AlertsWrite,
+        Operation::VulnRead,
+        Operation::VulnWrite,
     ];
 
     /// The API name.
@@ -136,6 +152,11 @@ impl Operation {
             Operation::PkiAdmin => "pki-admin",
             Operation::OauthIntrospect => "oauth-introspect",
             Operation::OauthAdmin => "oauth-admin",
+            Operation::EventsWrite => "events-write",
+            Operation::AlertsRead => "alerts-read",
+            Operation::AlertsWrite => "alerts-write",
+            Operation::VulnRead => "vuln-read",
+            Operation::VulnWrite => "vuln-write",
         }
     }
 

@@ -1063,7 +1063,9 @@ fn parse_cursor(c: &str) -> Result<(i64, String), CaError> {
     Ok((ms, normalize_serial(serial).map_err(|_| bad())?))
 }
 
-/// Lowercase hex without colons or leading zero bytes beyond what we issue.
+/// The serial as the CA stores it: lowercase hex of its bytes, no colons, no leading zero
+/// byte. Tools disagree on leading zeros (`0b9a…`, `B9A…`, `00:0B:9A…`), so any number of
+/// them is accepted and the result always has an even number of digits.
 ///
 /// # Errors
 /// [`CaError::Invalid`] when it is not hex.
@@ -1078,7 +1080,12 @@ pub fn normalize_serial(serial: &str) -> Result<String, CaError> {
             "a serial number is hex digits (colons allowed)".into(),
         ));
     }
-    Ok(s)
+    let digits = s.trim_start_matches('0');
+    Ok(match digits.len() {
+        0 => "00".to_owned(),
+        n if n % 2 == 1 => format!("0{digits}"),
+        _ => digits.to_owned(),
+    })
 }
 
 pub(crate) fn check_ca_name(name: &str) -> Result<(), CaError> {

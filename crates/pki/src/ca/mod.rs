@@ -412,6 +412,11 @@ mod tests {
             KeyAlgorithm::Rsa3072
         );
         assert_eq!(normalize_serial("0A:bC").unwrap(), "0abc");
+        // openssl and others add or drop leading zeros; all name the same certificate.
+        assert_eq!(normalize_serial("abc").unwrap(), "0abc");
+        assert_eq!(normalize_serial("00:0a:bc").unwrap(), "0abc");
+        assert_eq!(normalize_serial("7f01").unwrap(), "7f01");
+        assert_eq!(normalize_serial("0").unwrap(), "00");
         assert!(normalize_serial("xyz").is_err());
     }
 

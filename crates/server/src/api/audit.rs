@@ -212,9 +212,11 @@ pub async fn records(
         .audited(rec, async |rec| {
             let (head, _) = webqx_audit::trail::head(&s.store).await?;
             let mut page = webqx_audit::trail::read(&s.store, &query).await?;
-            if let Some(to) = q.to {
-                page.retain(|r| r.entry.seq <= to);
-            }
+            // The page ends at the head read above: a record written between the two
+            // reads belongs to the next page, so that a client paging up to this head
+            // sees exactly this page's records.
+            let end = q.to.map_or(head, |to| to.min(head));
+            page.retain(|r| r.entry.seq <= end);
             rec.detail("records", page.len());
             Ok::<_, KmsError>((page, head))
         })

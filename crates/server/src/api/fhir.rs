@@ -74,7 +74,7 @@ fn items(body: &Body, framing: Framing) -> Result<Vec<Value>, ApiError> {
                 errors.len()
             ),
         );
-        err.errors = Some(Value::Array(errors));
+        err.errors = Some(Box::new(Value::Array(errors)));
         return Err(err);
     }
     if out.is_empty() {
@@ -119,7 +119,7 @@ fn failures(results: &[Result<Stats, ItemError>], framing: Framing) -> Option<Ap
             errors.len()
         ),
     );
-    err.errors = Some(Value::Array(errors));
+    err.errors = Some(Box::new(Value::Array(errors)));
     Some(err.audited())
 }
 

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod fhir;
 pub mod keys;
 pub mod lifecycle;
+pub mod monitor;
 pub mod mtls;
 pub mod oauth;
 pub mod pins;
@@ -16,6 +17,7 @@ pub mod sys;
 pub mod tang;
 pub mod tde;
 pub mod tokens;
+pub mod vuln;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -49,6 +51,11 @@ use utoipa::OpenApi;
         oauth::token, oauth::introspect, oauth::revoke, oauth::jwks, oauth::metadata, oauth::verify,
         oauth::create_client, oauth::list_clients, oauth::show_client, oauth::disable_client,
         oauth::enable_client, oauth::delete_client,
+        monitor::events, monitor::list, monitor::show, monitor::ack, monitor::close, monitor::stream,
+        monitor::suppressions, monitor::suppress, monitor::unsuppress,
+        monitor::put_context, monitor::get_context,
+        vuln::create, vuln::list, vuln::remove, vuln::run, vuln::results, vuln::findings,
+        vuln::db_status, vuln::db_import, vuln::scan,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),
@@ -167,6 +174,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pki::routes())
         .merge(acme::routes())
         .merge(oauth::routes())
+        .merge(monitor::routes())
+        .merge(vuln::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -29,23 +29,6 @@ impl From<ScansError> for ApiError {
     }
 }
 
-async fn read_audit(
-    s: &AppState,
-    caller: &Caller,
-    action: &str,
-    target: Option<String>,
-) -> Result<(), ApiError> {
-    let rec = caller.ctx.record(action, target);
-    s.audit.record(rec).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit-unavailable",
-            "the audit trail cannot be written, so the request was refused; retry later",
-        )
-    })?;
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/v1/pki/scans", tag = "pki", request_body = NewTarget,
     responses((status = 201, body = Object), (status = 400, body = crate::problem::Problem)))]
 /// Add a TLS endpoint to scan on a schedule.
@@ -68,7 +51,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Value>
     caller
         .require(&s, Operation::Sys, None, "pki.scan.target.list")
         .await?;
-    read_audit(&s, &caller, "pki.scan.target.list", None).await?;
+    caller.audit_read(&s, "pki.scan.target.list", None).await?;
     let targets = scans::list(&s.store).await?;
     Ok(Done(StatusCode::OK, json!({"targets": targets})))
 }
@@ -99,7 +82,9 @@ pub async fn results(
     caller
         .require(&s, Operation::Sys, None, "pki.scan.results")
         .await?;
-    read_audit(&s, &caller, "pki.scan.results", Some(format!("scan:{id}"))).await?;
+    caller
+        .audit_read(&s, "pki.scan.results", Some(format!("scan:{id}")))
+        .await?;
     let target = scans::get(&s.store, &id).await?;
     let results = scans::history(&s.store, &id, 100).await?;
     Ok(Done(

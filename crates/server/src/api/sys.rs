@@ -34,6 +34,11 @@ pub struct Health {
     /// Why the HSM (PKCS#11 seal) did not unseal the service, and what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seal_error: Option<String>,
+    /// The monitoring pipeline, when on: events queued, capacity, and per input what
+    /// was accepted, dropped (queue full) and deferred (read again later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub monitor: Option<serde_json::Value>,
 }
 
 async fn health_of(s: &AppState) -> Health {
@@ -57,6 +62,7 @@ async fn health_of(s: &AppState) -> Health {
             None => None,
         },
         seal_error: if sealed { s.kms.last_hsm_error() } else { None },
+        monitor: s.monitor.as_ref().map(crate::monitor::Monitor::status),
     }
 }
 

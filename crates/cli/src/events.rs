@@ -1,0 +1,481 @@
+//! `webqx-sec events send FILE`: events, or log lines, into security monitoring through
+//! `POST /v1/events`, in batches the server takes, answered per line of the file.
+//!
+//! What the file may hold:
+//! - one JSON document: an object (one event) or an array of them;
+//! - otherwise lines, each on its own: a line that starts with `{` or `[` is sent as it
+//!   is (the server takes a JSON object as a schema event and refuses anything else);
+//!   any other line (syslog/auth.log, Apache/nginx access or error logs, plain text) is
+//!   normalized here into a schema event by the events crate, as the server normalizes
+//!   the files it follows. Blank lines are skipped.
+//!
+//! Batches hold at most `--batch` items and [`BATCH_BYTES`] bytes. A 413 answer names the
+//! server's limit (`limit`: `[monitor] max_items` or `server.max_body_bytes`); the
+//! refused batch, of which the server took nothing, is split to fit and sent again.
+//!
+//! Exit codes: 0 every item accepted; 1 some item rejected (by the server, or here as a
+//! line no event can be made of); 4/5/3 when a batch as a whole is refused, fails or
+//! cannot be sent: what was sent before it is reported, and the message names the first
+//! line not sent.
+
+use crate::Global;
+use crate::client::Client;
+use crate::commands::connect;
+use crate::exit::{Exit, Failure};
+use crate::output::{print_json, visible};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use webqx_events::normalize::{self, Format, Options, SshSessions};
+
+/// Most bytes in one request body (the server's default `server.max_body_bytes` is
+/// 32 MiB; smaller requests keep each answer quick).
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// `events …`.
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Send events from a file (`-` for standard input): a JSON object, a JSON array,
+    /// NDJSON, or log lines (syslog/auth.log, web server logs), which are normalized
+    /// into events first. Sent in batches; results name the line of the file. Exits 1
+    /// when an item was rejected.
+    Send {
+        /// The file.
+        file: PathBuf,
+        /// Most items in one request (lowered to the server's `[monitor] max_items`
+        /// when it answers 413 with it).
+        #[arg(long, default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch: u32,
+    },
+}
+
+/// Where an item is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A 1-based line.
+    Line(usize),
+    /// The 0-based position in the file's JSON array.
+    Element(usize),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Line(n) => write!(f, "line {n}"),
+            Origin::Element(n) => write!(f, "item {n}"),
+        }
+    }
+}
+
+/// One item of the file: one NDJSON line to send, or why none could be made.
+#[derive(Debug)]
+struct Entry {
+    at: Origin,
+    payload: Result<Vec<u8>, String>,
+}
+
+/// The file's items, in order.
+fn entries(bytes: &[u8]) -> Vec<Entry> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let opens_json = start.is_some_and(|i| matches!(bytes.get(i), Some(b'{' | b'[')));
+    if opens_json && let Ok(document) = serde_json::from_slice::<Value>(bytes) {
+        return from_document(document, bytes, start.unwrap_or(0));
+    }
+    from_lines(bytes)
+}
+
+/// A whole JSON document: its array's elements, or the one value.
+fn from_document(document: Value, bytes: &[u8], start: usize) -> Vec<Entry> {
+    match document {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| Entry {
+                at: Origin::Element(i),
+                payload: Ok(item.to_string().into_bytes()),
+            })
+            .collect(),
+        one => {
+            let line = 1 + bytes
+                .get(..start)
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            vec![Entry {
+                at: Origin::Line(line),
+                payload: Ok(one.to_string().into_bytes()),
+            }]
+        }
+    }
+}
+
+/// Lines: JSON ones as they are, others normalized into events.
+fn from_lines(bytes: &[u8]) -> Vec<Entry> {
+    let options = Options::default();
+    let mut sessions = SshSessions::new();
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let payload = if normalize::is_json_text(text) {
+            Ok(text.to_vec())
+        } else {
+            normalize::normalize_line(line, Format::Auto, &options)
+                .map(|mut event| {
+                    sessions.observe(&mut event);
+                    event.into_value().to_string().into_bytes()
+                })
+                .map_err(|rejected| rejected.to_string())
+        };
+        out.push(Entry {
+            at: Origin::Line(i + 1),
+            payload,
+        });
+    }
+    out
+}
+
+/// How much one request may hold; lowered by the server's 413 answers.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    items: usize,
+    bytes: usize,
+}
+
+impl Batch {
+    /// The entries (indexes into `entries`, from `from`) of the next request and its
+    /// NDJSON body: at least one sendable entry, whatever its size.
+    fn take(&self, entries: &[Entry], from: usize) -> (Vec<usize>, Vec<u8>) {
+        let mut picked = Vec::new();
+        let mut body = Vec::new();
+        for (i, entry) in entries.iter().enumerate().skip(from) {
+            let Ok(line) = &entry.payload else { continue };
+            let full = picked.len() == self.items || body.len() + line.len() + 1 > self.bytes;
+            if full && !picked.is_empty() {
+                break;
+            }
+            body.extend_from_slice(line);
+            body.push(b'\n');
+            picked.push(i);
+        }
+        (picked, body)
+    }
+
+    /// Fits the batch under what a 413 `problem` names (or halves it); false when a
+    /// single item is what the server refuses.
+    fn shrink(&mut self, problem: &Value, sent: usize, sent_bytes: usize) -> bool {
+        if sent <= 1 {
+            return false;
+        }
+        let limit = problem["limit"]
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok());
+        let kind = problem["type"].as_str().unwrap_or_default();
+        if kind.ends_with("/body-too-large") {
+            self.bytes = limit
+                .filter(|l| *l < sent_bytes)
+                .unwrap_or(sent_bytes / 2)
+                .max(1);
+        } else {
+            self.items = limit.filter(|l| *l < sent).unwrap_or(sent / 2).max(1);
+        }
+        true
+    }
+}
+
+/// What became of every entry so far (None: not sent yet).
+struct Outcomes(Vec<Option<Result<(), String>>>);
+
+impl Outcomes {
+    fn counts(&self) -> (usize, usize) {
+        let accepted = self.0.iter().filter(|o| matches!(o, Some(Ok(())))).count();
+        let rejected = self.0.iter().filter(|o| matches!(o, Some(Err(_)))).count();
+        (accepted, rejected)
+    }
+
+    /// Records the server's per-item `results` for the entries `picked` (the body's
+    /// line `index` is the position in `picked`: one item a line, no blank lines).
+    fn record(&mut self, picked: &[usize], answer: &Value) {
+        for r in answer["results"].as_array().into_iter().flatten() {
+            let Some(&entry) = r["index"]
+                .as_u64()
+                .and_then(|i| picked.get(usize::try_from(i).ok()?))
+            else {
+                continue;
+            };
+            if let Some(slot) = self.0.get_mut(entry) {
+                *slot = Some(if r["status"] == "accepted" {
+                    Ok(())
+                } else {
+                    Err(r["reason"].as_str().unwrap_or("rejected").to_owned())
+                });
+            }
+        }
+        for &entry in picked {
+            // An item the answer does not mention was not taken.
+            if let Some(slot) = self.0.get_mut(entry) {
+                slot.get_or_insert_with(|| Err("the server's answer omits it".into()));
+            }
+        }
+    }
+}
+
+/// Sends every sendable entry; stops at the first batch refused or failed as a whole,
+/// returning that failure and the first entry not sent.
+async fn send_all(
+    client: &Client,
+    entries: &[Entry],
+    outcomes: &mut Outcomes,
+    mut batch: Batch,
+) -> Result<(), (Failure, usize)> {
+    let mut from = 0;
+    loop {
+        let (picked, body) = batch.take(entries, from);
+        let Some(&first) = picked.first() else {
+            return Ok(());
+        };
+        let last = picked.last().copied().unwrap_or(first);
+        let sent_bytes = body.len();
+        match client.raw("/v1/events", "application/x-ndjson", body).await {
+            Ok(answer) => {
+                let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
+                outcomes.record(&picked, &answer);
+                from = last + 1;
+            }
+            Err(f) if f.problem.as_ref().is_some_and(|p| p["status"] == 413) => {
+                let problem = f.problem.clone().unwrap_or_default();
+                if !batch.shrink(&problem, picked.len(), sent_bytes) {
+                    if let Some(slot) = outcomes.0.get_mut(first) {
+                        *slot = Some(Err(f.message));
+                    }
+                    from = first + 1;
+                }
+            }
+            Err(f) => return Err((f, first)),
+        }
+    }
+}
+
+fn read(file: &Path) -> Result<Vec<u8>, Failure> {
+    if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Failure::local(format!("cannot read standard input: {e}")))?;
+        return Ok(buf);
+    }
+    std::fs::read(file).map_err(|e| Failure::local(format!("cannot read {}: {e}", file.display())))
+}
+
+fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
+    let (accepted, rejected) = outcomes.counts();
+    if g.json {
+        let results: Vec<Value> = entries
+            .iter()
+            .zip(&outcomes.0)
+            .filter_map(|(entry, outcome)| {
+                let mut r = match entry.at {
+                    Origin::Line(n) => json!({"line": n}),
+                    Origin::Element(n) => json!({"item": n}),
+                };
+                match outcome.as_ref()? {
+                    Ok(()) => r["status"] = json!("accepted"),
+                    Err(reason) => {
+                        r["status"] = json!("rejected");
+                        r["reason"] = json!(reason);
+                    }
+                }
+                Some(r)
+            })
+            .collect();
+        print_json(&json!({"accepted": accepted, "rejected": rejected, "results": results}));
+        return;
+    }
+    println!("{accepted} accepted, {rejected} rejected");
+    for (entry, outcome) in entries.iter().zip(&outcomes.0) {
+        if let Some(Err(reason)) = outcome {
+            println!("  {}: {}", entry.at, visible(reason));
+        }
+    }
+}
+
+/// Runs an `events` command.
+///
+/// # Errors
+/// An unreadable file; a batch refused or failed as a whole (after reporting what was
+/// sent before it).
+pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
+    let EventsCommand::Send { file, batch } = cmd;
+    let entries = entries(&read(&file)?);
+    let mut outcomes = Outcomes(
+        entries
+            .iter()
+            .map(|e| e.payload.as_ref().err().map(|why| Err(why.clone())))
+            .collect(),
+    );
+    if entries.is_empty() {
+        eprintln!("{} holds no events: nothing sent", file.display());
+        return Ok(0);
+    }
+    let client = connect(g)?;
+    let batch = Batch {
+        items: usize::try_from(batch).unwrap_or(1000),
+        bytes: BATCH_BYTES,
+    };
+    if let Err((mut failure, first)) = send_all(&client, &entries, &mut outcomes, batch).await {
+        let at = entries.get(first).map_or(Origin::Line(0), |e| e.at);
+        if first > 0 {
+            report(g, &entries, &outcomes);
+        }
+        failure.message = format!(
+            "{}; nothing from {at} on was sent: send the rest again",
+            failure.message
+        );
+        return Err(failure);
+    }
+    report(g, &entries, &outcomes);
+    let (_, rejected) = outcomes.counts();
+    Ok(if rejected > 0 {
+        Exit::CheckFailed as i32
+    } else {
+        0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(e: &Entry) -> Value {
+        serde_json::from_slice(e.payload.as_ref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_json_document_is_its_items() {
+        let arr = entries(b"[{\"a\":1},\n 2,\n {\"b\":2}]\n");
+        assert_eq!(
+            arr.iter().map(|e| e.at).collect::<Vec<_>>(),
+            [Origin::Element(0), Origin::Element(1), Origin::Element(2)]
+        );
+        assert_eq!(payload(&arr[2]), json!({"b": 2}));
+        let one = entries(b"\n\n{\n  \"a\": 1\n}\n");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].at, Origin::Line(3));
+        assert_eq!(payload(&one[0]), json!({"a": 1}));
+    }
+
+    #[test]
+    fn lines_are_numbered_from_1_and_plain_ones_normalized() {
+        let text = "{\"user\":{\"name\":\"a\"}}\n\n[]\r\n\
+            Dec 10 10:00:00 gw sshd[7]: Failed password for root from 203.0.113.5 port 4 ssh2\n\
+            {not json\n";
+        let e = entries(text.as_bytes());
+        assert_eq!(
+            e.iter().map(|e| e.at).collect::<Vec<_>>(),
+            [1, 3, 4, 5].map(Origin::Line)
+        );
+        assert_eq!(e[0].payload.as_ref().unwrap(), br#"{"user":{"name":"a"}}"#);
+        assert_eq!(
+            e[1].payload.as_ref().unwrap(),
+            b"[]",
+            "the server judges it"
+        );
+        let ssh = payload(&e[2]);
+        assert_eq!(ssh["event"]["action"], "ssh_failed_password");
+        assert_eq!(ssh["source"]["ip"], "203.0.113.5");
+        assert_eq!(
+            e[3].payload.as_ref().unwrap(),
+            b"{not json",
+            "sent as is: the server says why it is not JSON"
+        );
+    }
+
+    #[test]
+    fn a_line_no_event_can_be_made_of_is_rejected_here() {
+        let e = entries(b"ok line\nbinary \x00\x01\x02\x03\x04\x05 data\n");
+        assert!(e[0].payload.is_ok());
+        assert!(e[1].payload.as_ref().unwrap_err().contains("binary"));
+        assert!(entries(b" \n\n").is_empty());
+    }
+
+    fn lines(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                at: Origin::Line(i + 1),
+                payload: Ok(format!("{{\"n\":{i}}}").into_bytes()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_at_most_their_items_and_bytes() {
+        let mut e = lines(10);
+        e[1].payload = Err("binary".into());
+        let b = Batch {
+            items: 3,
+            bytes: 1000,
+        };
+        let (picked, body) = b.take(&e, 0);
+        assert_eq!(picked, [0, 2, 3], "an entry rejected here is not sent");
+        assert_eq!(body, b"{\"n\":0}\n{\"n\":2}\n{\"n\":3}\n");
+        let (picked, _) = b.take(&e, 9);
+        assert_eq!(picked, [9]);
+        assert!(b.take(&e, 10).0.is_empty());
+        let small = Batch {
+            items: 100,
+            bytes: 17,
+        };
+        assert_eq!(
+            small.take(&e, 0).0,
+            [0, 2],
+            "two 8-byte lines fit in 17 bytes"
+        );
+        let tiny = Batch {
+            items: 100,
+            bytes: 1,
+        };
+        assert_eq!(
+            tiny.take(&e, 0).0,
+            [0],
+            "an item larger than the batch goes alone"
+        );
+    }
+
+    #[test]
+    fn a_413_fits_the_batch_to_the_servers_limit() {
+        let mut b = Batch {
+            items: 1000,
+            bytes: BATCH_BYTES,
+        };
+        let items = json!({"type": "https://webqx.health/problems/too-many-items", "status": 413, "limit": 50});
+        assert!(b.shrink(&items, 1000, 9000));
+        assert_eq!(b.items, 50);
+        let bytes = json!({"type": "https://webqx.health/problems/body-too-large", "status": 413, "limit": 4096});
+        assert!(b.shrink(&bytes, 50, 9000));
+        assert_eq!(b.bytes, 4096);
+        // Without a limit (an older server), halve.
+        let bare = json!({"type": "https://webqx.health/problems/too-many-items", "status": 413});
+        assert!(b.shrink(&bare, 50, 100));
+        assert_eq!(b.items, 25);
+        assert!(!b.shrink(&bare, 1, 100), "one item cannot be split");
+    }
+
+    #[test]
+    fn results_map_back_to_the_entries_sent() {
+        let mut o = Outcomes(vec![None; 5]);
+        let answer = json!({"results": [
+            {"index": 0, "status": "accepted"},
+            {"index": 1, "status": "rejected", "reason": "not a JSON object"}]});
+        o.record(&[1, 3, 4], &answer);
+        assert_eq!(o.0[1], Some(Ok(())));
+        assert_eq!(o.0[3], Some(Err("not a JSON object".into())));
+        assert!(o.0[4].as_ref().unwrap().is_err(), "not in the answer");
+        assert_eq!(o.0[0], None);
+        assert_eq!(o.counts(), (1, 2));
+    }
+}

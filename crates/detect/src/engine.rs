@@ -1,0 +1,561 @@
+//! The engine: one Sigma evaluator per dataset, EHR enrichment, suppressions.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rsigma_eval::{
+    CorrelationConfig, CorrelationEngine, CorrelationEventMode, EvaluationResult, ResultBody,
+    TimestampFallback, parse_pipeline,
+};
+use rsigma_parser::{FilterRuleTarget, SigmaCollection};
+use serde_json::{Map, Value};
+use webqx_events::normalize::redact_event;
+
+use crate::context::{Baseline, Context};
+use crate::error::LoadError;
+use crate::event::{REF_TEXT_FIELD, SchemaEvent, WindowedEvent, lookup};
+use crate::mapping::{DATASETS, DatasetSpec, dataset, pipeline_yaml};
+use crate::rules::RuleSet;
+use crate::{Detection, Explained, Level, Outcome, Suppression};
+
+/// Tag that marks an EHR privacy rule whose hits are explained by a care relationship.
+pub const EXPLAINABLE_TAG: &str = "webqx.explainable";
+
+/// Hard ceiling on triggering events kept per detection.
+pub const MAX_TRIGGER_EVENTS: usize = 20;
+
+/// Limits and tuning. The defaults suit one server node.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Correlation state entries (groups × correlations) across the engine; beyond it
+    /// expired windows are evicted first, then the oldest.
+    pub max_groups: usize,
+    /// Entries kept inside one group's window (oldest dropped first).
+    pub max_group_entries: usize,
+    /// Triggering events kept per detection (at most [`MAX_TRIGGER_EVENTS`]).
+    pub max_trigger_events: usize,
+    /// Users tracked by the volume baseline.
+    pub max_baseline_users: usize,
+    /// Lowest baseline in accesses per day (see the baseline method in the docs).
+    pub baseline_floor: f64,
+    /// After a correlation fires for a group, further firings for the same group are
+    /// held back for this many seconds (`None`: every event past the threshold
+    /// alerts again). The alert store groups what remains.
+    pub realert_secs: Option<u64>,
+    /// Treat the input as one stream whose clock may restart: when an event is older
+    /// than the newest seen by more than the longest correlation timespan, every
+    /// correlation window of its dataset is dropped first. Right for `hunt` reading
+    /// files one after another (a rotated log, or the same log twice); wrong for a
+    /// server that mixes sources, where an old file must not wipe live windows.
+    /// Without it, entries from the "future" stay in sliding windows (which evict only
+    /// from the front) and keep counting.
+    pub reset_on_rewind: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_groups: 100_000,
+            max_group_entries: 10_000,
+            max_trigger_events: MAX_TRIGGER_EVENTS,
+            max_baseline_users: 100_000,
+            baseline_floor: 20.0,
+            realert_secs: Some(600),
+            reset_on_rewind: false,
+        }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Events whose dataset no rule serves.
+    pub unrouted: u64,
+    /// Detections dropped by an active suppression.
+    pub suppressed: u64,
+    /// EHR rule hits explained by a care relationship.
+    pub explained: u64,
+}
+
+/// The detection engine. `Send`: the server runs it on a blocking thread.
+pub struct Engine {
+    buckets: Vec<Option<Bucket>>,
+    context: Context,
+    baseline: Baseline,
+    suppressions: Vec<Suppression>,
+    options: Options,
+    stats: Stats,
+}
+
+/// One dataset's evaluator and the ids of its building-block rules.
+struct Bucket {
+    engine: CorrelationEngine,
+    /// Rules (by id and name) that only feed correlations: a correlation references
+    /// them and does not say `generate: true`. Their matches are not alerts.
+    ///
+    /// rsigma's own `emit_detections: false` compares a correlation's references with
+    /// the matched rule's *id* only, so references by `name` (as our pack writes
+    /// them) slipped through; the engine filters here instead.
+    building_blocks: HashSet<String>,
+    /// Longest correlation timespan (or session gap) in this dataset, in seconds.
+    longest_span: i64,
+    /// Newest event time seen (Unix seconds), for [`Options::reset_on_rewind`].
+    newest: Option<i64>,
+    /// A new input began ([`Engine::restart_clock`]): the next event that is older
+    /// than the newest at all restarts the windows.
+    fresh_input: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Compile `rules` into one evaluator per dataset.
+    ///
+    /// # Errors
+    /// [`LoadError::Compile`] when a rule cannot be compiled or a correlation names a
+    /// rule that does not exist for its dataset.
+    pub fn new(rules: RuleSet, context: Context, options: Options) -> Result<Self, LoadError> {
+        let mut buckets = Vec::with_capacity(DATASETS.len());
+        for spec in DATASETS {
+            buckets.push(build_bucket(&rules.collection, spec, &options)?);
+        }
+        Ok(Self {
+            buckets,
+            baseline: Baseline::new(options.max_baseline_users, options.baseline_floor),
+            context,
+            suppressions: Vec::new(),
+            options,
+            stats: Stats::default(),
+        })
+    }
+
+    /// A new input begins (`hunt`: the next file). With [`Options::reset_on_rewind`],
+    /// the first event of each dataset that is older than the newest seen drops that
+    /// dataset's windows, by however little: a short file read twice starts afresh.
+    pub fn restart_clock(&mut self) {
+        for bucket in self.buckets.iter_mut().flatten() {
+            bucket.fresh_input = true;
+        }
+    }
+
+    /// Replace the suppressions (the server stores and audits them).
+    pub fn set_suppressions(&mut self, suppressions: Vec<Suppression>) {
+        self.suppressions = suppressions;
+    }
+
+    /// Replace the EHR context (the baseline history is kept).
+    pub fn set_context(&mut self, context: Context) {
+        self.context = context;
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Number of rules compiled for `dataset` (0 when none serve it).
+    pub fn rule_count(&self, dataset_name: &str) -> usize {
+        dataset(dataset_name)
+            .and_then(|(i, _)| self.buckets.get(i))
+            .and_then(Option::as_ref)
+            .map_or(0, |b| {
+                b.engine.detection_rule_count() + b.engine.correlation_rule_count()
+            })
+    }
+
+    /// Correlation state entries held now (bounded by [`Options::max_groups`] per dataset).
+    pub fn state_count(&self) -> usize {
+        self.buckets
+            .iter()
+            .flatten()
+            .map(|b| b.engine.state_count())
+            .sum()
+    }
+
+    /// Users tracked by the volume baseline.
+    pub fn baseline_users(&self) -> usize {
+        self.baseline.len()
+    }
+
+    /// Enrich and evaluate one event; suppressions are judged against the clock now.
+    pub fn process(&mut self, event: &mut Value) -> Outcome {
+        self.process_at(event, Utc::now())
+    }
+
+    /// Like [`Engine::process`] with an explicit "now" for suppression expiry.
+    pub fn process_at(&mut self, event: &mut Value, now: DateTime<Utc>) -> Outcome {
+        self.stats.events += 1;
+        let mut outcome = Outcome::default();
+        let Some(name) = lookup(event, "event.dataset").and_then(Value::as_str) else {
+            self.stats.unrouted += 1;
+            return outcome;
+        };
+        let Some((index, spec)) = dataset(name) else {
+            self.stats.unrouted += 1;
+            return outcome;
+        };
+        let at = event_time(event).unwrap_or(now);
+        if spec.dataset == "fhir.auditevent" {
+            self.enrich_ehr(event, at);
+        }
+        let Some(Some(bucket)) = self.buckets.get_mut(index) else {
+            self.stats.unrouted += 1;
+            return outcome;
+        };
+        let ts = at.timestamp();
+        if self.options.reset_on_rewind {
+            bucket.rewind_check(ts);
+        }
+        let view = SchemaEvent::new(event, spec.keyword_fields);
+        let matched = bucket.engine.evaluate(&view);
+        let windowed = WindowedEvent::new(&view);
+        let results = bucket
+            .engine
+            .process_with_detections(&windowed, matched, ts);
+        if self.stats.events.is_multiple_of(4096) {
+            bucket.engine.evict_expired(ts);
+        }
+        let blocks = &bucket.building_blocks;
+        let results: Vec<EvaluationResult> = results
+            .into_iter()
+            .filter(|r| {
+                !(r.header
+                    .rule_id
+                    .as_ref()
+                    .is_some_and(|id| blocks.contains(id))
+                    || blocks.contains(&r.header.rule_title))
+            })
+            .collect();
+        let explained =
+            lookup(event, "ehr.access.explained").and_then(Value::as_bool) == Some(true);
+        for result in results {
+            let detection = to_detection(result, event, at, self.options.max_trigger_events);
+            if explained && detection.tags.iter().any(|t| t == EXPLAINABLE_TAG) {
+                self.stats.explained += 1;
+                outcome.explained.push(Explained {
+                    rule_id: detection.rule_id,
+                    title: detection.title,
+                    user_id: user_of(event),
+                    patient_id: lookup(event, "ehr.patient.id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    timestamp: at,
+                });
+                continue;
+            }
+            if self.is_suppressed(&detection, event, now) {
+                self.stats.suppressed += 1;
+                outcome.suppressed += 1;
+                continue;
+            }
+            outcome.detections.push(detection);
+        }
+        outcome
+    }
+
+    fn enrich_ehr(&mut self, event: &mut Value, at: DateTime<Utc>) {
+        let user = user_of(event);
+        let patient = lookup(event, "ehr.patient.id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let seeded = user
+            .as_deref()
+            .and_then(|u| self.context.user(u))
+            .and_then(|u| u.baseline_daily);
+        let ratio = user.as_deref().map(|u| self.baseline.record(u, seeded, at));
+        let Some(root) = event.as_object_mut() else {
+            return;
+        };
+        let ehr = root
+            .entry("ehr")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !ehr.is_object() {
+            *ehr = Value::Object(Map::new());
+        }
+        let Some(ehr) = ehr.as_object_mut() else {
+            return;
+        };
+        self.context
+            .enrich(ehr, user.as_deref(), patient.as_deref(), at);
+        if let Some(ratio) = ratio.and_then(serde_json::Number::from_f64) {
+            let user_entry = ehr
+                .entry("user")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(map) = user_entry.as_object_mut() {
+                map.insert("volume_ratio".into(), Value::Number(ratio));
+            }
+        }
+    }
+
+    fn is_suppressed(&self, detection: &Detection, event: &Value, now: DateTime<Utc>) -> bool {
+        self.suppressions.iter().any(|s| {
+            s.expires_at > now
+                && (s.rule_id == "*" || s.rule_id == detection.rule_id)
+                && (detection
+                    .group_fields
+                    .iter()
+                    .any(|(k, v)| *k == s.field && *v == s.value)
+                    || lookup(event, &s.field).is_some_and(|v| value_text(v) == s.value))
+        })
+    }
+}
+
+impl Bucket {
+    /// Drops every window when `ts` is further behind the newest event than any window
+    /// reaches (see [`Options::reset_on_rewind`]).
+    fn rewind_check(&mut self, ts: i64) {
+        let reach = if std::mem::take(&mut self.fresh_input) {
+            0
+        } else {
+            self.longest_span
+        };
+        match self.newest {
+            Some(newest) if ts < newest.saturating_sub(reach) => {
+                // A "now" past every window and re-alert hold empties them all.
+                self.engine.evict_expired(i64::MAX / 4);
+                self.newest = Some(ts);
+            }
+            Some(newest) if ts <= newest => {}
+            _ => self.newest = Some(ts),
+        }
+    }
+}
+
+fn build_bucket(
+    all: &SigmaCollection,
+    spec: &DatasetSpec,
+    options: &Options,
+) -> Result<Option<Bucket>, LoadError> {
+    let compile = |reason: String| LoadError::Compile {
+        dataset: spec.dataset.to_owned(),
+        reason,
+    };
+    let mut sub = SigmaCollection::new();
+    sub.rules = all
+        .rules
+        .iter()
+        .filter(|r| spec.accepts(&r.logsource))
+        .cloned()
+        .collect();
+    if sub.rules.is_empty() {
+        return Ok(None);
+    }
+    let mut known: HashSet<&str> = HashSet::new();
+    for rule in &sub.rules {
+        known.extend(rule.id.as_deref());
+        known.extend(rule.name.as_deref());
+    }
+    // Correlations join the dataset when every rule they count is there (chained
+    // correlations are included once the correlation they build on is).
+    let mut pending: Vec<_> = all.correlations.iter().collect();
+    loop {
+        let before = pending.len();
+        pending.retain(|c| {
+            if c.rules.iter().all(|r| known.contains(r.as_str())) {
+                known.extend(c.id.as_deref());
+                known.extend(c.name.as_deref());
+                sub.correlations.push((*c).clone());
+                false
+            } else {
+                true
+            }
+        });
+        if pending.len() == before {
+            break;
+        }
+    }
+    sub.filters = all
+        .filters
+        .iter()
+        .filter(|f| match &f.rules {
+            FilterRuleTarget::Any => f.logsource.as_ref().is_none_or(|ls| spec.accepts(ls)),
+            FilterRuleTarget::Specific(refs) => refs.iter().any(|r| {
+                sub.rules
+                    .iter()
+                    .any(|rule| rule.id.as_deref() == Some(r) || rule.title == *r)
+            }),
+        })
+        .cloned()
+        .collect();
+
+    let config = CorrelationConfig {
+        timestamp_fallback: TimestampFallback::Skip,
+        max_state_entries: options.max_groups.max(1),
+        max_group_entries: Some(options.max_group_entries.max(1)),
+        emit_detections: false,
+        suppress: options.realert_secs,
+        correlation_event_mode: CorrelationEventMode::Refs,
+        max_correlation_events: options.max_trigger_events.clamp(1, MAX_TRIGGER_EVENTS),
+        ..CorrelationConfig::default()
+    };
+    let mut engine = CorrelationEngine::new(config);
+    let pipeline = parse_pipeline(&pipeline_yaml()).map_err(|e| compile(e.to_string()))?;
+    engine.add_pipeline(pipeline);
+    engine
+        .add_collection(&sub)
+        .map_err(|e| compile(e.to_string()))?;
+    let longest_span = sub
+        .correlations
+        .iter()
+        .map(|c| {
+            c.timespan
+                .seconds
+                .max(c.gap.as_ref().map_or(0, |g| g.seconds))
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(Some(Bucket {
+        building_blocks: building_blocks(&sub),
+        engine,
+        longest_span: i64::try_from(longest_span).unwrap_or(i64::MAX),
+        newest: None,
+        fresh_input: false,
+    }))
+}
+
+/// Ids, names and titles of everything a non-generating correlation references.
+fn building_blocks(sub: &SigmaCollection) -> HashSet<String> {
+    let refs: HashSet<&str> = sub
+        .correlations
+        .iter()
+        .filter(|c| !c.generate)
+        .flat_map(|c| c.rules.iter().map(String::as_str))
+        .collect();
+    let mut out = HashSet::new();
+    let rules = sub.rules.iter().map(|r| (&r.id, &r.name, &r.title));
+    let correlations = sub.correlations.iter().map(|c| (&c.id, &c.name, &c.title));
+    for (id, name, title) in rules.chain(correlations) {
+        let named = [id.as_deref(), name.as_deref()].into_iter().flatten();
+        if named.clone().any(|n| refs.contains(n)) {
+            out.extend(named.map(str::to_owned));
+            out.insert(title.clone());
+        }
+    }
+    out
+}
+
+fn to_detection(
+    result: EvaluationResult,
+    event: &Value,
+    at: DateTime<Utc>,
+    keep: usize,
+) -> Detection {
+    let header = result.header;
+    let level = header.level.map_or(Level::Medium, Level::from);
+    let (group_fields, mut events): (_, Vec<Value>) = match result.body {
+        ResultBody::Correlation(body) => {
+            // References carry the event's JSON text (see `WindowedEvent`); a rule
+            // that asks rsigma for whole events gets the same text inside its copy.
+            let texts: Vec<String> = match (body.event_refs, body.events) {
+                (Some(refs), _) => refs.into_iter().filter_map(|r| r.id).collect(),
+                (None, Some(copies)) => copies.into_iter().filter_map(ref_text).collect(),
+                (None, None) => Vec::new(),
+            };
+            let excess = texts.len().saturating_sub(keep);
+            let events = texts
+                .iter()
+                .skip(excess)
+                .filter_map(|t| serde_json::from_str(t).ok())
+                .collect();
+            (body.group_key, events)
+        }
+        ResultBody::Detection(_) => (Vec::new(), vec![event.clone()]),
+    };
+    // Rules saw the request whole; what an alert keeps and sends goes without session
+    // cookies, tokens and passwords.
+    for kept in &mut events {
+        redact_event(kept);
+    }
+    let group_key = if group_fields.is_empty() {
+        default_group(event)
+    } else {
+        group_fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let pick = |prefix: &str| -> Vec<String> {
+        header
+            .tags
+            .iter()
+            .filter(|t| t.starts_with(prefix))
+            .cloned()
+            .collect()
+    };
+    Detection {
+        rule_id: header
+            .rule_id
+            .clone()
+            .unwrap_or_else(|| header.rule_title.clone()),
+        title: header.rule_title.clone(),
+        level,
+        mitre: pick("attack."),
+        hipaa: pick("hipaa."),
+        tags: header.tags.clone(),
+        group_key,
+        group_fields,
+        timestamp: at,
+        events,
+    }
+}
+
+/// The event text inside a whole-event copy of a [`WindowedEvent`].
+fn ref_text(copy: Value) -> Option<String> {
+    match copy {
+        Value::Object(mut map) => match map.remove(REF_TEXT_FIELD) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn default_group(event: &Value) -> String {
+    for field in ["source.ip", "user.id", "user.name"] {
+        if let Some(v) = lookup(event, field) {
+            return format!("{field}={}", value_text(v));
+        }
+    }
+    String::new()
+}
+
+fn user_of(event: &Value) -> Option<String> {
+    lookup(event, "user.id")
+        .or_else(|| lookup(event, "user.name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn event_time(event: &Value) -> Option<DateTime<Utc>> {
+    let text = lookup(event, "@timestamp")?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Engine>();
+    }
+}

@@ -1,0 +1,204 @@
+//! The normalized event: a JSON object with ECS-style nested fields, read and written by
+//! dotted paths (`source.ip` is `{"source":{"ip":…}}`).
+
+use serde_json::{Map, Value};
+
+/// Deepest dotted path [`Event::set`] creates; deeper paths are refused (no field of the
+/// schema is deeper than four levels).
+const MAX_PATH_DEPTH: usize = 16;
+
+/// One normalized event (see `docs/event-schema.md` for the fields).
+///
+/// A thin wrapper over a JSON object. It is stored as a [`Value`] that is always an
+/// object, so that [`as_value`](Self::as_value) can lend it to rule engines without a
+/// copy. Field names never contain dots: a dot in a path always means nesting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event(Value);
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl Event {
+    /// An empty event.
+    pub fn new() -> Event {
+        Event(Value::Object(Map::new()))
+    }
+
+    /// An event holding `map` as it is (no field is checked or renamed).
+    pub fn from_map(map: Map<String, Value>) -> Event {
+        Event(Value::Object(map))
+    }
+
+    /// The fields as a JSON object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        match &self.0 {
+            Value::Object(map) => map,
+            _ => unreachable_empty(),
+        }
+    }
+
+    fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        if !self.0.is_object() {
+            self.0 = Value::Object(Map::new());
+        }
+        match &mut self.0 {
+            Value::Object(map) => map,
+            _ => unreachable!("just made an object"),
+        }
+    }
+
+    /// The event as a JSON value (always an object).
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The event as a JSON value (always an object).
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+
+    /// The fields as a JSON object.
+    pub fn into_map(self) -> Map<String, Value> {
+        match self.0 {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// The value at a dotted path (`source.ip`), if every step is an object holding
+    /// the next name.
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        let mut map = self.as_map();
+        let mut parts = path.split('.').peekable();
+        while let Some(name) = parts.next() {
+            let value = map.get(name)?;
+            if parts.peek().is_none() {
+                return Some(value);
+            }
+            map = value.as_object()?;
+        }
+        None
+    }
+
+    /// The string at a dotted path, when it is a string.
+    pub fn get_str(&self, path: &str) -> Option<&str> {
+        self.get(path).and_then(Value::as_str)
+    }
+
+    /// Whether the dotted path holds a value.
+    pub fn has(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Sets the value at a dotted path, creating the objects on the way. A step that
+    /// holds something other than an object is replaced by an object. Returns `false`
+    /// (and changes nothing) for an empty path, an empty step (`a..b`), or a path
+    /// deeper than 16 steps.
+    pub fn set(&mut self, path: &str, value: impl Into<Value>) -> bool {
+        if !valid_path(path) {
+            return false;
+        }
+        let mut map = self.as_map_mut();
+        let mut parts = path.split('.').peekable();
+        while let Some(name) = parts.next() {
+            if parts.peek().is_none() {
+                map.insert(name.to_owned(), value.into());
+                return true;
+            }
+            // Look up before inserting: the name is only copied when the step is new.
+            if !map.get(name).is_some_and(Value::is_object) {
+                map.insert(name.to_owned(), Value::Object(Map::new()));
+            }
+            map = match map.get_mut(name) {
+                Some(Value::Object(inner)) => inner,
+                _ => return false,
+            };
+        }
+        false
+    }
+
+    /// Sets a string field when `value` is not empty.
+    pub fn set_nonempty(&mut self, path: &str, value: &str) {
+        if !value.is_empty() {
+            self.set(path, value);
+        }
+    }
+
+    /// Removes and returns the value at a dotted path (empty parents are kept).
+    pub fn remove(&mut self, path: &str) -> Option<Value> {
+        let (parent, last) = match path.rsplit_once('.') {
+            Some((parent, last)) => (Some(parent), last),
+            None => (None, path),
+        };
+        let map = match parent {
+            None => self.as_map_mut(),
+            Some(parent) => {
+                let mut map = self.as_map_mut();
+                for name in parent.split('.') {
+                    map = map.get_mut(name)?.as_object_mut()?;
+                }
+                map
+            }
+        };
+        map.shift_remove(last)
+    }
+}
+
+fn valid_path(path: &str) -> bool {
+    let mut steps = 0;
+    for step in path.split('.') {
+        if step.is_empty() {
+            return false;
+        }
+        steps += 1;
+    }
+    steps <= MAX_PATH_DEPTH
+}
+
+fn unreachable_empty() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
+impl From<Event> for Value {
+    fn from(event: Event) -> Value {
+        event.into_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_and_get_nest() {
+        let mut e = Event::new();
+        assert!(e.set("source.ip", "192.0.2.1"));
+        assert!(e.set("source.port", 22));
+        assert!(e.set("@timestamp", "2026-12-10T06:55:46Z"));
+        assert_eq!(e.get_str("source.ip"), Some("192.0.2.1"));
+        assert_eq!(
+            e.as_value(),
+            &json!({"source": {"ip": "192.0.2.1", "port": 22}, "@timestamp": "2026-12-10T06:55:46Z"})
+        );
+        assert_eq!(e.get("source.ip.x"), None);
+        assert_eq!(e.get("nope"), None);
+    }
+
+    #[test]
+    fn set_replaces_a_scalar_on_the_way_and_refuses_bad_paths() {
+        let mut e = Event::new();
+        e.set("a", 1);
+        assert!(e.set("a.b", 2));
+        assert_eq!(e.as_value(), &json!({"a": {"b": 2}}));
+        assert!(!e.set("", 1));
+        assert!(!e.set("a..b", 1));
+        assert!(!e.set("x.".repeat(20).trim_end_matches('.'), 1));
+        assert_eq!(e.remove("a.b"), Some(json!(2)));
+        assert_eq!(e.remove("a.b"), None);
+    }
+}

@@ -1,0 +1,290 @@
+//! The alert store on SQLite and PostgreSQL: grouping within the window, new alerts
+//! after it or after closing, suppressions, followed positions, and the change order
+//! the live stream resumes from.
+
+use serde_json::json;
+use webqx_audit::{AuditLog, RequestContext, TrailQuery};
+use webqx_server::monitor::alerts::{self, Applied, ListQuery, NewSuppression};
+use webqx_server::monitor::{Finding, Mark, Severity};
+use webqx_store::Store;
+
+const MIN: i64 = 60_000;
+const WINDOW: i64 = 15 * MIN;
+
+fn finding(rule: &str, key: &str, at: i64, ip: &str) -> Finding {
+    Finding {
+        rule_id: rule.into(),
+        title: format!("title of {rule}"),
+        level: Severity::High,
+        tags: vec!["attack.t1110".into()],
+        group_key: key.into(),
+        timestamp_ms: at,
+        events: vec![json!({"source": {"ip": ip}, "event": {"outcome": "failure"}})],
+    }
+}
+
+async fn raised_records(store: &Store) -> Vec<webqx_audit::TrailRecord> {
+    let all = webqx_audit::trail::read(store, &TrailQuery::default())
+        .await
+        .unwrap();
+    all.into_iter()
+        .filter(|r| r.entry.action == "alert.raised")
+        .collect()
+}
+
+#[tokio::test]
+async fn grouping_suppression_positions_on_every_backend() {
+    for t in webqx_testkit::test_stores() {
+        let store = Store::open(&t.config).await.unwrap();
+        let audit = AuditLog::start(store.clone());
+        let label = t.label;
+        let t0 = 1_800_000_000_000;
+
+        // Two findings of one rule and key within the window: one alert, count 2.
+        let a = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[finding("r1", "10.0.0.1", t0, "10.0.0.1")],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        let Applied::Raised(id) = a[0].clone() else {
+            panic!("{label}: {a:?}")
+        };
+        let b = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[
+                finding("r1", "10.0.0.1", t0 + 5 * MIN, "10.0.0.1"),
+                finding("r1", "10.0.0.2", t0, "10.0.0.2"),
+            ],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(b[0], Applied::Grouped(id.clone()), "{label}");
+        assert!(
+            matches!(b[1], Applied::Raised(_)),
+            "{label}: another key, another alert"
+        );
+        let alert = alerts::get(&store, &id).await.unwrap();
+        assert_eq!(alert["count"], 2, "{label}");
+        assert_eq!(alert["events"].as_array().unwrap().len(), 2, "{label}");
+        assert_eq!(alert["status"], "open", "{label}");
+        assert_eq!(alert["severity"], "high", "{label}");
+
+        // Past the window after the last finding: a new alert.
+        let c = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[finding("r1", "10.0.0.1", t0 + 21 * MIN, "10.0.0.1")],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        let Applied::Raised(late) = c[0].clone() else {
+            panic!("{label}: {c:?}")
+        };
+        assert_ne!(late, id);
+
+        // Raised alerts are audited (3 so far); groupings are not.
+        let raised = raised_records(&store).await;
+        assert_eq!(raised.len(), 3, "{label}");
+        assert_eq!(raised[0].entry.details["rule"], "r1");
+        assert_eq!(raised[0].entry.details["alert_id"], json!(id));
+        assert!(
+            !raised[0].body.contains("10.0.0.1"),
+            "{label}: no event content in the record"
+        );
+
+        // Acknowledged alerts still group; closed ones do not, and stay closed.
+        let ctx = RequestContext::internal("tester");
+        alerts::transition(&audit, &ctx, &late, false, Some("looking"))
+            .await
+            .unwrap();
+        let d = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[finding("r1", "10.0.0.1", t0 + 22 * MIN, "10.0.0.1")],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(d[0], Applied::Grouped(late.clone()), "{label}");
+        alerts::transition(&audit, &ctx, &late, true, Some("blocked at the firewall"))
+            .await
+            .unwrap();
+        let closed = alerts::get(&store, &late).await.unwrap();
+        assert_eq!(closed["status"], "closed");
+        assert_eq!(closed["note"], "blocked at the firewall");
+        assert_eq!(closed["acked_by"], "tester", "{label}");
+        let again = alerts::transition(&audit, &ctx, &late, true, None).await;
+        assert!(
+            matches!(again, Err(alerts::AlertError::Closed(_))),
+            "{label}"
+        );
+        let e = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[finding("r1", "10.0.0.1", t0 + 23 * MIN, "10.0.0.1")],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(e[0], Applied::Raised(_)),
+            "{label}: closed alerts do not absorb"
+        );
+
+        // A suppression for one address and rule; others still alert.
+        let s = NewSuppression {
+            rule_id: "r1".into(),
+            field: "source.ip".into(),
+            value: "10.9.9.9".into(),
+            reason: "our scanner".into(),
+            expires_at: "2099-01-01T00:00:00Z".into(),
+        };
+        assert!(
+            alerts::add_suppression(&audit, &ctx, &s).await.is_err(),
+            "{label}: more than a year ahead"
+        );
+        let s = NewSuppression {
+            expires_at: webqx_store::time::rfc3339(webqx_store::now_ms() + 86_400_000),
+            ..s
+        };
+        let made = alerts::add_suppression(&audit, &ctx, &s).await.unwrap();
+        let f = alerts::apply(
+            &store,
+            &audit,
+            WINDOW,
+            &[
+                finding("r1", "x", t0, "10.9.9.9"),
+                finding("r2", "x", t0, "10.9.9.9"),
+            ],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(f[0], Applied::Suppressed, "{label}");
+        assert!(matches!(f[1], Applied::Raised(_)), "{label}: another rule");
+        assert_eq!(alerts::suppressions(&store).await.unwrap().len(), 1);
+        alerts::remove_suppression(&audit, &ctx, made["id"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert!(alerts::suppressions(&store).await.unwrap().is_empty());
+        assert!(matches!(
+            alerts::remove_suppression(&audit, &ctx, "nope").await,
+            Err(alerts::AlertError::NotFound(_))
+        ));
+
+        // Listing: filters and the cursor.
+        let (all, next) = alerts::list(
+            &store,
+            &ListQuery {
+                limit: 2,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(all.len(), 2);
+        let (rest, end) = alerts::list(
+            &store,
+            &ListQuery {
+                limit: 100,
+                after: next,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(rest.len(), 3, "{label}: 5 alerts in all");
+        assert!(end.is_none());
+        let (open_r2, _) = alerts::list(
+            &store,
+            &ListQuery {
+                limit: 100,
+                rule: Some("r2".into()),
+                status: Some("open".into()),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(open_r2.len(), 1);
+        let (crit, _) = alerts::list(
+            &store,
+            &ListQuery {
+                limit: 100,
+                min_severity: Some(Severity::Critical),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(crit.is_empty());
+
+        // Every change has a larger change number: the stream resumes after one.
+        let last = alerts::last_change(&store).await.unwrap();
+        let after = alerts::changes_after(&store, last - 2, 100).await.unwrap();
+        assert_eq!(after.len(), 2, "{label}");
+        assert!(after[0]["change"].as_i64() < after[1]["change"].as_i64());
+
+        // Positions commit with the batch, and are replaced.
+        let m = |offset| Mark {
+            path: "/var/log/x".into(),
+            dev: 1,
+            inode: 2,
+            offset,
+        };
+        alerts::apply(&store, &audit, WINDOW, &[], &[m(10)], &[])
+            .await
+            .unwrap();
+        alerts::apply(&store, &audit, WINDOW, &[], &[m(25)], &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            alerts::position(&store, "/var/log/x").await.unwrap(),
+            Some(m(25))
+        );
+        assert_eq!(alerts::position(&store, "/other").await.unwrap(), None);
+
+        // Context documents.
+        alerts::put_context(&audit, &ctx, "users", &json!({"u1": {"status": "active"}}))
+            .await
+            .unwrap();
+        alerts::put_context(
+            &audit,
+            &ctx,
+            "users",
+            &json!({"u1": {"status": "terminated"}}),
+        )
+        .await
+        .unwrap();
+        let doc = alerts::get_context(&store, "users").await.unwrap().unwrap();
+        assert_eq!(doc["document"]["u1"]["status"], "terminated");
+        assert!(
+            alerts::put_context(&audit, &ctx, "nope", &json!({}))
+                .await
+                .is_err()
+        );
+
+        assert!(
+            webqx_audit::verify(&store).await.unwrap().ok(),
+            "{label}: the trail verifies"
+        );
+        store.close().await;
+    }
+}

@@ -15,7 +15,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -555,6 +555,26 @@ async fn scheduled(mut env: Vec<(String, String)>, label: &str) {
     let rules = names(&d["findings"], |f| f["rule"].as_str().map(str::to_string));
     assert!(rules.contains("protocol-not-in-profile"), "{d:#}");
     assert!(!audit_records(&server, "pki.scan.tls").await.is_empty());
+    // A stored alert too, listed with detection's, its events naming the endpoint.
+    assert_eq!(run.json["alert_id"], d["alert_id"], "{}", run.text);
+    let stored = http
+        .get(&format!("/v1/alerts/{}", d["alert_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(
+        (&stored.json["rule_id"], &stored.json["status"]),
+        (&json!("tls-scan-regression"), &json!("open")),
+        "{}",
+        stored.text
+    );
+    let event = &stored.json["events"][0];
+    assert_eq!(event["server"]["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(event["tls"]["verdict_after"], "fail", "{}", stored.text);
+    assert!(
+        event["tls"]["finding"]["rule"].is_string(),
+        "{}",
+        stored.text
+    );
 
     let history = http.get(&path).await;
     assert_eq!(history.json["results"].as_array().map(Vec::len), Some(2));

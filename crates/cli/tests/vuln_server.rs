@@ -177,6 +177,26 @@ async fn flow(lock: &Path, rustsec: &Path, mut env: Vec<(String, String)>, label
     );
     assert_eq!(advisories(&alerts[0]), [BASE64]);
     assert_eq!(d["severity"], "critical", "{d:#}");
+    // It is a stored alert, as detection's are: one triggering event per new finding.
+    let alert_id = d["alert_id"].as_str().expect("the record names its alert");
+    let stored = cli_json(&server, &["alerts", "show", alert_id]);
+    assert_eq!(
+        (&stored["rule_id"], &stored["severity"], &stored["status"]),
+        (
+            &json!("vuln-new-finding"),
+            &json!("critical"),
+            &json!("open")
+        ),
+        "{stored:#}"
+    );
+    assert_eq!(stored["group_key"], id.as_str(), "{stored:#}");
+    let event = &stored["events"][0];
+    assert_eq!(
+        (&event["vulnerability"]["id"], &event["package"]["name"]),
+        (&json!(BASE64), &json!("base64")),
+        "{stored:#}"
+    );
+    assert_eq!(event["vulnerability"]["fixed_in"], "0.5.2", "{stored:#}");
 
     // More advisories: only the new one is alerted.
     let r = http
@@ -193,6 +213,12 @@ async fn flow(lock: &Path, rustsec: &Path, mut env: Vec<(String, String)>, label
     assert_eq!(alerts.len(), 2, "{alerts:#?}");
     assert_eq!(advisories(&alerts[1]), [TIME]);
     assert_eq!(alerts[1]["details"]["severity"], "medium");
+    let listed = cli_json(&server, &["alerts", "list", "--rule", "vuln-new-finding"]);
+    assert_eq!(
+        listed["alerts"].as_array().map(Vec::len),
+        Some(2),
+        "each run's news is its own alert: {listed:#}"
+    );
 
     // base64 moved to its fixed version: reported fixed, nothing alerted.
     let path = files.root.join("locks/app/Cargo.lock");

@@ -5,8 +5,8 @@
 //! with [`webqx_pki::scan::scan_tls`], and its report stored together with an audit record
 //! `pki.scan.tls`. When the report is worse than the previous one (new findings, verdict
 //! pass -> fail, the certificate entering its last 30 days, the endpoint unreachable), an
-//! `alert.raised` audit record with rule `tls-scan-regression` commits in the same
-//! transaction. There is no alert store yet: the SIEM sinks deliver `alert.*` records.
+//! alert with rule `tls-scan-regression` (in the alert store, with its `alert.raised`
+//! audit record) commits in the same transaction. The SIEM sinks deliver the record.
 
 use crate::config::{Config, ScanTlsEntry};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,17 @@ impl fmt::Display for ScansError {
 }
 
 impl std::error::Error for ScansError {}
+
+impl From<crate::monitor::alerts::AlertError> for ScansError {
+    fn from(e: crate::monitor::alerts::AlertError) -> Self {
+        use crate::monitor::alerts::AlertError;
+        match e {
+            AlertError::Store(e) => ScansError::Store(e),
+            AlertError::Audit(e) => ScansError::Audit(e),
+            other => ScansError::Invalid(other.to_string()),
+        }
+    }
+}
 
 impl From<StoreError> for ScansError {
     fn from(e: StoreError) -> Self {
@@ -335,6 +346,53 @@ fn alert_details(
     (severity, details)
 }
 
+/// The stored alert for a regression: rule `tls-scan-regression`, grouped by endpoint,
+/// one triggering event per new finding (`tls.*`, `server.address`), from the details
+/// of its `alert.raised` record.
+fn regression_alert(t: &Target, record: &webqx_audit::AuditRecord) -> crate::monitor::Finding {
+    use crate::monitor::{Finding, Severity};
+    let detail = |name: &str| record.details.get(name).cloned().unwrap_or(Value::Null);
+    let severity = detail("severity");
+    let now = now_ms();
+    let base = json!({
+        "@timestamp": webqx_store::time::rfc3339(now),
+        "event": {"kind": "alert", "category": ["network"], "dataset": "webqx.tls_scan"},
+        "server": {"address": t.spec.target},
+        "tls": {"verdict_before": detail("verdict_before"),
+                "verdict_after": detail("verdict_after"),
+                "certificate_expiring": detail("certificate_expiring")},
+        "webqx": {"scan_target": {"id": t.id}},
+    });
+    let events = match detail("findings") {
+        Value::Array(items) if !items.is_empty() => items
+            .into_iter()
+            .map(|finding| {
+                let mut event = base.clone();
+                event["tls"]["finding"] = finding;
+                event
+            })
+            .collect(),
+        _ => vec![base],
+    };
+    Finding {
+        rule_id: "tls-scan-regression".into(),
+        title: format!("TLS configuration of {} got worse", t.spec.target),
+        level: severity
+            .as_str()
+            .and_then(Severity::parse)
+            .unwrap_or(Severity::High),
+        // Transmission security; weakened encryption in transit.
+        tags: vec![
+            "hipaa.164.312.e.1".into(),
+            "attack.defense_evasion".into(),
+            "attack.t1562".into(),
+        ],
+        group_key: t.spec.target.clone(),
+        timestamp_ms: now,
+        events,
+    }
+}
+
 /// Scan `t` now, store the result, and raise an alert on a regression.
 ///
 /// # Errors
@@ -395,7 +453,7 @@ pub async fn run(
         rec.detail("findings", r.findings.len());
     }
     let report_text = report_json.to_string();
-    audit
+    let raised = audit
         .transact(rec, async |tx, _| {
             query(
                 "INSERT INTO tls_scan_results (id, target_id, time_ms, verdict, report) \
@@ -408,18 +466,26 @@ pub async fn run(
             .bind(&report_text)
             .execute(tx.conn())
             .await?;
-            if let Some(alert) = &alert {
-                audit.append(tx, alert).await?;
+            match &alert {
+                Some(record) => {
+                    let finding = regression_alert(t, record);
+                    crate::monitor::alerts::raise_in(tx, audit, &finding, record.clone())
+                        .await
+                        .map_err(ScansError::from)
+                }
+                None => Ok(None),
             }
-            Ok::<_, ScansError>(())
         })
         .await?;
     metrics::counter!("webqx_pki_tls_scans_total", "verdict" => verdict.clone()).increment(1);
-    if alert.is_some() {
+    if let Some(alert_id) = &raised {
         metrics::counter!("webqx_pki_tls_scan_alerts_total").increment(1);
-        tracing::warn!(target = %t.spec.target, "TLS scan regression: alert raised");
+        tracing::warn!(target = %t.spec.target, %alert_id, "TLS scan regression: alert raised");
     }
-    Ok(json!({"id": id, "verdict": verdict, "alert": alert.is_some(), "report": report_json}))
+    Ok(
+        json!({"id": id, "verdict": verdict, "alert": raised.is_some(),
+              "alert_id": raised, "report": report_json}),
+    )
 }
 
 fn config_id(e: &ScanTlsEntry) -> String {

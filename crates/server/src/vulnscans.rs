@@ -5,10 +5,11 @@
 //! Each due target is claimed by one node (a conditional update of its `next_ms`, as the
 //! TLS scans do), scanned with [`webqx_vuln`] on a blocking thread, and its findings
 //! stored together with an audit record `vuln.scan`. The findings are compared with the
-//! target's previous successful result: new vulnerabilities raise one `alert.raised`
-//! record (rule `vuln-new-finding`, severity = the highest new one's), vulnerabilities
+//! target's previous successful result: new vulnerabilities raise one alert in the
+//! alert store (`/v1/alerts`, rule `vuln-new-finding`, severity = the highest new one's,
+//! one triggering event per finding) with its `alert.raised` record, vulnerabilities
 //! gone since raise one `vuln.fixed` record; all of it commits in one transaction. The
-//! SIEM sinks deliver those records; there is no alert store here.
+//! SIEM sinks deliver those records.
 //!
 //! A finding is identified by advisory id, ecosystem and package name: a package moving
 //! from one vulnerable version to another stays the same finding. Notices
@@ -105,6 +106,17 @@ impl From<AuditError> for VulnError {
 impl From<sqlx::Error> for VulnError {
     fn from(e: sqlx::Error) -> Self {
         VulnError::Store(StoreError::from(e))
+    }
+}
+
+impl From<crate::monitor::alerts::AlertError> for VulnError {
+    fn from(e: crate::monitor::alerts::AlertError) -> Self {
+        use crate::monitor::alerts::AlertError;
+        match e {
+            AlertError::Store(e) => VulnError::Store(e),
+            AlertError::Audit(e) => VulnError::Audit(e),
+            other => VulnError::Invalid(other.to_string()),
+        }
     }
 }
 
@@ -785,6 +797,53 @@ fn highest(findings: &[&StoredFinding]) -> &'static str {
         .map_or("medium", Rating::as_str)
 }
 
+/// The stored alert for a scan's new findings: rule `vuln-new-finding`, the highest new
+/// severity, grouped by target, one triggering event per finding in the event schema
+/// (`vulnerability.*`, `package.*`, `file.path`).
+fn new_findings_alert(
+    target: &Target,
+    new: &[&StoredFinding],
+    finished_ms: i64,
+) -> crate::monitor::Finding {
+    use crate::monitor::{Finding, Severity};
+    let events = new
+        .iter()
+        .map(|f| {
+            json!({
+                "@timestamp": rfc3339(finished_ms),
+                "event": {"kind": "alert", "category": ["vulnerability"],
+                          "dataset": "webqx.vuln", "reference": f.id},
+                "vulnerability": {"id": f.id, "aliases": f.aliases,
+                                  "severity": f.severity, "description": f.summary,
+                                  "fixed_in": f.fixed},
+                "package": {"name": f.package, "version": f.version,
+                            "type": f.ecosystem},
+                "file": {"path": f.location},
+                "webqx": {"vuln_target": {"id": target.id, "name": target.name}},
+            })
+        })
+        .collect();
+    Finding {
+        rule_id: "vuln-new-finding".into(),
+        title: format!(
+            "{} new vulnerabilit{} in {}",
+            new.len(),
+            if new.len() == 1 { "y" } else { "ies" },
+            target.name
+        ),
+        level: Severity::parse(highest(new)).unwrap_or(Severity::Medium),
+        // Vulnerability scanning and patching: NIST CSF ID.RA-1, HIPAA risk analysis.
+        tags: vec![
+            "hipaa.164.308.a.1.ii.a".into(),
+            "attack.initial_access".into(),
+            "attack.t1195.001".into(),
+        ],
+        group_key: target.id.clone(),
+        timestamp_ms: finished_ms,
+        events,
+    }
+}
+
 fn ids_of(findings: &[&StoredFinding]) -> Vec<String> {
     let set: BTreeSet<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     set.into_iter().map(str::to_string).collect()
@@ -871,7 +930,7 @@ pub async fn run(
         findings: findings.clone(),
     };
     let findings_text = json!(findings).to_string();
-    audit
+    let raised = audit
         .transact(rec, async |tx, _| {
             query(
                 "INSERT INTO vuln_results (id, target_id, started_ms, finished_ms, findings, \
@@ -890,17 +949,24 @@ pub async fn run(
             .bind(error.clone())
             .execute(tx.conn())
             .await?;
-            for extra in [&alert, &gone].into_iter().flatten() {
-                audit.append(tx, extra).await?;
+            let raised = match &alert {
+                Some(record) => {
+                    let finding = new_findings_alert(target, &new, finished);
+                    crate::monitor::alerts::raise_in(tx, audit, &finding, record.clone()).await?
+                }
+                None => None,
+            };
+            if let Some(gone) = &gone {
+                audit.append(tx, gone).await?;
             }
-            Ok::<_, VulnError>(())
+            Ok::<_, VulnError>(raised)
         })
         .await?;
     let outcome = if error.is_some() { "error" } else { "ok" };
     metrics::counter!("webqx_vuln_scans_total", "outcome" => outcome).increment(1);
-    if alert.is_some() {
+    if let Some(alert_id) = raised {
         metrics::counter!("webqx_vuln_new_finding_alerts_total").increment(1);
-        tracing::warn!(target = %target.name, new = result.new, "new vulnerabilities: alert raised");
+        tracing::warn!(target = %target.name, new = result.new, %alert_id, "new vulnerabilities: alert raised");
     }
     Ok(result)
 }

@@ -288,3 +288,85 @@ async fn grouping_suppression_positions_on_every_backend() {
         store.close().await;
     }
 }
+
+/// Alerts raised outside detection (vulnerability and TLS scans) through `raise_in`, in
+/// the caller's transaction: never grouped, their record keeping the caller's details,
+/// suppressed like detection's, and gone with a rolled-back transaction.
+#[tokio::test]
+async fn alerts_raised_in_a_callers_transaction() {
+    for t in webqx_testkit::test_stores() {
+        let store = Store::open(&t.config).await.unwrap();
+        let audit = AuditLog::start(store.clone());
+        let label = t.label;
+        let ctx = RequestContext::internal("scanner");
+        let t0 = webqx_store::now_ms();
+        let record = || {
+            let mut rec = ctx.record("alert.raised", Some("vuln:target-1".into()));
+            rec.detail("rule", "vuln-new-finding")
+                .detail("advisories", json!(["RUSTSEC-2020-0071"]));
+            rec
+        };
+        let news = |ip: &str| finding("vuln-new-finding", "target-1", t0, ip);
+
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut tx = store.write().await.unwrap();
+            let id = alerts::raise_in(&mut tx, &audit, &news("10.0.0.1"), record())
+                .await
+                .unwrap()
+                .expect("raised");
+            tx.commit().await.unwrap();
+            ids.push(id);
+        }
+        assert_ne!(ids[0], ids[1], "{label}: each scan's news is its own alert");
+        let stored = alerts::get(&store, &ids[1]).await.unwrap();
+        assert_eq!(
+            (&stored["rule_id"], &stored["status"], &stored["count"]),
+            (&json!("vuln-new-finding"), &json!("open"), &json!(1)),
+            "{label}"
+        );
+        let raised = raised_records(&store).await;
+        assert_eq!(raised.len(), 2, "{label}");
+        let details = &raised[1].entry.details;
+        assert_eq!(details["alert_id"], json!(ids[1]), "{label}");
+        assert_eq!(
+            details["advisories"],
+            json!(["RUSTSEC-2020-0071"]),
+            "{label}"
+        );
+        assert_eq!(details["title"], "title of vuln-new-finding", "{label}");
+
+        // Rolled back with the caller's work: no alert, no record.
+        let mut tx = store.write().await.unwrap();
+        let gone = alerts::raise_in(&mut tx, &audit, &news("10.0.0.1"), record())
+            .await
+            .unwrap()
+            .expect("raised");
+        tx.rollback().await.unwrap();
+        assert!(
+            matches!(
+                alerts::get(&store, &gone).await,
+                Err(alerts::AlertError::NotFound(_))
+            ),
+            "{label}"
+        );
+        assert_eq!(raised_records(&store).await.len(), 2, "{label}");
+
+        // A suppression for the rule and a field of its events: nothing stored.
+        let s = NewSuppression {
+            rule_id: "vuln-new-finding".into(),
+            field: "source.ip".into(),
+            value: "10.9.9.9".into(),
+            reason: "accepted risk until the vendor ships a fix".into(),
+            expires_at: webqx_store::time::rfc3339(t0 + 86_400_000),
+        };
+        alerts::add_suppression(&audit, &ctx, &s).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let none = alerts::raise_in(&mut tx, &audit, &news("10.9.9.9"), record())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(none, None, "{label}");
+        assert_eq!(raised_records(&store).await.len(), 2, "{label}");
+    }
+}

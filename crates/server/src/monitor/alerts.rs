@@ -289,6 +289,18 @@ async fn apply_one(
         .await?;
         return Ok(Applied::Grouped(id));
     }
+    let id = insert(tx, f, &key, change).await?;
+    audit.append(tx, &raised_record(&id, f)).await?;
+    Ok(Applied::Raised(id))
+}
+
+/// A new open alert for `f`; its id.
+async fn insert(
+    tx: &mut WriteTx,
+    f: &Finding,
+    key: &str,
+    change: i64,
+) -> Result<String, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     query(
         "INSERT INTO alerts (id, rule_id, title, severity, severity_n, tags, group_key, \
@@ -301,15 +313,47 @@ async fn apply_one(
     .bind(f.level.as_str())
     .bind(f.level.rank())
     .bind(json!(f.tags).to_string())
-    .bind(&key)
+    .bind(key)
     .bind(f.timestamp_ms)
     .bind(Value::Array(event_texts(&f.events)).to_string())
-    .bind(now)
+    .bind(now_ms())
     .bind(change)
     .execute(tx.conn())
     .await?;
-    audit.append(tx, &raised_record(&id, f)).await?;
-    Ok(Applied::Raised(id))
+    Ok(id)
+}
+
+/// Stores an alert raised outside detection (a vulnerability scan's new findings, a TLS
+/// scan's regression) in `tx`, the caller's transaction: a new open alert, listed,
+/// streamed, acknowledged and closed like any other, never grouped into an earlier one
+/// (each scan's news is its own alert). `record`, the caller's `alert.raised` record
+/// with its own details, gains the alert's id, title and tags and is appended; the
+/// caller's commit makes both durable together.
+///
+/// An active suppression for the rule (and group key) stores nothing and appends no
+/// record: `Ok(None)`.
+///
+/// # Errors
+/// Store and audit failures; the caller's transaction should then be rolled back.
+pub async fn raise_in(
+    tx: &mut WriteTx,
+    audit: &AuditLog,
+    f: &Finding,
+    mut record: webqx_audit::AuditRecord,
+) -> Result<Option<String>, AlertError> {
+    if active_suppressions(tx).await?.iter().any(|s| s.matches(f)) {
+        metrics::counter!("webqx_monitor_suppressed_total").increment(1);
+        return Ok(None);
+    }
+    let key: String = f.group_key.chars().take(MAX_GROUP_KEY).collect();
+    let change = next_change(tx).await?;
+    let id = insert(tx, f, &key, change).await?;
+    record
+        .detail("alert_id", id.clone())
+        .detail("title", f.title.clone())
+        .detail("tags", json!(f.tags));
+    audit.append(tx, &record).await?;
+    Ok(Some(id))
 }
 
 /// The `alert.raised` record the SIEM sinks deliver: rule, severity, title, tags and

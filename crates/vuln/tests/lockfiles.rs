@@ -357,6 +357,36 @@ fn packages_record_the_file_they_came_from() {
     );
 }
 
+/// The fuzzer's case: a v1 entry (or a v2 install path) with an empty name is noted, not
+/// a package without a name.
+#[test]
+fn npm_entries_without_a_name_are_noted() {
+    for text in [
+        r#"{"lockfileVersion": 1, "dependencies": {"": {"version": "1.0.0"},
+            "a": {"version": "2.0.0"}}}"#,
+        r#"{"lockfileVersion": 3, "packages": {"": {"name": "app"},
+            "node_modules/": {"version": "1.0.0"}, "node_modules/a": {"version": "2.0.0"}}}"#,
+    ] {
+        let found = lockfile::parse(
+            Path::new("package-lock.json"),
+            Kind::NpmLock,
+            text.as_bytes(),
+            Options::default(),
+        )
+        .unwrap();
+        let names: Vec<&str> = found.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a"], "{text}");
+        assert!(
+            found
+                .notes
+                .iter()
+                .any(|n| n.kind == NotMatchable && n.message.contains("without a package name")),
+            "{:?}",
+            found.notes
+        );
+    }
+}
+
 #[test]
 fn notes_and_errors_never_quote_urls_from_the_file() {
     let found = read_fixture("requirements/requirements.txt");

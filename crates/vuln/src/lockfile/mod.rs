@@ -467,7 +467,7 @@ pub fn parse(
         });
     }
     let text = text::utf8(path, bytes)?;
-    let mut lockfile = match kind {
+    let lockfile = match kind {
         Kind::CargoLock => cargo::read(path, text),
         Kind::NpmLock => npm::read(path, text),
         Kind::YarnLock => yarn::read(path, text),
@@ -482,7 +482,7 @@ pub fn parse(
                     ),
                 })
             };
-            return python::read_requirements(path, bytes, &no_includes);
+            return python::read_requirements(path, bytes, &no_includes).map(named_only);
         }
         Kind::PoetryLock => python::read_poetry(path, text),
         Kind::PipfileLock => python::read_pipfile(path, text),
@@ -495,9 +495,34 @@ pub fn parse(
     }?;
     // Readers of nested formats find entries out of order; reports read better in file
     // order (the sort is stable, so entries without a line keep their order).
+    let mut lockfile = named_only(lockfile);
     lockfile.packages.sort_by_key(|p| p.location.line);
     lockfile.notes.sort_by_key(|n| n.location.line);
     Ok(lockfile)
+}
+
+/// Entries without a name or version (a v1 npm lock's `""` key, say) cannot be matched:
+/// whatever format they come from, they become notes instead of packages.
+fn named_only(mut lockfile: Lockfile) -> Lockfile {
+    if lockfile
+        .packages
+        .iter()
+        .all(|p| !p.name.is_empty() && !p.version.is_empty())
+    {
+        return lockfile;
+    }
+    let (kept, nameless): (Vec<Package>, Vec<Package>) = std::mem::take(&mut lockfile.packages)
+        .into_iter()
+        .partition(|p| !p.name.is_empty() && !p.version.is_empty());
+    lockfile.packages = kept;
+    for p in nameless {
+        lockfile.notes.push(Note {
+            kind: NoteKind::NotMatchable,
+            location: p.location,
+            message: "an entry without a package name or version, not checked".into(),
+        });
+    }
+    lockfile
 }
 
 /// Reads a file whole, refusing files above [`MAX_FILE_BYTES`].

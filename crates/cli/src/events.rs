@@ -13,6 +13,11 @@
 //! server's limit (`limit`: `[monitor] max_items` or `server.max_body_bytes`); the
 //! refused batch, of which the server took nothing, is split to fit and sent again.
 //!
+//! Items the server refused only for now (`"retry": true`: its queue is full) are sent
+//! again after a pause, round after round while the server takes some of them; after
+//! `--retries` rounds in a row in which it took none (the pause doubling from
+//! [`FIRST_PAUSE`] up to [`LONGEST_PAUSE`]), they are reported rejected.
+//!
 //! Exit codes: 0 every item accepted; 1 some item rejected (by the server, or here as a
 //! line no event can be made of); 4/5/3 when a batch as a whole is refused, fails or
 //! cannot be sent: what was sent before it is reported, and the message names the first
@@ -27,11 +32,18 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use webqx_events::normalize::{self, Format, Options, SshSessions};
 
 /// Most bytes in one request body (the server's default `server.max_body_bytes` is
 /// 32 MiB; smaller requests keep each answer quick).
 pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The pause before items refused for now are sent again; it doubles after each round
+/// in which the server took none of them.
+pub const FIRST_PAUSE: Duration = Duration::from_millis(200);
+/// The longest pause between two rounds.
+pub const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
 /// `events …`.
 #[derive(Subcommand, Debug)]
@@ -48,6 +60,12 @@ pub enum EventsCommand {
         #[arg(long, default_value_t = 1000,
               value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         batch: u32,
+        /// Rounds in a row in which the server takes none of the items it refused for
+        /// now (its queue is full) before they are reported rejected; 0 sends each item
+        /// once.
+        #[arg(long, default_value_t = 5,
+              value_parser = clap::value_parser!(u32).range(0..=100))]
+        retries: u32,
     },
 }
 
@@ -150,12 +168,15 @@ struct Batch {
 
 impl Batch {
     /// The entries (indexes into `entries`, from `from`) of the next request and its
-    /// NDJSON body: at least one sendable entry, whatever its size.
-    fn take(&self, entries: &[Entry], from: usize) -> (Vec<usize>, Vec<u8>) {
+    /// NDJSON body: at least one entry still to send, whatever its size.
+    fn take(&self, entries: &[Entry], outcomes: &Outcomes, from: usize) -> (Vec<usize>, Vec<u8>) {
         let mut picked = Vec::new();
         let mut body = Vec::new();
         for (i, entry) in entries.iter().enumerate().skip(from) {
             let Ok(line) = &entry.payload else { continue };
+            if outcomes.0.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
             let full = picked.len() == self.items || body.len() + line.len() + 1 > self.bytes;
             if full && !picked.is_empty() {
                 break;
@@ -189,14 +210,43 @@ impl Batch {
     }
 }
 
+/// What the server (or this command) made of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Accepted,
+    Rejected(String),
+    /// Refused for now (`"retry": true`); sent again in the next round.
+    Busy(String),
+}
+
 /// What became of every entry so far (None: not sent yet).
-struct Outcomes(Vec<Option<Result<(), String>>>);
+struct Outcomes(Vec<Option<Outcome>>);
 
 impl Outcomes {
     fn counts(&self) -> (usize, usize) {
-        let accepted = self.0.iter().filter(|o| matches!(o, Some(Ok(())))).count();
-        let rejected = self.0.iter().filter(|o| matches!(o, Some(Err(_)))).count();
+        let accepted = self
+            .0
+            .iter()
+            .filter(|o| matches!(o, Some(Outcome::Accepted)))
+            .count();
+        let rejected = self
+            .0
+            .iter()
+            .filter(|o| matches!(o, Some(Outcome::Rejected(_) | Outcome::Busy(_))))
+            .count();
         (accepted, rejected)
+    }
+
+    /// Entries refused for now become unsent again; how many.
+    fn resend_busy(&mut self) -> usize {
+        let mut n = 0;
+        for slot in &mut self.0 {
+            if matches!(slot, Some(Outcome::Busy(_))) {
+                *slot = None;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Records the server's per-item `results` for the entries `picked` (the body's
@@ -210,17 +260,22 @@ impl Outcomes {
                 continue;
             };
             if let Some(slot) = self.0.get_mut(entry) {
+                let reason = || r["reason"].as_str().unwrap_or("rejected").to_owned();
                 *slot = Some(if r["status"] == "accepted" {
-                    Ok(())
+                    Outcome::Accepted
+                } else if r["retry"] == true {
+                    Outcome::Busy(reason())
                 } else {
-                    Err(r["reason"].as_str().unwrap_or("rejected").to_owned())
+                    Outcome::Rejected(reason())
                 });
             }
         }
         for &entry in picked {
             // An item the answer does not mention was not taken.
             if let Some(slot) = self.0.get_mut(entry) {
-                slot.get_or_insert_with(|| Err("the server's answer omits it".into()));
+                slot.get_or_insert_with(|| {
+                    Outcome::Rejected("the server's answer omits it".into())
+                });
             }
         }
     }
@@ -232,11 +287,11 @@ async fn send_all(
     client: &Client,
     entries: &[Entry],
     outcomes: &mut Outcomes,
-    mut batch: Batch,
+    batch: &mut Batch,
 ) -> Result<(), (Failure, usize)> {
     let mut from = 0;
     loop {
-        let (picked, body) = batch.take(entries, from);
+        let (picked, body) = batch.take(entries, outcomes, from);
         let Some(&first) = picked.first() else {
             return Ok(());
         };
@@ -252,13 +307,58 @@ async fn send_all(
                 let problem = f.problem.clone().unwrap_or_default();
                 if !batch.shrink(&problem, picked.len(), sent_bytes) {
                     if let Some(slot) = outcomes.0.get_mut(first) {
-                        *slot = Some(Err(f.message));
+                        *slot = Some(Outcome::Rejected(f.message));
                     }
                     from = first + 1;
                 }
             }
             Err(f) => return Err((f, first)),
         }
+    }
+}
+
+/// Sends everything, then what the server refused for now, round after round while it
+/// takes some, and up to `retries` rounds in a row in which it takes none.
+async fn send_rounds(
+    client: &Client,
+    entries: &[Entry],
+    outcomes: &mut Outcomes,
+    mut batch: Batch,
+    retries: u32,
+) -> Result<(), (Failure, usize)> {
+    let mut idle = 0;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let (accepted_before, _) = outcomes.counts();
+        send_all(client, entries, outcomes, &mut batch).await?;
+        let busy = outcomes
+            .0
+            .iter()
+            .filter(|o| matches!(o, Some(Outcome::Busy(_))))
+            .count();
+        if busy == 0 || retries == 0 {
+            return Ok(());
+        }
+        let progress = outcomes.counts().0 > accepted_before;
+        if progress {
+            idle = 0;
+            pause = FIRST_PAUSE;
+        } else {
+            idle += 1;
+            if idle > retries {
+                return Ok(());
+            }
+        }
+        eprintln!(
+            "{busy} items refused for now (the server's queue is full); sending them again \
+             in {} ms",
+            pause.as_millis()
+        );
+        tokio::time::sleep(pause).await;
+        if !progress {
+            pause = (pause * 2).min(LONGEST_PAUSE);
+        }
+        outcomes.resend_busy();
     }
 }
 
@@ -284,8 +384,8 @@ fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
                     Origin::Element(n) => json!({"item": n}),
                 };
                 match outcome.as_ref()? {
-                    Ok(()) => r["status"] = json!("accepted"),
-                    Err(reason) => {
+                    Outcome::Accepted => r["status"] = json!("accepted"),
+                    Outcome::Rejected(reason) | Outcome::Busy(reason) => {
                         r["status"] = json!("rejected");
                         r["reason"] = json!(reason);
                     }
@@ -298,7 +398,7 @@ fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
     }
     println!("{accepted} accepted, {rejected} rejected");
     for (entry, outcome) in entries.iter().zip(&outcomes.0) {
-        if let Some(Err(reason)) = outcome {
+        if let Some(Outcome::Rejected(reason) | Outcome::Busy(reason)) = outcome {
             println!("  {}: {}", entry.at, visible(reason));
         }
     }
@@ -310,12 +410,21 @@ fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
 /// An unreadable file; a batch refused or failed as a whole (after reporting what was
 /// sent before it).
 pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
-    let EventsCommand::Send { file, batch } = cmd;
+    let EventsCommand::Send {
+        file,
+        batch,
+        retries,
+    } = cmd;
     let entries = entries(&read(&file)?);
     let mut outcomes = Outcomes(
         entries
             .iter()
-            .map(|e| e.payload.as_ref().err().map(|why| Err(why.clone())))
+            .map(|e| {
+                e.payload
+                    .as_ref()
+                    .err()
+                    .map(|why| Outcome::Rejected(why.clone()))
+            })
             .collect(),
     );
     if entries.is_empty() {
@@ -327,7 +436,9 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         items: usize::try_from(batch).unwrap_or(1000),
         bytes: BATCH_BYTES,
     };
-    if let Err((mut failure, first)) = send_all(&client, &entries, &mut outcomes, batch).await {
+    if let Err((mut failure, first)) =
+        send_rounds(&client, &entries, &mut outcomes, batch, retries).await
+    {
         let at = entries.get(first).map_or(Origin::Line(0), |e| e.at);
         if first > 0 {
             report(g, &entries, &outcomes);
@@ -416,22 +527,31 @@ mod tests {
     fn batches_hold_at_most_their_items_and_bytes() {
         let mut e = lines(10);
         e[1].payload = Err("binary".into());
+        let mut o = Outcomes(vec![None; 10]);
+        o.0[1] = Some(Outcome::Rejected("binary".into()));
         let b = Batch {
             items: 3,
             bytes: 1000,
         };
-        let (picked, body) = b.take(&e, 0);
+        let (picked, body) = b.take(&e, &o, 0);
         assert_eq!(picked, [0, 2, 3], "an entry rejected here is not sent");
         assert_eq!(body, b"{\"n\":0}\n{\"n\":2}\n{\"n\":3}\n");
-        let (picked, _) = b.take(&e, 9);
+        let (picked, _) = b.take(&e, &o, 9);
         assert_eq!(picked, [9]);
-        assert!(b.take(&e, 10).0.is_empty());
+        assert!(b.take(&e, &o, 10).0.is_empty());
+        o.0[2] = Some(Outcome::Accepted);
+        assert_eq!(
+            b.take(&e, &o, 0).0,
+            [0, 3, 4],
+            "nor is one already answered"
+        );
+        o.0[2] = None;
         let small = Batch {
             items: 100,
             bytes: 17,
         };
         assert_eq!(
-            small.take(&e, 0).0,
+            small.take(&e, &o, 0).0,
             [0, 2],
             "two 8-byte lines fit in 17 bytes"
         );
@@ -440,7 +560,7 @@ mod tests {
             bytes: 1,
         };
         assert_eq!(
-            tiny.take(&e, 0).0,
+            tiny.take(&e, &o, 0).0,
             [0],
             "an item larger than the batch goes alone"
         );
@@ -470,12 +590,19 @@ mod tests {
         let mut o = Outcomes(vec![None; 5]);
         let answer = json!({"results": [
             {"index": 0, "status": "accepted"},
-            {"index": 1, "status": "rejected", "reason": "not a JSON object"}]});
-        o.record(&[1, 3, 4], &answer);
-        assert_eq!(o.0[1], Some(Ok(())));
-        assert_eq!(o.0[3], Some(Err("not a JSON object".into())));
-        assert!(o.0[4].as_ref().unwrap().is_err(), "not in the answer");
+            {"index": 1, "status": "rejected", "reason": "not a JSON object"},
+            {"index": 2, "status": "rejected", "reason": "queue is full", "retry": true}]});
+        o.record(&[1, 3, 4, 2], &answer);
+        assert_eq!(o.0[1], Some(Outcome::Accepted));
+        assert_eq!(o.0[3], Some(Outcome::Rejected("not a JSON object".into())));
+        assert_eq!(o.0[4], Some(Outcome::Busy("queue is full".into())));
+        assert!(
+            matches!(o.0[2], Some(Outcome::Rejected(_))),
+            "not in the answer"
+        );
         assert_eq!(o.0[0], None);
-        assert_eq!(o.counts(), (1, 2));
+        assert_eq!(o.counts(), (1, 3), "refused for now counts as rejected");
+        assert_eq!(o.resend_busy(), 1);
+        assert_eq!(o.0[4], None, "sent again in the next round");
     }
 }

@@ -493,6 +493,7 @@ async fn a_full_queue_drops_and_counts() {
         .find(|x| x["status"] == "rejected")
         .unwrap();
     assert!(full["reason"].as_str().unwrap().contains("queue is full"));
+    assert_eq!(full["retry"], true, "the item may be sent again: {full}");
     let health = http.get("/v1/sys/health").await;
     assert_eq!(
         health.json["monitor"]["dropped"]["http"].as_u64(),
@@ -507,6 +508,35 @@ async fn a_full_queue_drops_and_counts() {
             .lines()
             .any(|l| l.starts_with("webqx_monitor_dropped_total{input=\"http\"}")),
         "{metrics}"
+    );
+}
+
+/// `events send` sends again what a full queue refused for now (`"retry": true`), round
+/// after round, until everything is taken: nothing is lost to a busy server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_send_resends_what_a_full_queue_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        "[monitor]\ndetector = \"test-double\"\nqueue_capacity = 20\nfollow_audit = false\n",
+    );
+    let path = dir.path().join("events.ndjson");
+    let lines: Vec<String> = (0..1000)
+        .map(|i| failure(&format!("u{i}")).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = server.cli(&["events", "send", "--batch", "1000", path.to_str().unwrap()]);
+    let (printed, said) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{printed}\n{said}");
+    assert!(printed.contains("1000 accepted, 0 rejected"), "{printed}");
+    let health = server.http().get("/v1/sys/health").await;
+    let dropped = health.json["monitor"]["dropped"]["http"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        dropped > 0 && said.contains("sending them again"),
+        "a 20-slot queue cannot take 1000 events at once, so some were sent again \
+         ({dropped} refused): {said}"
     );
 }
 

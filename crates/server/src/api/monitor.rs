@@ -69,9 +69,11 @@ pub struct EventsResult {
     /// Items refused.
     pub rejected: usize,
     /// Per item, in order: `{"index", "status": "accepted"}` or
-    /// `{"index", "status": "rejected", "reason"}`. `index` is the item's position in
-    /// a JSON array, or the 0-based line it starts on (NDJSON, or one object); blank
-    /// lines count as lines and have no result.
+    /// `{"index", "status": "rejected", "reason"}`, with `"retry": true` when the item
+    /// itself is fine and was refused for now (the queue is full, monitoring is
+    /// stopping): send it again later. `index` is the item's position in a JSON array,
+    /// or the 0-based line it starts on (NDJSON, or one object); blank lines count as
+    /// lines and have no result.
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<Value>,
 }
@@ -146,10 +148,12 @@ pub async fn events(
     let mut results = Vec::with_capacity(parts.len());
     let mut accepted = 0;
     for body::Part { index, item } in parts {
+        let mut retry = false;
         let outcome = item.and_then(|value| {
             let Value::Object(map) = value else {
                 return Err("not a JSON object".to_owned());
             };
+            retry = true;
             let event = event::from_object(map, "http");
             match monitor.offer(
                 "http",
@@ -169,6 +173,9 @@ pub async fn events(
             Ok(()) => {
                 accepted += 1;
                 json!({"index": index, "status": "accepted"})
+            }
+            Err(reason) if retry => {
+                json!({"index": index, "status": "rejected", "reason": reason, "retry": true})
             }
             Err(reason) => json!({"index": index, "status": "rejected", "reason": reason}),
         });

@@ -401,3 +401,81 @@ fn a_bad_site_rule_refuses_start_up_and_config_check_names_it() {
         "{out:?}"
     );
 }
+
+/// rules/ehr/ehr_volume_above_baseline.yml.
+const VOLUME: &str = "8b5ab3a4-49c8-4951-a03b-1690173d3c3f";
+
+/// The EHR volume baseline is saved (`state_save_interval`) and survives `kill -9`: after
+/// a restart, a user with 40 accesses a day on three days is alerted at the 200th access
+/// of the fourth (5x their own 40), not at the 100th (5x the floor of 20, which is all a
+/// forgotten baseline would leave).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ehr_volume_baseline_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("webqx-sec.toml");
+    std::fs::write(
+        &config,
+        "[monitor]\npoll_interval = \"100ms\"\nstate_save_interval = \"1s\"\n",
+    )
+    .unwrap();
+    let mut server = Server::start(
+        BIN,
+        &[("WEBQX_CONFIG".to_string(), config.display().to_string())],
+    );
+    let post = |http: Http, id: String, time: String| async move {
+        let event = audit_event(&id, &time);
+        let r = http
+            .send(
+                "POST",
+                "/v1/audit/events",
+                Some((event.to_string().into_bytes(), "application/fhir+json")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
+    // Monday to Wednesday, 40 reads a day in working hours.
+    let http = server.http();
+    for day in ["2026-11-30", "2026-12-01", "2026-12-02"] {
+        for i in 0..40 {
+            post(
+                http.clone(),
+                format!("{day}-{i}"),
+                format!("{day}T10:{i:02}:00Z"),
+            )
+            .await;
+        }
+    }
+    // Saved on the first event after `state_save_interval`: wait for a save after it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let saves = metric(&http, "webqx_monitor_state_saves_total").await;
+    post(http.clone(), "late".into(), "2026-12-02T11:00:00Z".into()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&http, "webqx_monitor_state_saves_total").await <= saves {
+        assert!(Instant::now() < deadline, "the baseline was never saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill9();
+    server.spawn();
+
+    // Thursday: 210 reads, one a second from 10:00:00.
+    let http = server.http();
+    for i in 0..210 {
+        let time = format!("2026-12-03T10:{:02}:{:02}Z", i / 60, i % 60);
+        post(http.clone(), format!("thu-{i}"), time).await;
+    }
+    let alerts = http
+        .wait_alerts("the volume alert", |a| {
+            a.iter().any(|x| x["rule_id"] == VOLUME)
+        })
+        .await;
+    let volume = alerts.iter().find(|x| x["rule_id"] == VOLUME).unwrap();
+    let first = &volume["events"][0];
+    assert!(
+        first["@timestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("2026-12-03T10:03:19"),
+        "raised at the 200th access (10:03:19), not the 100th (10:01:39): {first:#}"
+    );
+    assert_eq!(first["ehr"]["user"]["volume_ratio"], 5.0, "{first:#}");
+}

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::ContextError;
 
@@ -533,6 +533,8 @@ pub(crate) struct Baseline {
     users: HashMap<String, VecDeque<(i64, u32)>>,
     max_users: usize,
     floor: f64,
+    /// Counted since the last [`Baseline::take_state`].
+    dirty: bool,
 }
 
 impl Baseline {
@@ -546,12 +548,77 @@ impl Baseline {
             users: HashMap::new(),
             max_users,
             floor,
+            dirty: false,
         }
+    }
+
+    /// The counts as a document to keep across restarts, when any changed since the
+    /// last call: `{"version": 1, "users": {"USER": [[DAY, COUNT], …]}}` (days since
+    /// the epoch, UTC).
+    pub(crate) fn take_state(&mut self) -> Option<Value> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let users: serde_json::Map<String, Value> = self
+            .users
+            .iter()
+            .map(|(user, days)| {
+                let days: Vec<Value> = days.iter().map(|(d, n)| json!([d, n])).collect();
+                (user.clone(), Value::Array(days))
+            })
+            .collect();
+        Some(json!({"version": 1, "users": users}))
+    }
+
+    /// Counts from a document [`Baseline::take_state`] made, merged over what is known
+    /// (a day counted both here and there keeps the larger count). Malformed entries and
+    /// days older than [`Baseline::DAYS`] before the newest are skipped; users past
+    /// `max_users` are not taken. Returns how many users were taken.
+    pub(crate) fn restore(&mut self, state: &Value) -> usize {
+        let Some(users) = state
+            .get("users")
+            .and_then(Value::as_object)
+            .filter(|_| state.get("version") == Some(&json!(1)))
+        else {
+            return 0;
+        };
+        let mut taken = 0;
+        for (user, days) in users {
+            if !self.users.contains_key(user) && self.users.len() >= self.max_users {
+                break;
+            }
+            let mut read: Vec<(i64, u32)> = days
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|pair| {
+                    let day = pair.get(0)?.as_i64()?;
+                    let n = u32::try_from(pair.get(1)?.as_u64()?).ok()?;
+                    Some((day, n))
+                })
+                .collect();
+            let known = self.users.entry(user.clone()).or_default();
+            read.extend(known.drain(..));
+            read.sort_unstable();
+            let mut merged: VecDeque<(i64, u32)> = VecDeque::with_capacity(read.len());
+            for (day, n) in read {
+                match merged.back_mut() {
+                    Some((d, m)) if *d == day => *m = (*m).max(n),
+                    _ => merged.push_back((day, n)),
+                }
+            }
+            let newest = merged.back().map_or(0, |(d, _)| *d);
+            merged.retain(|(d, _)| *d > newest - Self::DAYS as i64);
+            *known = merged;
+            taken += 1;
+        }
+        taken
     }
 
     /// Count one access and return the ratio against the user's baseline.
     pub(crate) fn record(&mut self, user: &str, seeded: Option<f64>, at: DateTime<Utc>) -> f64 {
         let day = at.timestamp().div_euclid(86_400);
+        self.dirty = true;
         if !self.users.contains_key(user) && self.users.len() >= self.max_users {
             self.evict_stalest();
         }
@@ -659,6 +726,53 @@ mod tests {
         // A new user is judged against the floor (or the seeded baseline).
         assert!((b.record("new", None, t("2026-03-05T09:00:00Z")) - 0.2).abs() < 1e-9);
         assert!((b.record("seeded", Some(50.0), t("2026-03-05T09:00:00Z")) - 0.02).abs() < 1e-9);
+    }
+
+    #[test]
+    fn baseline_state_survives_a_restart() {
+        let mut b = Baseline::new(10, 5.0);
+        assert!(b.take_state().is_none(), "nothing counted, nothing to keep");
+        for day in 1..=3 {
+            for _ in 0..40 {
+                b.record("ann", None, t(&format!("2026-03-0{day}T10:00:00Z")));
+            }
+        }
+        let state = b.take_state().expect("counted");
+        assert!(b.take_state().is_none(), "unchanged since");
+        assert_eq!(state["users"]["ann"].as_array().map(Vec::len), Some(3));
+
+        let mut fresh = Baseline::new(10, 5.0);
+        assert_eq!(fresh.restore(&state), 1);
+        // Day 4: the 200th access is 5x the restored baseline of 40, not 40x the floor.
+        let mut ratio = 0.0;
+        for _ in 0..200 {
+            ratio = fresh.record("ann", None, t("2026-03-04T10:00:00Z"));
+        }
+        assert!((ratio - 5.0).abs() < 1e-9, "{ratio}");
+        // Restoring again merges: the larger count of a day stays, nothing doubles.
+        assert_eq!(fresh.restore(&state), 1);
+        let ratio = fresh.record("ann", None, t("2026-03-04T10:00:00Z"));
+        assert!((ratio - 201.0 / 40.0).abs() < 1e-9, "{ratio}");
+
+        for bad in [
+            json!({"version": 2, "users": {"x": [[1, 1]]}}),
+            json!({"version": 1, "users": []}),
+            json!("nope"),
+        ] {
+            assert_eq!(Baseline::new(10, 5.0).restore(&bad), 0, "{bad}");
+        }
+        let mut b = Baseline::new(10, 5.0);
+        assert_eq!(
+            b.restore(&json!({"version": 1, "users": {"x": [[1, -1], "a", [2, 3]]}})),
+            1
+        );
+        assert_eq!(b.take_state(), None, "restoring is not counting");
+        b.record("x", None, t("1970-01-04T00:00:00Z"));
+        assert_eq!(
+            b.take_state().unwrap()["users"]["x"],
+            json!([[2, 3], [3, 1]]),
+            "the malformed pairs were skipped"
+        );
     }
 
     #[test]

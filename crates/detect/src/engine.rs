@@ -185,6 +185,19 @@ impl Engine {
         self.baseline.len()
     }
 
+    /// The volume baseline's counts as a document to keep across restarts, when any
+    /// changed since the last call (format in docs/detection.md).
+    pub fn take_baseline_state(&mut self) -> Option<Value> {
+        self.baseline.take_state()
+    }
+
+    /// Counts kept by [`Engine::take_baseline_state`] before a restart, merged over
+    /// what is known; returns how many users were taken (0 for a document of another
+    /// format).
+    pub fn restore_baseline(&mut self, state: &Value) -> usize {
+        self.baseline.restore(state)
+    }
+
     /// Enrich and evaluate one event; suppressions are judged against the clock now.
     pub fn process(&mut self, event: &mut Value) -> Outcome {
         self.process_at(event, Utc::now())

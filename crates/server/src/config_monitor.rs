@@ -61,6 +61,9 @@ pub struct MonitorSection {
     pub record_explained: bool,
     /// Interval of keep-alive comments on the alert stream.
     pub stream_keepalive: String,
+    /// How often detection's learned state (the EHR volume baseline) is saved to the
+    /// store, so that a restart does not forget it.
+    pub state_save_interval: String,
 }
 
 impl Default for MonitorSection {
@@ -95,6 +98,7 @@ impl Default for MonitorSection {
             .to_vec(),
             record_explained: false,
             stream_keepalive: "15s".into(),
+            state_save_interval: "5m".into(),
         }
     }
 }
@@ -170,6 +174,11 @@ impl MonitorSection {
                 "poll_interval",
                 &self.poll_interval,
                 Duration::from_millis(50),
+            ),
+            (
+                "state_save_interval",
+                &self.state_save_interval,
+                Duration::from_secs(1),
             ),
             (
                 "stream_keepalive",

@@ -527,10 +527,14 @@ async fn start_monitor(
         group_window_ms: i64::try_from(config_monitor::duration(&m.group_window).as_millis())
             .unwrap_or(i64::MAX),
         record_explained: m.record_explained,
+        state_every: config_monitor::duration(&m.state_save_interval),
     };
     let detector = monitor::detector(m).map_err(|e| format!("[monitor] detection rules: {e}"))?;
     let mon = monitor::start(&settings, detector, s.store.clone(), s.audit.clone());
-    for kind in monitor::alerts::CONTEXT_KINDS {
+    for kind in monitor::alerts::CONTEXT_KINDS
+        .iter()
+        .chain(&[monitor::STATE_KIND])
+    {
         if let Ok(Some(doc)) = monitor::alerts::get_context(&s.store, kind).await {
             mon.set_context(kind, doc["document"].clone());
         }

@@ -780,6 +780,43 @@ pub async fn get_context(store: &Store, kind: &str) -> Result<Option<Value>, Ale
     })))
 }
 
+/// Saves the detector's learned state as it comes (the newest wins), as the
+/// `monitor_context` row of kind [`super::STATE_KIND`]. Not audited: it is counts the
+/// pipeline learned, not a change anyone made. A failed save is logged and retried
+/// with the next state.
+pub(super) async fn save_states(store: Store, mut rx: mpsc::Receiver<Value>) {
+    while let Some(state) = rx.recv().await {
+        let text = state.to_string();
+        let saved = async {
+            let mut tx = store.write().await?;
+            query("DELETE FROM monitor_context WHERE kind = $1")
+                .bind(super::STATE_KIND)
+                .execute(tx.conn())
+                .await?;
+            query(
+                "INSERT INTO monitor_context (kind, document, updated_by, updated_ms) \
+                 VALUES ($1, $2, 'monitor', $3)",
+            )
+            .bind(super::STATE_KIND)
+            .bind(&text)
+            .bind(now_ms())
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok::<_, AlertError>(())
+        };
+        match saved.await {
+            Ok(()) => {
+                metrics::counter!("webqx_monitor_state_saves_total").increment(1);
+                tracing::debug!(bytes = text.len(), "detection state saved");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "detection state not saved; retrying with the next")
+            }
+        }
+    }
+}
+
 /// The writer task: batches of processed items into the store.
 pub(super) struct Writer {
     pub store: Store,

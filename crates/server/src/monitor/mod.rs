@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use webqx_audit::AuditLog;
 use webqx_store::Store;
@@ -117,6 +118,15 @@ pub trait Detector: Send {
 
     /// New monitoring context (`users`, `patients` or `care`) was stored.
     fn set_context(&mut self, _kind: &str, _document: &Value) {}
+
+    /// Learned state worth keeping across restarts (the EHR volume baseline), when it
+    /// changed since the last call.
+    fn take_state(&mut self) -> Option<Value> {
+        None
+    }
+
+    /// State [`Detector::take_state`] gave before a restart.
+    fn restore_state(&mut self, _state: &Value) {}
 }
 
 /// A detector that finds nothing (`[monitor] detector = "none"`).
@@ -302,7 +312,14 @@ pub struct Settings {
     pub group_window_ms: i64,
     /// Write `access.explained` records.
     pub record_explained: bool,
+    /// How often the detector's learned state is saved.
+    pub state_every: Duration,
 }
+
+/// The `monitor_context` kind under which the detector's learned state (the EHR volume
+/// baseline) is kept: written by the pipeline, never through the API, and handed back
+/// to the detector at start.
+pub const STATE_KIND: &str = "detector-state";
 
 /// Starts the worker and the writer; the returned [`Monitor`] feeds them. They stop
 /// when every clone of the monitor is dropped.
@@ -324,7 +341,10 @@ pub fn start(
             contexts: ctx_tx,
         }),
     };
-    tokio::task::spawn_blocking(move || work(detector, rx, ctx_rx, done_tx));
+    let (state_tx, state_rx) = mpsc::channel(2);
+    let every = settings.state_every;
+    tokio::task::spawn_blocking(move || work(detector, rx, ctx_rx, done_tx, (state_tx, every)));
+    tokio::spawn(alerts::save_states(store.clone(), state_rx));
     let writer = alerts::Writer {
         store,
         audit,
@@ -342,16 +362,39 @@ impl Monitor {
     }
 }
 
-/// The worker: one event at a time through the detector, on a blocking thread.
+/// The worker: one event at a time through the detector, on a blocking thread. Every
+/// `state.1` it hands the detector's changed state to the saver (`state.0`), and once
+/// more when the queue closes.
 fn work(
     mut detector: Box<dyn Detector>,
     mut rx: mpsc::Receiver<Item>,
     contexts: std::sync::mpsc::Receiver<(String, Value)>,
     done: mpsc::Sender<Processed>,
+    state: (mpsc::Sender<Value>, Duration),
 ) {
-    while let Some(item) = rx.blocking_recv() {
+    let (saver, every) = state;
+    let mut saved_at = std::time::Instant::now();
+    let save = |detector: &mut Box<dyn Detector>| {
+        if let Some(doc) = detector.take_state() {
+            // The saver keeps the newest; one still waiting is replaced next time.
+            let _ = saver.try_send(doc);
+        }
+    };
+    loop {
+        let Some(item) = rx.blocking_recv() else {
+            save(&mut detector);
+            return;
+        };
         while let Ok((kind, doc)) = contexts.try_recv() {
-            detector.set_context(&kind, &doc);
+            if kind == STATE_KIND {
+                detector.restore_state(&doc);
+            } else {
+                detector.set_context(&kind, &doc);
+            }
+        }
+        if saved_at.elapsed() >= every {
+            save(&mut detector);
+            saved_at = std::time::Instant::now();
         }
         let (findings, explained) = match item.event {
             Some(mut event) => {

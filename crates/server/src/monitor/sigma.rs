@@ -123,6 +123,19 @@ impl Detector for SigmaDetector {
             }
         }
     }
+
+    fn take_state(&mut self) -> Option<Value> {
+        self.engine
+            .take_baseline_state()
+            .map(|baseline| json!({"baseline": baseline}))
+    }
+
+    fn restore_state(&mut self, state: &Value) {
+        let users = state
+            .get("baseline")
+            .map_or(0, |b| self.engine.restore_baseline(b));
+        tracing::info!(users, "EHR volume baseline restored");
+    }
 }
 
 /// Checks that `document` is a context document of `kind` the engine accepts.

@@ -644,16 +644,21 @@ async fn a_followed_file_survives_rotation_and_kill_9_without_loss_or_repeat() {
         "killed with {} of 20000 bulk lines fed",
         bulk_total(&before)
     );
-    // While it is down: more lines, then a rotation.
+    // While it is down: more lines, then two rotations (the file in between, app.log.3,
+    // is read whole after the rest of the first), and a compressed old file beside them,
+    // which is not read.
     append(&log, 90, 110);
     std::fs::rename(&log, logs.join("app.log.2")).unwrap();
     append(&log, 110, 130);
+    std::fs::rename(&log, logs.join("app.log.3")).unwrap();
+    append(&log, 130, 140);
+    std::fs::write(logs.join("app.log.4.gz"), gzip(b"not a log line\n")).unwrap();
 
     server.spawn();
     let http = server.http();
     let alerts = http
         .wait_alerts("every line after the restart", |a| {
-            bulk_total(a) >= 20_000 && a.len() >= 130 + 50
+            bulk_total(a) >= 20_000 && a.len() >= 140 + 50
         })
         .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -664,7 +669,23 @@ async fn a_followed_file_survives_rotation_and_kill_9_without_loss_or_repeat() {
         .into_iter()
         .filter(|a| a["group_key"].as_str().unwrap().starts_with("line"))
         .collect();
-    exactly_once(&unique, 130);
+    exactly_once(&unique, 140);
+
+    // Two rotations between two looks while running: the file in between is read too.
+    let old = logs.join("app.log.5");
+    std::fs::rename(&log, &old).unwrap();
+    append(&old, 140, 150);
+    append(&log, 150, 160);
+    std::fs::rename(&log, logs.join("app.log.6")).unwrap();
+    append(&log, 160, 170);
+    let alerts = http
+        .wait_alerts("the lines of both rotations", |a| a.len() >= 170 + 50)
+        .await;
+    let unique: Vec<Value> = alerts
+        .into_iter()
+        .filter(|a| a["group_key"].as_str().unwrap().starts_with("line"))
+        .collect();
+    exactly_once(&unique, 170);
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

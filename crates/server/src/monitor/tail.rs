@@ -11,13 +11,20 @@
 //! file is looked for beside the path (same name with a suffix, such as `app.log.1`) by
 //! its device and inode, and its rest is read first. A file seen for the first time is
 //! read from its start.
+//!
+//! Rotated more than once before the follower looked again (or while the server was
+//! down): the files in between are the rotated siblings created after the file being
+//! left (by birth time, or last write where the file system keeps no birth time); each
+//! is read whole, oldest first, before the file the path names. Compressed siblings
+//! (`.gz`, `.bz2`, `.xz`, `.zst`, `.lz4`, `.Z`) are not read.
 
 use super::{Item, Mark, Monitor, Refused, alerts, event};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use webqx_store::Store;
 
 /// Bytes read at a time.
@@ -52,20 +59,63 @@ fn open_at(path: &Path, offset: u64) -> std::io::Result<Open> {
     })
 }
 
-/// A rotated file beside `path` with the given device and inode.
-fn rotated_sibling(path: &Path, dev: i64, inode: i64) -> Option<PathBuf> {
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    std::fs::read_dir(dir)
-        .ok()?
+/// Rotated files beside `path`: same name with a suffix, not compressed.
+fn siblings(path: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    const COMPRESSED: &[&str] = &[".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"];
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
         .filter_map(Result::ok)
         .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n != name && n.starts_with(name))
+            e.file_name().to_str().is_some_and(|n| {
+                n != name && n.starts_with(name) && !COMPRESSED.iter().any(|c| n.ends_with(c))
+            })
         })
-        .find(|e| e.metadata().is_ok_and(|m| ids(&m) == (dev, inode)))
-        .map(|e| e.path())
+        .filter_map(|e| Some((e.path(), e.metadata().ok().filter(|m| m.is_file())?)))
+        .collect()
+}
+
+/// A rotated file beside `path` with the given device and inode.
+fn rotated_sibling(path: &Path, dev: i64, inode: i64) -> Option<PathBuf> {
+    siblings(path)
+        .into_iter()
+        .find(|(_, m)| ids(m) == (dev, inode))
+        .map(|(p, _)| p)
+}
+
+/// When a file came to be: its birth time, or its last write where the file system
+/// keeps no birth time.
+fn born(meta: &std::fs::Metadata) -> Option<SystemTime> {
+    meta.created().or_else(|_| meta.modified()).ok()
+}
+
+/// Rotated siblings created after `left` (the file being left) other than `next` (the
+/// file the path names now): files rotated in between, oldest first, opened at their
+/// start.
+fn rotated_between(path: &Path, left: &Open, next: &Open, key: &str) -> VecDeque<Open> {
+    let Some(since) = left.file.metadata().ok().as_ref().and_then(born) else {
+        return VecDeque::new();
+    };
+    let mut between: Vec<(SystemTime, PathBuf)> = siblings(path)
+        .into_iter()
+        .filter(|(_, m)| {
+            let id = ids(m);
+            id != (left.dev, left.inode) && id != (next.dev, next.inode)
+        })
+        .filter_map(|(p, m)| born(&m).filter(|t| *t > since).map(|t| (t, p)))
+        .collect();
+    between.sort();
+    between
+        .into_iter()
+        .filter_map(|(_, p)| {
+            tracing::info!(file = %key, rotated = %p.display(), "reading a file rotated in between");
+            open_at(&p, 0).ok()
+        })
+        .collect()
 }
 
 /// Follows one file until the task is aborted.
@@ -78,6 +128,8 @@ pub async fn follow(
 ) {
     let key = path.display().to_string();
     let mut reader = event::LineReader::new(&format!("file:{key}"));
+    // Files rotated in between, still to read before the one the path names (last).
+    let mut waiting: VecDeque<Open> = VecDeque::new();
     let mut current = loop {
         match start(&store, &path, &key).await {
             Ok(open) => break open,
@@ -97,6 +149,21 @@ pub async fn follow(
             }
             Err(Stop) => return,
         }
+        if !waiting.is_empty() {
+            // A file rotated in between, read to its end: on to the next one.
+            match flush_partial(&monitor, &mut current, &key, &mut reader) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
+                Err(Stop) => return,
+            }
+            if let Some(next) = waiting.pop_front() {
+                current = next;
+            }
+            continue;
+        }
         if let Some(next) = check_rotation(&path, &current, &key) {
             // Rotated: the old file's last line may lack its newline; it is a line.
             // (Truncated: what was pending is gone with the old content.)
@@ -108,6 +175,12 @@ pub async fn follow(
                         continue;
                     }
                     Err(Stop) => return,
+                }
+                waiting = rotated_between(&path, &current, &next, &key);
+                if let Some(first) = waiting.pop_front() {
+                    waiting.push_back(next);
+                    current = first;
+                    continue;
                 }
             }
             current = next;

@@ -608,7 +608,7 @@ impl Baseline {
                 }
             }
             let newest = merged.back().map_or(0, |(d, _)| *d);
-            merged.retain(|(d, _)| *d > newest - Self::DAYS as i64);
+            merged.retain(|(d, _)| *d > newest.saturating_sub(Self::DAYS as i64));
             *known = merged;
             taken += 1;
         }
@@ -767,6 +767,15 @@ mod tests {
             1
         );
         assert_eq!(b.take_state(), None, "restoring is not counting");
+        let mut edge = Baseline::new(10, 5.0);
+        let extreme = json!({"version": 1, "users": {"y": [[i64::MIN, 1]], "z": [[i64::MAX, 1]]}});
+        assert_eq!(
+            edge.restore(&extreme),
+            2,
+            "extreme days neither panic nor wrap"
+        );
+        edge.record("y", None, t("2026-03-04T10:00:00Z"));
+        edge.record("z", None, t("2026-03-04T10:00:00Z"));
         b.record("x", None, t("1970-01-04T00:00:00Z"));
         assert_eq!(
             b.take_state().unwrap()["users"]["x"],

@@ -27,12 +27,14 @@ struct Pending {
 
 /// The audit trail writer. One per process; share it behind an `Arc`.
 pub struct AuditLog {
-    store: Store,
+    pub(crate) store: Store,
     hmac_key: RwLock<Option<SecretBytes>>,
     queue: mpsc::Sender<Pending>,
     /// Why state changes are refused right now, by who refuses them (a SIEM sink whose
     /// spool is full). Empty in normal operation.
     refusals: RwLock<BTreeMap<String, String>>,
+    /// The alert store raised alerts go to (see [`crate::alerting`]).
+    pub(crate) alert_sink: RwLock<Option<Arc<dyn crate::AlertSink>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -50,6 +52,7 @@ impl AuditLog {
             hmac_key: RwLock::new(None),
             queue: tx,
             refusals: RwLock::new(BTreeMap::new()),
+            alert_sink: RwLock::new(None),
         });
         tokio::spawn(group_writer(Arc::downgrade(&log), rx));
         log

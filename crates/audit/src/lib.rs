@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 mod chain;
 pub mod checkpoint;
 mod error;
@@ -27,6 +28,7 @@ pub mod render;
 pub mod trail;
 mod verify;
 
+pub use alerting::{AlertSink, RaisedAlert};
 pub use chain::{AuditLog, Audited};
 pub use checkpoint::Checkpoint;
 pub use error::AuditError;

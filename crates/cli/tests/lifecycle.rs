@@ -235,6 +235,48 @@ fn scenario(extra: &[(String, String)]) {
         "each threshold is alerted once per certificate"
     );
 
+    // Both are stored alerts too, carrying their audit records' ids: listed like a
+    // detection, one per certificate source (the same serial groups them into one),
+    // with the certificate and where it was seen as event fields.
+    let out = server.cli(&["--json", "alerts", "list", "--rule", "cert-expiring"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stored = listed["alerts"].as_array().unwrap();
+    let ids: Vec<&str> = raised
+        .iter()
+        .filter_map(|a| a["details"]["alert_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "the records name their alerts: {raised:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|a| ids.contains(&a["id"].as_str().unwrap_or(""))),
+        "{listed:#}"
+    );
+    let alert = &stored[0];
+    assert_eq!(alert["severity"], "medium", "{alert:#}");
+    assert_eq!(alert["group_key"], format!("x509.serial_number={serial}"));
+    assert!(
+        alert["tags"].to_string().contains("hipaa.164.312.e.1"),
+        "{alert:#}"
+    );
+    let events = alert["events"].as_array().unwrap();
+    let event = &events[events.len() - 1];
+    assert_eq!(event["x509"]["serial_number"], serial.as_str(), "{alert:#}");
+    assert_eq!(event["event"]["dataset"], "webqx.pki");
+    let seen_at: Vec<String> = stored
+        .iter()
+        .flat_map(|a| a["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| format!("{}{}", e["file"]["path"], e["server"]["address"]))
+        .collect();
+    assert!(
+        seen_at
+            .iter()
+            .any(|s| s.contains(&leaf.display().to_string()))
+            && seen_at.iter().any(|s| s.contains(&endpoint)),
+        "{seen_at:?}"
+    );
+
     // The inventory: issued (20 days, no alert) and the watched certificate, days left.
     let out = server.cli(&["--json", "cert", "inventory"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -416,6 +416,38 @@ async fn rate_limits_answer_429_and_repeated_failures_raise_an_alert() {
         !records.contains("\"guess\""),
         "the secret is never audited"
     );
+
+    // The alert is stored too: listed with the monitor's alerts, grouped by client
+    // and by address, suppressible per address like any other.
+    let alerts = http
+        .wait_alerts("the stored oauth-auth-failures alerts", |a| {
+            a.iter()
+                .filter(|a| a["rule_id"] == "oauth-auth-failures")
+                .count()
+                >= 2
+        })
+        .await;
+    let keys: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "oauth-auth-failures")
+        .filter_map(|a| a["group_key"].as_str())
+        .collect();
+    assert!(
+        keys.contains(&"oauth.client.id=guessed-client") && keys.contains(&"source.ip=127.0.0.1"),
+        "{keys:?}"
+    );
+    let stored = alerts
+        .iter()
+        .find(|a| a["group_key"] == "source.ip=127.0.0.1")
+        .unwrap();
+    assert_eq!(stored["severity"], "high");
+    assert_eq!(stored["events"][0]["event"]["outcome"], "failure");
+    assert!(!stored.to_string().contains("\"guess\""), "{stored}");
+    assert!(
+        alert.contains(stored["id"].as_str().unwrap())
+            || records.contains(stored["id"].as_str().unwrap()),
+        "the audit record names the stored alert"
+    );
 }
 
 #[tokio::test]

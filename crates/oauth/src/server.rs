@@ -284,8 +284,10 @@ impl AuthorizationServer {
         }
     }
 
-    /// Counts an authentication failure; at the threshold, raises an `alert.raised`
-    /// audit record (rule `oauth-auth-failures`) that reaches the SIEM sinks.
+    /// Counts an authentication failure; at the threshold, raises alert
+    /// `oauth-auth-failures`: stored in the server's alert store (listed, streamed,
+    /// suppressible per `source.ip` or `oauth.client.id`) with its `alert.raised` audit
+    /// record, which reaches the SIEM sinks.
     ///
     /// # Errors
     /// Only an audit failure while raising the alert.
@@ -301,14 +303,23 @@ impl AuthorizationServer {
         ];
         for (by, key) in keyed.into_iter().flatten() {
             if let Some(count) = self.failures.failure(&key) {
+                let window_s = self.settings.failure_window.as_secs();
                 let mut rec = ctx.record("alert.raised", Some(key.clone()));
-                rec.detail("rule", "oauth-auth-failures")
+                rec.detail("rule", FAILURES_RULE)
                     .detail("severity", "high")
                     .detail("by", by)
                     .detail("failures", count)
-                    .detail("window_s", self.settings.failure_window.as_secs());
-                self.audit.record(rec).await?;
-                tracing::warn!(%key, count, "repeated OAuth client authentication failures: alert raised");
+                    .detail("window_s", window_s);
+                let alert = failures_alert(by, client_id, address, count, window_s);
+                let id = self.audit.raise_alert(&alert, rec).await?;
+                match id {
+                    Some(alert_id) => {
+                        tracing::warn!(%key, count, %alert_id, "repeated OAuth client authentication failures: alert raised")
+                    }
+                    None => {
+                        tracing::info!(%key, count, "repeated OAuth client authentication failures: alert suppressed")
+                    }
+                }
             }
         }
         Ok(())
@@ -664,4 +675,58 @@ pub fn looks_like_jwt(bearer: &str) -> bool {
         && bearer
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Rule id of the alert [`AuthorizationServer::note_failure`] raises.
+pub const FAILURES_RULE: &str = "oauth-auth-failures";
+
+/// The stored alert for `count` failed client authentications within `window_s`,
+/// grouped by client id or by address (`by`). Its one event is in the event schema
+/// (`webqx.oauth`), so suppressions on `source.ip` or `oauth.client.id` apply.
+fn failures_alert(
+    by: &str,
+    client_id: Option<&str>,
+    address: Option<&str>,
+    count: u32,
+    window_s: u64,
+) -> webqx_audit::RaisedAlert {
+    let at = now_ms();
+    let (group_key, who) = match (by, client_id, address) {
+        ("client", Some(c), _) => (format!("oauth.client.id={c}"), format!("client {c}")),
+        (_, _, Some(a)) => (format!("source.ip={a}"), a.to_owned()),
+        _ => (String::new(), "an unnamed caller".to_owned()),
+    };
+    let mut event = serde_json::json!({
+        "@timestamp": webqx_store::time::rfc3339(at),
+        "event": {
+            "kind": "alert",
+            "category": ["authentication"],
+            "type": ["start"],
+            "dataset": "webqx.oauth",
+            "action": "oauth.client_authentication",
+            "outcome": "failure",
+        },
+        "webqx": {"failures": count, "window_s": window_s, "by": by},
+    });
+    if let Some(a) = address {
+        event["source"] = serde_json::json!({ "ip": a, "address": a });
+    }
+    if let Some(c) = client_id {
+        event["oauth"] = serde_json::json!({ "client": { "id": c } });
+    }
+    webqx_audit::RaisedAlert {
+        rule_id: FAILURES_RULE.into(),
+        title: format!("{count} failed OAuth client authentications by {who} within {window_s} s"),
+        severity: "high",
+        // Brute force of client credentials (ATT&CK T1110); HIPAA person or entity
+        // authentication, 164.312(d).
+        tags: vec![
+            "attack.credential_access".into(),
+            "attack.t1110".into(),
+            "hipaa.164.312.d".into(),
+        ],
+        group_key,
+        timestamp_ms: at,
+        events: vec![event],
+    }
 }

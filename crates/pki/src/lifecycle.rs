@@ -4,9 +4,9 @@
 //! A check reads every watch ([`observe`], blocking: run it off the async runtime),
 //! records what it found ([`Lifecycle::record`]), then raises the alerts that are due
 //! ([`Lifecycle::raise_due_alerts`]): for each certificate, each configured threshold
-//! (30/14/7 days by default) is alerted once. There is no alert store yet; an alert is
-//! an audit record with action `alert.raised` (rule `cert-expiring`), which the SIEM
-//! sinks deliver like every record. A certificate first seen inside several thresholds
+//! (30/14/7 days by default) is alerted once: the alert `cert-expiring` goes to the
+//! server's alert store (listed, streamed, suppressible) with its `alert.raised` audit
+//! record, which the SIEM sinks deliver like every record. A certificate first seen inside several thresholds
 //! gets one alert, for the tightest, and the looser ones are marked as done. A threshold
 //! longer than a certificate's whole lifetime does not apply to it (short-lived
 //! certificates are renewed by automation; alerting them at issue would be noise).
@@ -430,25 +430,26 @@ impl Lifecycle {
         if marked.is_some() {
             return Ok(false);
         }
+        let why: String = why.chars().take(300).collect();
         let mut rec = ctx.record("alert.raised", Some(format!("watch:{}", watch.id)));
-        rec.detail("rule", "cert-watch-unreadable")
+        rec.detail("rule", UNREADABLE_RULE)
             .detail("severity", "medium")
             .detail("target", watch.target.clone())
             .detail("kind", watch.kind.as_str())
-            .detail("error", why.chars().take(300).collect::<String>());
+            .detail("error", why.clone());
+        let mut tx = self.store.write().await?;
+        query(
+            "INSERT INTO pki_expiry_alerts (source, serial, threshold_days, raised_ms) \
+             VALUES ($1, 'unreadable', 0, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&source)
+        .bind(now_ms())
+        .execute(tx.conn())
+        .await?;
         self.audit
-            .transact(rec, async |tx, _| {
-                query(
-                    "INSERT INTO pki_expiry_alerts (source, serial, threshold_days, raised_ms) \
-                     VALUES ($1, 'unreadable', 0, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(&source)
-                .bind(now_ms())
-                .execute(tx.conn())
-                .await?;
-                Ok::<_, RecordError>(())
-            })
+            .raise_alert_in(&mut tx, &unreadable_alert(watch, &why), rec)
             .await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -475,7 +476,7 @@ impl Lifecycle {
     ) -> Result<(), RecordError> {
         let target = format!("cert:{}", item.serial);
         let mut rec = ctx.record("alert.raised", Some(target));
-        rec.detail("rule", "cert-expiring")
+        rec.detail("rule", EXPIRING_RULE)
             .detail("severity", severity(item.days_left, threshold))
             .detail("subject", item.subject.clone())
             .detail("serial", item.serial.clone())
@@ -483,23 +484,120 @@ impl Lifecycle {
             .detail("not_after", item.not_after.clone())
             .detail("days_left", item.days_left)
             .detail("threshold_days", threshold);
+        let mut tx = self.store.write().await?;
+        for t in crossed {
+            query(
+                "INSERT INTO pki_expiry_alerts (source, serial, threshold_days, raised_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&item.source)
+            .bind(&item.serial)
+            .bind(i64::from(*t))
+            .bind(now_ms())
+            .execute(tx.conn())
+            .await?;
+        }
         self.audit
-            .transact(rec, async |tx, _| {
-                for t in crossed {
-                    query(
-                        "INSERT INTO pki_expiry_alerts (source, serial, threshold_days, raised_ms) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&item.source)
-                    .bind(&item.serial)
-                    .bind(i64::from(*t))
-                    .bind(now_ms())
-                    .execute(tx.conn())
-                    .await?;
-                }
-                Ok::<_, RecordError>(())
-            })
-            .await
+            .raise_alert_in(&mut tx, &expiring_alert(item, threshold), rec)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Rule id of the expiry alert.
+pub const EXPIRING_RULE: &str = "cert-expiring";
+/// Rule id of the alert for a watch that cannot be read.
+pub const UNREADABLE_RULE: &str = "cert-watch-unreadable";
+
+/// Certificate availability and integrity: HIPAA transmission security 164.312(e)(1);
+/// an expired certificate is an outage or, worse, a reason to click through warnings.
+fn cert_tags() -> Vec<String> {
+    vec!["hipaa.164.312.e.1".into(), "attack.impact".into()]
+}
+
+/// Where a certificate was seen, as event fields: `file.path` for a watched file,
+/// `server.address` for a watched endpoint, nothing more for one we issued.
+fn location_fields(event: &mut serde_json::Value, source: &str) {
+    if let Some(path) = source.strip_prefix("file:") {
+        event["file"] = serde_json::json!({ "path": path });
+    } else if let Some(endpoint) = source.strip_prefix("endpoint:") {
+        event["server"] = serde_json::json!({ "address": endpoint });
+    }
+}
+
+/// The stored alert for `item` crossing `threshold` days (one event, `webqx.pki`;
+/// suppressible per `x509.serial_number`, `file.path` or `server.address`).
+fn expiring_alert(item: &InventoryItem, threshold: u32) -> webqx_audit::RaisedAlert {
+    let at = now_ms();
+    let mut event = serde_json::json!({
+        "@timestamp": rfc3339(at),
+        "event": {
+            "kind": "alert",
+            "category": ["configuration"],
+            "type": ["info"],
+            "dataset": "webqx.pki",
+            "action": "cert.expiring",
+        },
+        "x509": {
+            "serial_number": item.serial,
+            "subject": { "distinguished_name": item.subject },
+            "not_after": item.not_after,
+        },
+        "webqx": { "cert": {
+            "source": item.source,
+            "days_left": item.days_left,
+            "threshold_days": threshold,
+        } },
+    });
+    location_fields(&mut event, &item.source);
+    let title = if item.days_left < 0 {
+        format!("Certificate {} has expired", item.subject)
+    } else {
+        format!(
+            "Certificate {} expires in {} day{}",
+            item.subject,
+            item.days_left,
+            if item.days_left == 1 { "" } else { "s" }
+        )
+    };
+    webqx_audit::RaisedAlert {
+        rule_id: EXPIRING_RULE.into(),
+        title,
+        severity: severity(item.days_left, threshold),
+        tags: cert_tags(),
+        group_key: format!("x509.serial_number={}", item.serial),
+        timestamp_ms: at,
+        events: vec![event],
+    }
+}
+
+/// The stored alert for a watch that could not be read (`why`, already shortened).
+fn unreadable_alert(watch: &Watch, why: &str) -> webqx_audit::RaisedAlert {
+    let at = now_ms();
+    let source = format!("{}:{}", watch.kind.as_str(), watch.target);
+    let mut event = serde_json::json!({
+        "@timestamp": rfc3339(at),
+        "event": {
+            "kind": "alert",
+            "category": ["configuration"],
+            "type": ["error"],
+            "dataset": "webqx.pki",
+            "action": "cert.watch_unreadable",
+            "outcome": "failure",
+        },
+        "error": { "message": why },
+        "webqx": { "cert": { "source": source, "watch_id": watch.id } },
+    });
+    location_fields(&mut event, &source);
+    webqx_audit::RaisedAlert {
+        rule_id: UNREADABLE_RULE.into(),
+        title: format!("Watched certificate {} cannot be read", watch.target),
+        severity: "medium",
+        tags: cert_tags(),
+        group_key: format!("webqx.cert.watch_id={}", watch.id),
+        timestamp_ms: at,
+        events: vec![event],
     }
 }
 

@@ -69,6 +69,7 @@ pub async fn open(config: &Config) -> Result<Services, String> {
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
     let audit = AuditLog::start(store.clone());
+    audit.set_alert_sink(Arc::new(crate::monitor::alerts::StoredAlerts));
     let kms = Arc::new(Kms::new(
         store.clone(),
         audit.clone(),

@@ -370,3 +370,95 @@ async fn alerts_raised_in_a_callers_transaction() {
         assert_eq!(raised_records(&store).await.len(), 2, "{label}");
     }
 }
+
+/// Alerts other components raise through the audit trail (`AuditLog::raise_alert`, as
+/// the OAuth server and the certificate lifecycle do): with the server's alert store
+/// installed they are stored alerts whose record names them, suppressions apply; without
+/// it only the record is written.
+#[tokio::test]
+async fn alerts_raised_through_the_audit_trail() {
+    for t in webqx_testkit::test_stores() {
+        let store = Store::open(&t.config).await.unwrap();
+        let audit = AuditLog::start(store.clone());
+        let label = t.label;
+        let ctx = RequestContext::internal("oauth");
+        let t0 = webqx_store::now_ms();
+        let raised = |ip: &str| webqx_audit::RaisedAlert {
+            rule_id: "oauth-auth-failures".into(),
+            title: format!("10 failed OAuth client authentications by {ip}"),
+            severity: "high",
+            tags: vec!["attack.t1110".into()],
+            group_key: format!("source.ip={ip}"),
+            timestamp_ms: t0,
+            events: vec![json!({"source": {"ip": ip}, "event": {"outcome": "failure"}})],
+        };
+        let record = || {
+            let mut rec = ctx.record("alert.raised", Some("address:10.0.0.1".into()));
+            rec.detail("rule", "oauth-auth-failures")
+                .detail("failures", 10);
+            rec
+        };
+
+        // No alert store installed: the record alone.
+        let none = audit.raise_alert(&raised("10.0.0.1"), record()).await;
+        assert_eq!(none.unwrap(), None, "{label}");
+        assert_eq!(raised_records(&store).await.len(), 1, "{label}");
+
+        audit.set_alert_sink(std::sync::Arc::new(alerts::StoredAlerts));
+        let id = audit
+            .raise_alert(&raised("10.0.0.1"), record())
+            .await
+            .unwrap()
+            .expect("stored");
+        let stored = alerts::get(&store, &id).await.unwrap();
+        assert_eq!(
+            (
+                &stored["rule_id"],
+                &stored["severity"],
+                &stored["group_key"]
+            ),
+            (
+                &json!("oauth-auth-failures"),
+                &json!("high"),
+                &json!("source.ip=10.0.0.1")
+            ),
+            "{label}"
+        );
+        assert_eq!(stored["events"][0]["source"]["ip"], "10.0.0.1", "{label}");
+        let records = raised_records(&store).await;
+        assert_eq!(records.len(), 2, "{label}");
+        assert_eq!(records[1].entry.details["alert_id"], json!(id), "{label}");
+        assert_eq!(records[1].entry.details["failures"], json!(10), "{label}");
+
+        // Inside a caller's transaction: rolled back, nothing is left.
+        let mut tx = store.write().await.unwrap();
+        let gone = audit
+            .raise_alert_in(&mut tx, &raised("10.0.0.2"), record())
+            .await
+            .unwrap()
+            .expect("stored");
+        tx.rollback().await.unwrap();
+        assert!(
+            matches!(
+                alerts::get(&store, &gone).await,
+                Err(alerts::AlertError::NotFound(_))
+            ),
+            "{label}"
+        );
+
+        // Suppressed per address: neither alert nor record.
+        let s = NewSuppression {
+            rule_id: "oauth-auth-failures".into(),
+            field: "source.ip".into(),
+            value: "10.9.9.9".into(),
+            reason: "the partner's NAT retries a stale secret until Friday".into(),
+            expires_at: webqx_store::time::rfc3339(t0 + 86_400_000),
+        };
+        alerts::add_suppression(&audit, &ctx, &s).await.unwrap();
+        let held = audit.raise_alert(&raised("10.9.9.9"), record()).await;
+        assert_eq!(held.unwrap(), None, "{label}");
+        assert_eq!(raised_records(&store).await.len(), 2, "{label}");
+        assert!(webqx_audit::verify(&store).await.unwrap().ok(), "{label}");
+        store.close().await;
+    }
+}

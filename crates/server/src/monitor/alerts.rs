@@ -356,6 +356,41 @@ pub async fn raise_in(
     Ok(Some(id))
 }
 
+/// The alert store as the audit trail's [`webqx_audit::AlertSink`]: alerts other
+/// components raise (OAuth client lockouts, certificate expiry) are stored, suppressed
+/// and streamed like the monitor's own. Installed by the bootstrap.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredAlerts;
+
+impl webqx_audit::AlertSink for StoredAlerts {
+    fn store<'a>(
+        &'a self,
+        tx: &'a mut WriteTx,
+        audit: &'a AuditLog,
+        alert: &'a webqx_audit::RaisedAlert,
+        record: webqx_audit::AuditRecord,
+    ) -> webqx_audit::alerting::StoreFuture<'a> {
+        Box::pin(async move {
+            let finding = Finding {
+                rule_id: alert.rule_id.clone(),
+                title: alert.title.clone(),
+                level: Severity::parse(alert.severity).unwrap_or(Severity::Medium),
+                tags: alert.tags.clone(),
+                group_key: alert.group_key.clone(),
+                timestamp_ms: alert.timestamp_ms,
+                events: alert.events.clone(),
+            };
+            raise_in(tx, audit, &finding, record)
+                .await
+                .map_err(|e| match e {
+                    AlertError::Store(e) => AuditError::Store(e),
+                    AlertError::Audit(e) => e,
+                    other => AuditError::Write(other.to_string()),
+                })
+        })
+    }
+}
+
 /// The `alert.raised` record the SIEM sinks deliver: rule, severity, title, tags and
 /// the alert id; never the events (they may hold PHI) nor the group key.
 fn raised_record(id: &str, f: &Finding) -> webqx_audit::AuditRecord {

@@ -65,6 +65,9 @@ pub enum AlertsCommand {
         #[arg(long)]
         after: Option<u64>,
     },
+    /// The rules alerts can come from (id, kind, level, title): the loaded Sigma
+    /// rules and the components' alerts.
+    Rules,
     /// Suppressions of known false positives.
     #[command(subcommand)]
     Suppress(SuppressCommand),
@@ -74,20 +77,27 @@ pub enum AlertsCommand {
 #[derive(Subcommand, Debug)]
 pub enum SuppressCommand {
     /// Suppress a rule (or `*`) for one value of one event field.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["rule", "alert"])))]
     Add {
-        /// Rule id, or `*` for every rule.
+        /// The rule: its id, Sigma name, title or rule file name (`alerts rules` lists
+        /// them), or `*` for every rule.
         #[arg(long)]
-        rule: String,
+        rule: Option<String>,
+        /// Take the rule from this alert (and, without --value, the field's value from
+        /// its triggering events).
+        #[arg(long)]
+        alert: Option<String>,
         /// Event field, dotted (source.ip, user.name).
         #[arg(long)]
         field: String,
-        /// The value to suppress.
+        /// The value to suppress (required with --rule).
         #[arg(long)]
-        value: String,
+        value: Option<String>,
         /// Why (required).
         #[arg(long)]
         reason: String,
-        /// When it ends: RFC 3339 time (required; at most a year ahead).
+        /// When it ends: an RFC 3339 time or a duration from now such as 30d or 12h
+        /// (required; at most a year ahead).
         #[arg(long)]
         expires: String,
     },
@@ -214,9 +224,68 @@ pub async fn alerts(g: &Global, cmd: AlertsCommand) -> Result<i32, Failure> {
         AlertsCommand::Ack { id, note } => transition(g, &client, &id, "ack", note).await?,
         AlertsCommand::Close { id, note } => transition(g, &client, &id, "close", note).await?,
         AlertsCommand::Watch { after } => return watch(g, &client, after).await,
+        AlertsCommand::Rules => {
+            let v = client.call(Method::GET, "/v1/alerts/rules", None).await?;
+            if g.json {
+                print_json(&v);
+            } else {
+                print_rules(&v);
+            }
+        }
         AlertsCommand::Suppress(s) => suppress(g, &client, s).await?,
     }
     Ok(0)
+}
+
+fn print_rules(v: &Value) {
+    println!(
+        "{:<36}  {:<11}  {:<13}  {:<6}  TITLE",
+        "ID", "KIND", "LEVEL", "ALERTS"
+    );
+    for r in v["rules"].as_array().into_iter().flatten() {
+        let text = |k: &str| visible(r[k].as_str().unwrap_or_default());
+        println!(
+            "{:<36}  {:<11}  {:<13}  {:<6}  {}",
+            text("id"),
+            text("kind"),
+            text("level"),
+            if r["alerts"] == true { "yes" } else { "no" },
+            text("title"),
+        );
+    }
+}
+
+/// `--expires`: an RFC 3339 time as given, or a duration from now.
+fn expiry(text: &str) -> Result<String, Failure> {
+    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return Ok(text.to_owned());
+    }
+    let d = webqx_store::time::parse_duration(text).map_err(|_| {
+        Failure::usage(format!(
+            "--expires '{}' is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a \
+             duration from now (30d, 12h)",
+            visible(text)
+        ))
+    })?;
+    let ms = i64::try_from(d.as_millis())
+        .ok()
+        .and_then(|d| webqx_store::now_ms().checked_add(d))
+        .ok_or_else(|| Failure::usage("--expires is too far ahead; at most a year"))?;
+    Ok(webqx_store::time::rfc3339(ms))
+}
+
+/// The text of dotted `field` in the first of `events` that has it.
+fn field_in_events(events: &Value, field: &str) -> Option<String> {
+    events.as_array()?.iter().find_map(|e| {
+        let v = e
+            .get(field)
+            .or_else(|| field.split('.').try_fold(e, |v, part| v.get(part)))?;
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+            _ => None,
+        }
+    })
 }
 
 async fn transition(
@@ -245,11 +314,38 @@ async fn suppress(
     match cmd {
         SuppressCommand::Add {
             rule,
+            alert,
             field,
             value,
             reason,
             expires,
         } => {
+            let expires = expiry(&expires)?;
+            let (rule, value) = match (rule, alert) {
+                (Some(rule), _) => {
+                    let value = value.ok_or_else(|| {
+                        Failure::usage("--value is required with --rule (or give --alert ID)")
+                    })?;
+                    (rule, value)
+                }
+                (None, Some(id)) => {
+                    let path = format!("/v1/alerts/{}", path_segment(&id));
+                    let a = client.call(Method::GET, &path, None).await?;
+                    let rule = a["rule_id"].as_str().unwrap_or_default().to_owned();
+                    let value = match value {
+                        Some(v) => v,
+                        None => field_in_events(&a["events"], &field).ok_or_else(|| {
+                            Failure::usage(format!(
+                                "alert {}'s triggering events have no {}; give --value",
+                                visible(&id),
+                                visible(&field)
+                            ))
+                        })?,
+                    };
+                    (rule, value)
+                }
+                (None, None) => return Err(Failure::usage("give --rule or --alert")),
+            };
             let body = json!({"rule_id": rule, "field": field, "value": value,
                               "reason": reason, "expires_at": expires});
             let v = client
@@ -259,6 +355,18 @@ async fn suppress(
                 print_json(&v);
             } else {
                 println!("{}", v["id"].as_str().unwrap_or_default());
+                eprintln!(
+                    "suppressed {} for {}={} until {}",
+                    visible(
+                        v["rule_title"]
+                            .as_str()
+                            .or(v["rule_id"].as_str())
+                            .unwrap_or("*")
+                    ),
+                    visible(v["field"].as_str().unwrap_or_default()),
+                    visible(v["value"].as_str().unwrap_or_default()),
+                    v["expires_at"].as_str().unwrap_or_default()
+                );
             }
         }
         SuppressCommand::List => {

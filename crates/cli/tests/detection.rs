@@ -240,6 +240,75 @@ async fn sigma_detection_end_to_end() {
         "suppressed findings are counted"
     );
 
+    // Rules are listed and a suppression names its rule as people do: by title, or by
+    // an alert it should have silenced (rule and value taken from the alert).
+    let table = stdout(&server.cli(&["alerts", "rules"]));
+    assert!(
+        table.contains(BRUTE_FORCE) && table.contains("SSH Brute Force From One Source"),
+        "{table}"
+    );
+    let listed: Value =
+        serde_json::from_slice(&server.cli(&["--json", "alerts", "rules"]).stdout).unwrap();
+    let rules = listed["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["id"] == "oauth-auth-failures" && r["kind"] == "component")
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["name"] == "webqx_ssh_failed_password" && r["alerts"] == false)
+    );
+    let add = |which: &[&str], value: Option<&str>, expires: &str| {
+        let mut args = vec!["--json", "alerts", "suppress", "add"];
+        args.extend_from_slice(which);
+        args.extend(["--field", "source.ip", "--reason", "partner jump host"]);
+        if let Some(v) = value {
+            args.extend(["--value", v]);
+        }
+        args.extend(["--expires", expires]);
+        server.cli(&args)
+    };
+    let out = add(&["--rule", "no such rule"], Some("203.0.113.11"), "1d");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alerts rules"),
+        "the error says where to look: {err}"
+    );
+    let out = add(
+        &["--rule", "ssh brute force FROM one source"],
+        Some("203.0.113.11"),
+        "1d",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["rule_id"], BRUTE_FORCE, "stored by id: {made}");
+    assert_eq!(made["rule_title"], "SSH Brute Force From One Source");
+    let alert = &of(&alerts, BRUTE_FORCE, "203.0.113.10")[0];
+    let out = add(&["--alert", alert["id"].as_str().unwrap()], None, "2h");
+    assert!(out.status.success(), "{out:?}");
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&made["rule_id"], &made["value"]),
+        (&json!(BRUTE_FORCE), &json!("203.0.113.10")),
+        "{made}"
+    );
+    let expires = chrono::DateTime::parse_from_rfc3339(made["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let ahead = expires - webqx_store::now_ms();
+    assert!(
+        (7_000_000..=7_200_000).contains(&ahead),
+        "2h from now: {made}"
+    );
+    let out = add(&["--rule", BRUTE_FORCE], None, "2h");
+    assert!(!out.status.success(), "--value is required with --rule");
+    let out = add(&["--rule", BRUTE_FORCE], Some("203.0.113.12"), "soon");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("30d"), "{err}");
+
     // EHR privacy: a VIP patient's record read without a care relationship.
     let put = |kind: &str, doc: Value| {
         let http = http.clone();

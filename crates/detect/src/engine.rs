@@ -11,6 +11,7 @@ use rsigma_parser::{FilterRuleTarget, SigmaCollection};
 use serde_json::{Map, Value};
 use webqx_events::normalize::redact_event;
 
+use crate::catalog::RuleInfo;
 use crate::context::{Baseline, Context};
 use crate::error::LoadError;
 use crate::event::{REF_TEXT_FIELD, SchemaEvent, WindowedEvent, lookup};
@@ -87,6 +88,7 @@ pub struct Engine {
     suppressions: Vec<Suppression>,
     options: Options,
     stats: Stats,
+    catalog: Vec<RuleInfo>,
 }
 
 /// One dataset's evaluator and the ids of its building-block rules.
@@ -123,6 +125,7 @@ impl Engine {
     /// [`LoadError::Compile`] when a rule cannot be compiled or a correlation names a
     /// rule that does not exist for its dataset.
     pub fn new(rules: RuleSet, context: Context, options: Options) -> Result<Self, LoadError> {
+        let catalog = rules.catalog();
         let mut buckets = Vec::with_capacity(DATASETS.len());
         for spec in DATASETS {
             buckets.push(build_bucket(&rules.collection, spec, &options)?);
@@ -134,7 +137,13 @@ impl Engine {
             suppressions: Vec::new(),
             options,
             stats: Stats::default(),
+            catalog,
         })
+    }
+
+    /// Every loaded detection and correlation rule (see [`crate::catalog`]).
+    pub fn catalog(&self) -> &[RuleInfo] {
+        &self.catalog
     }
 
     /// A new input begins (`hunt`: the next file). With [`Options::reset_on_rewind`],
@@ -435,7 +444,7 @@ fn build_bucket(
 }
 
 /// Ids, names and titles of everything a non-generating correlation references.
-fn building_blocks(sub: &SigmaCollection) -> HashSet<String> {
+pub(crate) fn building_blocks(sub: &SigmaCollection) -> HashSet<String> {
     let refs: HashSet<&str> = sub
         .correlations
         .iter()

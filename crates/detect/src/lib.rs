@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod context;
 mod engine;
 pub mod error;
@@ -29,6 +30,7 @@ mod rules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use catalog::{RuleInfo, resolve};
 pub use context::{
     CareRelationship, Context, Patient, PatientFlag, User, UserStatus, WorkingHours,
 };

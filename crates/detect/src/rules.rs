@@ -1,5 +1,6 @@
 //! Rule sets: Sigma detection, correlation and filter documents, from a folder or built in.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rsigma_parser::{SigmaCollection, parse_sigma_yaml};
@@ -26,6 +27,8 @@ include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub(crate) collection: SigmaCollection,
+    /// Where each rule and correlation came from, by the id alerts carry.
+    pub(crate) origins: HashMap<String, String>,
 }
 
 impl RuleSet {
@@ -90,6 +93,19 @@ impl RuleSet {
                 reason: reason.clone(),
             });
         }
+        let ids = parsed
+            .rules
+            .iter()
+            .map(|r| r.id.as_ref().unwrap_or(&r.title))
+            .chain(
+                parsed
+                    .correlations
+                    .iter()
+                    .map(|c| c.id.as_ref().unwrap_or(&c.title)),
+            );
+        for id in ids {
+            self.origins.insert(id.clone(), origin.to_owned());
+        }
         self.collection.rules.extend(parsed.rules);
         self.collection.correlations.extend(parsed.correlations);
         self.collection.filters.extend(parsed.filters);
@@ -103,6 +119,7 @@ impl RuleSet {
             .correlations
             .extend(other.collection.correlations);
         self.collection.filters.extend(other.collection.filters);
+        self.origins.extend(other.origins);
     }
 
     /// Number of detection rules.

@@ -52,7 +52,7 @@ use utoipa::OpenApi;
         oauth::create_client, oauth::list_clients, oauth::show_client, oauth::disable_client,
         oauth::enable_client, oauth::delete_client,
         monitor::events, monitor::list, monitor::show, monitor::ack, monitor::close, monitor::stream,
-        monitor::suppressions, monitor::suppress, monitor::unsuppress,
+        monitor::rules, monitor::suppressions, monitor::suppress, monitor::unsuppress,
         monitor::put_context, monitor::get_context,
         vuln::create, vuln::list, vuln::remove, vuln::run, vuln::results, vuln::findings,
         vuln::db_status, vuln::db_import, vuln::scan,

@@ -529,19 +529,55 @@ pub async fn suppressions(State(s): State<AppState>, caller: Caller) -> ApiResul
     ))
 }
 
+/// The rules alerts can come from: the detector's (when monitoring is on) and the
+/// components' (scans, OAuth, certificates).
+fn rule_catalog(s: &AppState) -> Vec<webqx_detect::RuleInfo> {
+    let mut rules = s
+        .monitor
+        .as_ref()
+        .map(|m| m.rules().to_vec())
+        .unwrap_or_default();
+    rules.extend(crate::monitor::component_rules());
+    rules
+}
+
+#[utoipa::path(get, path = "/v1/alerts/rules", tag = "monitor",
+    responses((status = 200, body = Object)))]
+/// The rules alerts can come from: id (what alerts and suppressions carry), name,
+/// title, level, kind (`detection`, `correlation`, `component`), whether it alerts on
+/// its own, and where it was loaded from.
+pub async fn rules(State(s): State<AppState>, caller: Caller) -> ApiResult<Value> {
+    caller
+        .require(&s, Operation::AlertsRead, None, "alert.rules")
+        .await?;
+    caller.audit_read(&s, "alert.rules", None).await?;
+    Ok(Done(StatusCode::OK, json!({"rules": rule_catalog(&s)})))
+}
+
 #[utoipa::path(post, path = "/v1/alerts/suppressions", tag = "monitor", request_body = NewSuppression,
     responses((status = 201, body = Object), (status = 400, body = crate::problem::Problem)))]
 /// Suppress a rule (or `*`) for one value of one event field, with a reason and an
-/// expiry (both required). Audited.
+/// expiry (both required). The rule may be given by id, Sigma name, title or rule file
+/// name (`GET /v1/alerts/rules`); it is stored by id. Audited.
 pub async fn suppress(
     State(s): State<AppState>,
     caller: Caller,
-    JsonBody(req): JsonBody<NewSuppression>,
+    JsonBody(mut req): JsonBody<NewSuppression>,
 ) -> ApiResult<Value> {
     caller
         .require(&s, Operation::AlertsWrite, None, "alert.suppression.create")
         .await?;
-    let made = alerts::add_suppression(&s.audit, &caller.ctx, &req).await?;
+    let mut title = None;
+    if req.rule_id != "*" {
+        let catalog = rule_catalog(&s);
+        let rule = webqx_detect::resolve(&catalog, &req.rule_id).map_err(AlertError::Invalid)?;
+        req.rule_id.clone_from(&rule.id);
+        title = Some(rule.title.clone());
+    }
+    let mut made = alerts::add_suppression(&s.audit, &caller.ctx, &req).await?;
+    if let Some(title) = title {
+        made["rule_title"] = Value::String(title);
+    }
     Ok(Done(StatusCode::CREATED, made))
 }
 
@@ -628,6 +664,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/v1/events", post(events))
         .route("/v1/alerts", get(list))
         .route("/v1/alerts/stream", get(stream))
+        .route("/v1/alerts/rules", get(rules))
         .route("/v1/alerts/suppressions", get(suppressions).post(suppress))
         .route("/v1/alerts/suppressions/{id}", delete(unsuppress))
         .route("/v1/alerts/{id}", get(show))

@@ -20,6 +20,18 @@ fn time_ms(event: &Value) -> i64 {
 }
 
 impl Detector for OutcomeFailure {
+    fn catalog(&self) -> Vec<webqx_detect::RuleInfo> {
+        vec![webqx_detect::RuleInfo {
+            id: "test-outcome-failure".into(),
+            name: None,
+            title: "Test double: an event failed".into(),
+            level: webqx_detect::Level::Medium,
+            kind: "detection",
+            alerts: true,
+            origin: "test-double".into(),
+        }]
+    }
+
     fn process(&mut self, event: &mut Value) -> Vec<Finding> {
         if event.pointer("/event/outcome").and_then(Value::as_str) != Some("failure") {
             return Vec::new();

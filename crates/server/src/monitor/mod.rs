@@ -127,6 +127,61 @@ pub trait Detector: Send {
 
     /// State [`Detector::take_state`] gave before a restart.
     fn restore_state(&mut self, _state: &Value) {}
+
+    /// The rules it can report (listed by `GET /v1/alerts/rules`, and what a
+    /// suppression's rule is looked up in).
+    fn catalog(&self) -> Vec<webqx_detect::RuleInfo> {
+        Vec::new()
+    }
+}
+
+/// The alerts raised outside detection (docs/alerts.md): listed beside the detector's
+/// rules, and suppressible by the same lookup.
+pub fn component_rules() -> Vec<webqx_detect::RuleInfo> {
+    use webqx_detect::Level;
+    [
+        (
+            "vuln-new-finding",
+            "New vulnerabilities in a scan target",
+            Level::Medium,
+            "vuln",
+        ),
+        (
+            "tls-scan-regression",
+            "TLS scan got worse or endpoint unreachable",
+            Level::Medium,
+            "tls-scan",
+        ),
+        (
+            "oauth-auth-failures",
+            "Repeated failed OAuth client authentications",
+            Level::High,
+            "oauth",
+        ),
+        (
+            "cert-expiring",
+            "Certificate expiring",
+            Level::Medium,
+            "pki",
+        ),
+        (
+            "cert-watch-unreadable",
+            "Watched certificate cannot be read",
+            Level::Medium,
+            "pki",
+        ),
+    ]
+    .into_iter()
+    .map(|(id, title, level, origin)| webqx_detect::RuleInfo {
+        id: id.into(),
+        name: None,
+        title: title.into(),
+        level,
+        kind: "component",
+        alerts: true,
+        origin: format!("component:{origin}"),
+    })
+    .collect()
 }
 
 /// A detector that finds nothing (`[monitor] detector = "none"`).
@@ -195,6 +250,7 @@ struct Inner {
     counts: Mutex<Counts>,
     changed: Notify,
     contexts: std::sync::mpsc::Sender<(String, Value)>,
+    rules: Vec<webqx_detect::RuleInfo>,
 }
 
 /// The pipeline's entry point, shared by every input. Cheap to clone.
@@ -292,6 +348,11 @@ impl Monitor {
             .unwrap_or(0)
     }
 
+    /// The detector's rules (see [`Detector::catalog`]).
+    pub fn rules(&self) -> &[webqx_detect::RuleInfo] {
+        &self.inner.rules
+    }
+
     /// Woken whenever alerts change (for the live stream).
     pub fn changed(&self) -> &Notify {
         &self.inner.changed
@@ -339,6 +400,7 @@ pub fn start(
             counts: Mutex::default(),
             changed: Notify::new(),
             contexts: ctx_tx,
+            rules: detector.catalog(),
         }),
     };
     let (state_tx, state_rx) = mpsc::channel(2);

@@ -106,6 +106,10 @@ impl Detector for SigmaDetector {
         outcome.detections.into_iter().map(finding).collect()
     }
 
+    fn catalog(&self) -> Vec<webqx_detect::RuleInfo> {
+        self.engine.catalog().to_vec()
+    }
+
     fn set_context(&mut self, kind: &str, document: &Value) {
         if !super::alerts::CONTEXT_KINDS.contains(&kind) {
             return;

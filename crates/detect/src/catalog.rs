@@ -1,0 +1,183 @@
+//! The loaded rules as operators name them: what `alerts rules` lists, and what a
+//! suppression's rule is looked up in.
+
+use serde::Serialize;
+
+use crate::Level;
+use crate::engine::building_blocks;
+use crate::rules::RuleSet;
+
+/// One loaded detection or correlation rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    /// What alerts carry as `rule_id`: the Sigma `id`, else the title.
+    pub id: String,
+    /// The Sigma `name`, when the rule has one (correlations reference rules by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The title.
+    pub title: String,
+    /// The level (medium when the rule names none, as alerts do).
+    pub level: Level,
+    /// `detection` or `correlation`.
+    pub kind: &'static str,
+    /// False for a building block: a rule only a correlation counts, never alerted alone.
+    pub alerts: bool,
+    /// Where it was loaded from (`builtin:linux/ssh_brute_force.yml` or a file path).
+    pub origin: String,
+}
+
+impl RuleInfo {
+    /// Whether `text` names this rule: its id exactly; its name, title or origin file
+    /// name (with or without `.yml`) compared without case.
+    pub fn is_named(&self, text: &str) -> bool {
+        let text = text.trim();
+        if self.id == text {
+            return true;
+        }
+        let file = self
+            .origin
+            .rsplit(['/', '\\', ':'])
+            .next()
+            .unwrap_or_default();
+        let stem = file
+            .strip_suffix(".yml")
+            .or_else(|| file.strip_suffix(".yaml"))
+            .unwrap_or(file);
+        [
+            Some(self.title.as_str()),
+            self.name.as_deref(),
+            Some(file),
+            Some(stem),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(text))
+    }
+}
+
+impl RuleSet {
+    /// Every detection and correlation rule in the set, in load order.
+    pub fn catalog(&self) -> Vec<RuleInfo> {
+        let blocks = building_blocks(&self.collection);
+        let level = |l: Option<rsigma_parser::Level>| l.map_or(Level::Medium, Level::from);
+        let rules = self.collection.rules.iter().map(|r| RuleInfo {
+            id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+            name: r.name.clone(),
+            title: r.title.clone(),
+            level: level(r.level),
+            kind: "detection",
+            alerts: !blocks.contains(&r.title),
+            origin: String::new(),
+        });
+        let correlations = self.collection.correlations.iter().map(|c| RuleInfo {
+            id: c.id.clone().unwrap_or_else(|| c.title.clone()),
+            name: c.name.clone(),
+            title: c.title.clone(),
+            level: level(c.level),
+            kind: "correlation",
+            alerts: !blocks.contains(&c.title),
+            origin: String::new(),
+        });
+        let mut out: Vec<RuleInfo> = rules.chain(correlations).collect();
+        for info in &mut out {
+            if let Some(origin) = self.origins.get(&info.id) {
+                info.origin.clone_from(origin);
+            }
+        }
+        out
+    }
+}
+
+/// Looks `text` up among `rules`: the one rule it names (see [`RuleInfo::is_named`]),
+/// or why not.
+///
+/// # Errors
+/// A message naming the candidates when several match, or saying where to look when
+/// none does.
+pub fn resolve<'a>(rules: &'a [RuleInfo], text: &str) -> Result<&'a RuleInfo, String> {
+    if let Some(exact) = rules.iter().find(|r| r.id == text) {
+        return Ok(exact);
+    }
+    let named: Vec<&RuleInfo> = rules.iter().filter(|r| r.is_named(text)).collect();
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "no loaded rule is named '{}'; give its id, name, title or file name \
+             (`webqx-sec alerts rules` lists them), or '*' for every rule",
+            text.chars().take(200).collect::<String>()
+        )),
+        many => Err(format!(
+            "'{}' names {} rules ({}); give the id",
+            text.chars().take(200).collect::<String>(),
+            many.len(),
+            many.iter()
+                .take(5)
+                .map(|r| format!("{} = {}", r.id, r.title))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_pack_is_listed_and_named_by_id_name_title_or_file() {
+        let catalog = RuleSet::builtin().unwrap().catalog();
+        assert!(catalog.len() > 20, "{}", catalog.len());
+        let ids: std::collections::HashSet<&str> = catalog.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids.len(), catalog.len(), "ids are unique");
+        assert!(catalog.iter().all(|r| r.origin.starts_with("builtin:")));
+        let brute = resolve(&catalog, "SSH BRUTE FORCE from one source").unwrap();
+        assert_eq!(
+            (brute.kind, brute.alerts, brute.level),
+            ("correlation", true, Level::High)
+        );
+        assert!(
+            brute.origin.ends_with("ssh_brute_force.yml"),
+            "{}",
+            brute.origin
+        );
+        assert_eq!(resolve(&catalog, &brute.id).unwrap().title, brute.title);
+        // The failure it counts is a building block: listed, never alerted alone; its
+        // Sigma name finds it.
+        let failed = resolve(&catalog, "webqx_ssh_failed_password").unwrap();
+        assert!(!failed.alerts && failed.kind == "detection", "{failed:?}");
+        // A file holding several rules names none of them alone; one holding one does.
+        let shared = resolve(&catalog, "ssh_brute_force").unwrap_err();
+        assert!(shared.contains("give the id"), "{shared}");
+        let xss = resolve(&catalog, "web_xss.yml").unwrap();
+        assert_eq!(resolve(&catalog, "web_xss").unwrap().id, xss.id);
+        let missing = resolve(&catalog, "no such rule").unwrap_err();
+        assert!(missing.contains("webqx-sec alerts rules"), "{missing}");
+    }
+
+    #[test]
+    fn a_name_shared_by_several_rules_asks_for_the_id() {
+        let mut set = RuleSet::new();
+        for (file, id) in [
+            ("a/dup.yml", "11111111-0000-4000-8000-000000000001"),
+            ("b/dup.yml", "11111111-0000-4000-8000-000000000002"),
+        ] {
+            let yaml = format!(
+                "title: Same title\nid: {id}\nlogsource:\n  product: linux\n  service: sshd\n\
+                 detection:\n  sel:\n    message: x\n  condition: sel\n"
+            );
+            set.add_yaml(file, &yaml).unwrap();
+        }
+        let catalog = set.catalog();
+        assert_eq!(catalog[1].origin, "b/dup.yml");
+        let err = resolve(&catalog, "same title").unwrap_err();
+        assert!(
+            err.contains("names 2 rules") && err.contains("give the id"),
+            "{err}"
+        );
+        assert_eq!(
+            resolve(&catalog, "11111111-0000-4000-8000-000000000002").map(|r| r.origin.as_str()),
+            Ok("b/dup.yml")
+        );
+    }
+}

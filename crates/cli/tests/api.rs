@@ -472,6 +472,50 @@ async fn oversize_bodies_get_413_naming_the_limit() {
         )
         .await;
     assert_problem(&r, 413, "body-too-large", "fhir");
+
+    // A gzip body is undone on every endpoint, and held to the same limit once
+    // decompressed (a small bomb of 100,000 spaces is 413, not 100 kB buffered).
+    let gz = |bytes: &[u8]| {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut z, bytes).unwrap();
+        z.finish().unwrap()
+    };
+    let encrypt = |body: Vec<u8>, coding: &'static str| {
+        let h = h.clone();
+        async move {
+            h.send_raw(
+                "POST",
+                "/v1/keys/fhir-phi/encrypt",
+                Some(body),
+                &[
+                    ("content-type", "application/json"),
+                    ("content-encoding", coding),
+                ],
+            )
+            .await
+        }
+    };
+    let small = format!("{{\"plaintext\": \"{}\"}}", b64("gzip me"));
+    let r = encrypt(gz(small.as_bytes()), "gzip").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json["ciphertext"].is_string(), "{}", r.text);
+    let mut bomb = small.clone().into_bytes();
+    bomb.extend(std::iter::repeat_n(b' ', 100_000));
+    let r = encrypt(gz(&bomb), "gzip").await;
+    assert_problem(&r, 413, "body-too-large", "gzip bomb");
+    assert_eq!(r.json["limit"], 4096, "{}", r.text);
+    let r = encrypt(small.clone().into_bytes(), "gzip").await;
+    assert_problem(&r, 400, "invalid-content-encoding", "not gzip");
+    // Another coding: 415 naming what is accepted (RFC 7694 Accept-Encoding).
+    let r = encrypt(gz(small.as_bytes()), "br").await;
+    assert_problem(&r, 415, "unsupported-content-encoding", "br");
+    assert_eq!(
+        r.headers["accept-encoding"], "gzip, identity",
+        "{:?}",
+        r.headers
+    );
+    let r = encrypt(small.into_bytes(), "identity").await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread")]

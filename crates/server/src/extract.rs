@@ -1,6 +1,7 @@
 //! Extractors: the authenticated caller, and request bodies read within the size limit.
 
 use crate::middleware::ReqMeta;
+use crate::monitor::body::BodyError;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -310,6 +311,14 @@ impl FromRequest<AppState> for Body {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        // Refused before the body is read: a coding we cannot undo.
+        let coding = match content_encoding(req.headers()) {
+            Ok(coding) => coding,
+            Err(e) => return Err(coding_refused(&e, limit)),
+        };
+        if let Err(e) = crate::monitor::body::is_gzip(coding.as_deref()) {
+            return Err(coding_refused(&e, limit));
+        }
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -347,10 +356,53 @@ impl FromRequest<AppState> for Body {
             }
             Err(_) => return Err(ApiError::bad_request("the request body could not be read")),
         };
+        let bytes = match content_decoded(coding.as_deref(), bytes, limit) {
+            Ok(bytes) => bytes,
+            Err(e) => return Err(coding_refused(&e, limit)),
+        };
         Ok(Body {
             bytes,
             content_type,
         })
+    }
+}
+
+/// `Content-Encoding`, its values joined by commas when sent more than once.
+fn content_encoding(headers: &axum::http::HeaderMap) -> Result<Option<String>, BodyError> {
+    let values = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| v.to_str().map(str::trim))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| BodyError::Encoding("(not text)".into()))?;
+    Ok((!values.is_empty()).then(|| values.join(", ")))
+}
+
+/// The body with its content coding undone (gzip, to at most `limit` bytes).
+fn content_decoded(coding: Option<&str>, bytes: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+    match crate::monitor::body::decode(coding, &bytes, limit)? {
+        std::borrow::Cow::Borrowed(_) => Ok(bytes),
+        std::borrow::Cow::Owned(out) => Ok(Bytes::from(out)),
+    }
+}
+
+/// The problem answer for a content coding refused: 415 `unsupported-content-encoding`
+/// (the response names the accepted codings in `Accept-Encoding`, RFC 7694), 400
+/// `invalid-content-encoding` for a body that is not what its coding says, 413 past
+/// the limit once decompressed.
+fn coding_refused(e: &BodyError, limit: usize) -> ApiError {
+    match e {
+        BodyError::TooLarge(_) => too_large(limit),
+        BodyError::BadGzip => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-content-encoding",
+            e.to_string(),
+        ),
+        _ => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-content-encoding",
+            e.to_string(),
+        ),
     }
 }
 

@@ -113,6 +113,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"webqx\""),
             );
         }
+        if self.kind == "unsupported-content-encoding" {
+            // RFC 7694 section 3: the codings a request body may use.
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("gzip, identity"),
+            );
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }

@@ -9,7 +9,7 @@ use crate::monitor::{Item, Refused, Severity, body, event};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -103,17 +103,6 @@ fn body_refused(e: &body::BodyError) -> ApiError {
     }
 }
 
-/// `Content-Encoding`, its values joined by commas when sent more than once.
-fn content_encoding(headers: &HeaderMap) -> Result<Option<String>, body::BodyError> {
-    let values = headers
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .map(|v| v.to_str().map(str::trim))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| body::BodyError::Encoding("(not text)".into()))?;
-    Ok((!values.is_empty()).then(|| values.join(", ")))
-}
-
 #[utoipa::path(post, path = "/v1/events", tag = "monitor",
     request_body(content = Object, description = "An event object, a JSON array of them, or NDJSON (application/json, sniffed), or NDJSON (application/x-ndjson, application/ndjson, application/jsonl); charset utf-8 or none; Content-Encoding gzip or none"),
     responses((status = 202, body = EventsResult), (status = 400, body = crate::problem::Problem),
@@ -138,12 +127,10 @@ pub async fn events(
         max_items: s.config.monitor.max_items,
         max_item_bytes: s.config.monitor.max_event_bytes,
     };
-    let max_bytes = s.config.server.max_body_bytes;
+    // The extractor has undone the content coding (gzip) within server.max_body_bytes.
     let parts = body::check_single_content_type(&headers)
         .and_then(|()| body::check_content_type(&body.content_type))
-        .and_then(|()| content_encoding(&headers))
-        .and_then(|coding| body::decode(coding.as_deref(), &body.bytes, max_bytes))
-        .and_then(|bytes| body::split(&body.content_type, &bytes, limits))
+        .and_then(|()| body::split(&body.content_type, &body.bytes, limits))
         .map_err(|e| body_refused(&e))?;
     let mut results = Vec::with_capacity(parts.len());
     let mut accepted = 0;

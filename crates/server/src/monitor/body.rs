@@ -136,12 +136,8 @@ pub fn decode<'a>(
     body: &'a [u8],
     max_bytes: usize,
 ) -> Result<Cow<'a, [u8]>, BodyError> {
-    let coding = content_encoding.unwrap_or_default().trim();
-    if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+    if !is_gzip(content_encoding)? {
         return Ok(Cow::Borrowed(body));
-    }
-    if !coding.eq_ignore_ascii_case("gzip") && !coding.eq_ignore_ascii_case("x-gzip") {
-        return Err(BodyError::Encoding(shown(coding)));
     }
     if body.is_empty() {
         return Err(BodyError::BadGzip);
@@ -158,6 +154,22 @@ pub fn decode<'a>(
         return Err(BodyError::TooLarge(max_bytes));
     }
     Ok(Cow::Owned(out))
+}
+
+/// Whether the `Content-Encoding` header (see [`decode`]) asks for gzip (`true`) or no
+/// coding (`false`).
+///
+/// # Errors
+/// [`BodyError::Encoding`] for any other coding, or several.
+pub fn is_gzip(content_encoding: Option<&str>) -> Result<bool, BodyError> {
+    let coding = content_encoding.unwrap_or_default().trim();
+    if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+        return Ok(false);
+    }
+    if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+        return Ok(true);
+    }
+    Err(BodyError::Encoding(shown(coding)))
 }
 
 /// How the content type says to read the body.

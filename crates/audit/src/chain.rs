@@ -15,6 +15,13 @@ const MAX_GROUP: usize = 512;
 /// never dropping).
 const QUEUE_DEPTH: usize = 8192;
 
+/// Pauses before the retries of a group write that failed because the database was
+/// unavailable.
+const GROUP_RETRY_PAUSES: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(250),
+];
+
 /// `SHA-256(domain || previous hash || body)`.
 pub(crate) fn chain_hash(prev: &[u8], body: &[u8]) -> [u8; 32] {
     webqx_crypto::sha256_parts(&[CHAIN_DOMAIN, prev, body])
@@ -325,6 +332,13 @@ fn stored(record: &AuditRecord, seq: i64, time: &str) -> Entry {
     }
 }
 
+/// Whether a failed group write may succeed if tried again soon: only when the
+/// database was unavailable, never for a refusal (a constraint, a trigger, a full
+/// spool), which would fail the same way.
+fn worth_retrying(e: &AuditError) -> bool {
+    matches!(e, AuditError::Store(e) if e.kind() == webqx_store::StoreErrorKind::Unavailable)
+}
+
 async fn group_writer(log: std::sync::Weak<AuditLog>, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -336,7 +350,21 @@ async fn group_writer(log: std::sync::Weak<AuditLog>, mut rx: mpsc::Receiver<Pen
         }
         let Some(log) = log.upgrade() else { break };
         let started = std::time::Instant::now();
-        let result = log.write_group(&group).await;
+        let mut result = log.write_group(&group).await;
+        // A database that is briefly unavailable (SQLite locked while another process
+        // recovers its log, a pool timeout, a dropped connection) gets two more tries
+        // before the requests waiting on these records fail. Nothing of a failed group
+        // was committed: its transaction rolled back.
+        for pause in GROUP_RETRY_PAUSES {
+            match &result {
+                Err(e) if worth_retrying(e) => {
+                    tracing::warn!(error = %e, records = group.len(), "audit group write failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    result = log.write_group(&group).await;
+                }
+                _ => break,
+            }
+        }
         metrics::histogram!("webqx_audit_group_records").record(group.len() as f64);
         metrics::histogram!("webqx_audit_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -358,5 +386,22 @@ async fn group_writer(log: std::sync::Weak<AuditLog>, mut rx: mpsc::Receiver<Pen
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webqx_store::StoreError;
+
+    #[test]
+    fn only_an_unavailable_database_is_worth_a_retry() {
+        let unavailable = AuditError::Store(StoreError::from_sqlx(sqlx::Error::PoolTimedOut));
+        assert!(worth_retrying(&unavailable));
+        let refused = AuditError::Store(StoreError::from_sqlx(sqlx::Error::RowNotFound));
+        assert!(!worth_retrying(&refused));
+        assert!(!worth_retrying(&AuditError::SpoolFull("spool full".into())));
+        assert!(!worth_retrying(&AuditError::Write("constraint".into())));
+        assert!(!worth_retrying(&AuditError::Closed));
     }
 }

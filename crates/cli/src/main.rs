@@ -223,7 +223,10 @@ fn main() {
                     .unwrap_or_else(|| serde_json::json!({"detail": failure.message}));
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
-            eprintln!("error: {}", failure.message);
+            // Server messages may quote what a site or an attacker wrote (rule titles,
+            // names): escaped line by line, so no terminal control sequence gets through.
+            let shown: Vec<String> = failure.message.lines().map(output::visible).collect();
+            eprintln!("error: {}", shown.join("\n"));
             if let Some(errors) = failure
                 .problem
                 .as_ref()

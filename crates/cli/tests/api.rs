@@ -504,6 +504,11 @@ async fn oversize_bodies_get_413_naming_the_limit() {
     let r = encrypt(gz(&bomb), "gzip").await;
     assert_problem(&r, 413, "body-too-large", "gzip bomb");
     assert_eq!(r.json["limit"], 4096, "{}", r.text);
+    assert!(
+        r.text.contains("decompresses to more than 4096"),
+        "{}",
+        r.text
+    );
     let r = encrypt(small.clone().into_bytes(), "gzip").await;
     assert_problem(&r, 400, "invalid-content-encoding", "not gzip");
     // Another coding: 415 naming what is accepted (RFC 7694 Accept-Encoding).
@@ -516,6 +521,29 @@ async fn oversize_bodies_get_413_naming_the_limit() {
     );
     let r = encrypt(small.into_bytes(), "identity").await;
     assert_eq!(r.status, 200, "{}", r.text);
+
+    // OCSP reads its request as sent: a coded one is a malformedRequest (RFC 6960
+    // OCSPResponse with status 1, DER 30 03 0a 01 01), never misread.
+    let r = h
+        .with_token(None)
+        .send_raw(
+            "POST",
+            "/v1/pki/ocsp",
+            Some(gz(b"0\x00")),
+            &[
+                ("content-type", "application/ocsp-request"),
+                ("content-encoding", "gzip"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "application/ocsp-response");
+    assert_eq!(
+        r.text.as_bytes(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01],
+        "{:?}",
+        r.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -469,6 +469,33 @@ fn a_bad_site_rule_refuses_start_up_and_config_check_names_it() {
             || String::from_utf8_lossy(&out.stdout).contains("broken.yml"),
         "{out:?}"
     );
+
+    // A site rule that takes a built-in rule's id, or a component alert's, is refused:
+    // its alerts and suppressions would be taken for the other rule's.
+    for taken in [BRUTE_FORCE, "oauth-auth-failures"] {
+        std::fs::write(
+            rules.join("broken.yml"),
+            format!(
+                "title: Shadow\nid: {taken}\nlogsource:\n  product: linux\n  service: sshd\n\
+                 detection:\n  sel:\n    message: shadow\n  condition: sel\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["config", "check"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{taken}: {text}");
+        assert!(
+            text.contains("two rules have the id")
+                && text.contains(taken)
+                && text.contains("Shadow"),
+            "{text}"
+        );
+    }
 }
 
 /// rules/ehr/ehr_volume_above_baseline.yml.

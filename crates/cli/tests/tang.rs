@@ -418,6 +418,18 @@ fn recovery_matches_jose_and_refusals_get_tangd_statuses() {
         ),
         413
     );
+    // The JWK is read as sent: a content coding is refused, naming identity.
+    let coded = rt.block_on(http.send_raw(
+        "POST",
+        &format!("/tang/rec/{kid}"),
+        Some(public.to_string().into_bytes()),
+        &[
+            ("content-type", "application/jwk+json"),
+            ("content-encoding", "gzip"),
+        ],
+    ));
+    assert_eq!(coded.status, 415, "{}", coded.text);
+    assert_eq!(coded.headers["accept-encoding"], "identity");
     assert_eq!(
         post(format!("/tang/rec/{sig_kid}"), jwk(&public)),
         403,

@@ -35,24 +35,21 @@ impl RuleInfo {
         if self.id == text {
             return true;
         }
+        // Only rule files name a rule: `component:oauth` is no file.
         let file = self
             .origin
             .rsplit(['/', '\\', ':'])
             .next()
-            .unwrap_or_default();
-        let stem = file
-            .strip_suffix(".yml")
-            .or_else(|| file.strip_suffix(".yaml"))
-            .unwrap_or(file);
-        [
-            Some(self.title.as_str()),
-            self.name.as_deref(),
-            Some(file),
-            Some(stem),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(text))
+            .filter(|f| f.ends_with(".yml") || f.ends_with(".yaml"));
+        let stem = file.map(|f| {
+            f.strip_suffix(".yml")
+                .or_else(|| f.strip_suffix(".yaml"))
+                .unwrap_or(f)
+        });
+        [Some(self.title.as_str()), self.name.as_deref(), file, stem]
+            .into_iter()
+            .flatten()
+            .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(text))
     }
 }
 
@@ -89,6 +86,34 @@ impl RuleSet {
     }
 }
 
+/// Refuses a catalog in which two rules carry the same id: alerts, suppressions and
+/// correlations name rules by id, so a second rule with an id would be silenced,
+/// reported or counted as the first.
+///
+/// # Errors
+/// A message naming the id and where both rules come from.
+pub fn check_unique_ids(rules: &[RuleInfo]) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<&str, &RuleInfo> = std::collections::HashMap::new();
+    for rule in rules {
+        if let Some(first) = seen.insert(rule.id.as_str(), rule) {
+            let from = |r: &RuleInfo| {
+                if r.origin.is_empty() {
+                    r.title.clone()
+                } else {
+                    format!("{} ({})", r.title, r.origin)
+                }
+            };
+            return Err(format!(
+                "two rules have the id {}: {} and {}; give one of them another id",
+                rule.id,
+                from(first),
+                from(rule)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Looks `text` up among `rules`: the one rule it names (see [`RuleInfo::is_named`]),
 /// or why not.
 ///
@@ -96,6 +121,7 @@ impl RuleSet {
 /// A message naming the candidates when several match, or saying where to look when
 /// none does.
 pub fn resolve<'a>(rules: &'a [RuleInfo], text: &str) -> Result<&'a RuleInfo, String> {
+    let text = text.trim();
     if let Some(exact) = rules.iter().find(|r| r.id == text) {
         return Ok(exact);
     }
@@ -153,6 +179,34 @@ mod tests {
         assert_eq!(resolve(&catalog, "web_xss").unwrap().id, xss.id);
         let missing = resolve(&catalog, "no such rule").unwrap_err();
         assert!(missing.contains("webqx-sec alerts rules"), "{missing}");
+        assert_eq!(check_unique_ids(&catalog), Ok(()));
+        let mut twice = catalog.clone();
+        twice.push(RuleInfo {
+            title: "Shadow".into(),
+            origin: "site/shadow.yml".into(),
+            ..xss.clone()
+        });
+        let err = check_unique_ids(&twice).unwrap_err();
+        assert!(
+            err.contains(&xss.id) && err.contains("site/shadow.yml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_component_origin_is_no_file_name() {
+        let oauth = RuleInfo {
+            id: "oauth-auth-failures".into(),
+            name: None,
+            title: "Repeated failed OAuth client authentications".into(),
+            level: Level::High,
+            kind: "component",
+            alerts: true,
+            origin: "component:oauth".into(),
+        };
+        let rules = [oauth];
+        assert!(resolve(&rules, "oauth").is_err());
+        assert!(resolve(&rules, " oauth-auth-failures ").is_ok());
     }
 
     #[test]

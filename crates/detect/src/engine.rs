@@ -123,9 +123,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`LoadError::Compile`] when a rule cannot be compiled or a correlation names a
-    /// rule that does not exist for its dataset.
+    /// rule that does not exist for its dataset; [`LoadError::DuplicateId`] when two
+    /// rules share an id.
     pub fn new(rules: RuleSet, context: Context, options: Options) -> Result<Self, LoadError> {
         let catalog = rules.catalog();
+        crate::catalog::check_unique_ids(&catalog).map_err(LoadError::DuplicateId)?;
         let mut buckets = Vec::with_capacity(DATASETS.len());
         for spec in DATASETS {
             buckets.push(build_bucket(&rules.collection, spec, &options)?);

@@ -28,6 +28,8 @@ pub enum LoadError {
         /// The compiler's reason.
         reason: String,
     },
+    /// Two rules carry the same id (the text names both and says what to do).
+    DuplicateId(String),
     /// Input larger than the loader accepts.
     TooLarge {
         /// Where it came from.
@@ -56,6 +58,7 @@ impl fmt::Display for LoadError {
                 f,
                 "rules for dataset {dataset} do not compile: {reason}; check rule references"
             ),
+            Self::DuplicateId(reason) => f.write_str(reason),
             Self::TooLarge { origin, limit } => {
                 write!(
                     f,

@@ -30,7 +30,7 @@ mod rules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use catalog::{RuleInfo, resolve};
+pub use catalog::{RuleInfo, check_unique_ids, resolve};
 pub use context::{
     CareRelationship, Context, Patient, PatientFlag, User, UserStatus, WorkingHours,
 };

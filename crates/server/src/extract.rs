@@ -356,7 +356,7 @@ impl FromRequest<AppState> for Body {
             }
             Err(_) => return Err(ApiError::bad_request("the request body could not be read")),
         };
-        let bytes = match content_decoded(coding.as_deref(), bytes, limit) {
+        let bytes = match content_decoded(coding.as_deref(), bytes, limit).await {
             Ok(bytes) => bytes,
             Err(e) => return Err(coding_refused(&e, limit)),
         };
@@ -378,12 +378,56 @@ fn content_encoding(headers: &axum::http::HeaderMap) -> Result<Option<String>, B
     Ok((!values.is_empty()).then(|| values.join(", ")))
 }
 
-/// The body with its content coding undone (gzip, to at most `limit` bytes).
-fn content_decoded(coding: Option<&str>, bytes: Bytes, limit: usize) -> Result<Bytes, BodyError> {
-    match crate::monitor::body::decode(coding, &bytes, limit)? {
-        std::borrow::Cow::Borrowed(_) => Ok(bytes),
-        std::borrow::Cow::Owned(out) => Ok(Bytes::from(out)),
+/// Bodies being decompressed at once, on the whole server. A small gzip body can
+/// expand to `max_body_bytes` of work; decompression runs on the blocking pool, at most
+/// this many at a time, so the async workers keep answering everyone else.
+const DECODERS: usize = 2;
+
+/// For endpoints that read their protocol's raw body (Tang): a request body with any
+/// content coding but `identity` is refused with 415 `unsupported-content-encoding`
+/// (its response says `Accept-Encoding: identity`), not misread.
+///
+/// # Errors
+/// That 415.
+pub fn identity_only(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let coded = match content_encoding(headers) {
+        Ok(None) => false,
+        Ok(Some(c)) => !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"),
+        Err(_) => true,
+    };
+    if coded {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-content-encoding",
+            "this endpoint reads its body as sent; send it without Content-Encoding",
+        )
+        .accepting("identity"));
     }
+    Ok(())
+}
+
+/// Whether the request carries a content coding [`identity_only`] refuses.
+pub fn has_content_coding(headers: &axum::http::HeaderMap) -> bool {
+    identity_only(headers).is_err()
+}
+
+/// The body with its content coding undone (gzip, to at most `limit` bytes).
+async fn content_decoded(
+    coding: Option<&str>,
+    bytes: Bytes,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DECODERS);
+    if !crate::monitor::body::is_gzip(coding)? {
+        return Ok(bytes);
+    }
+    let _permit = RUNNING.acquire().await.map_err(|_| BodyError::BadGzip)?;
+    tokio::task::spawn_blocking(move || {
+        crate::monitor::body::decode(Some("gzip"), &bytes, limit)
+            .map(|out| Bytes::from(out.into_owned()))
+    })
+    .await
+    .map_err(|_| BodyError::BadGzip)?
 }
 
 /// The problem answer for a content coding refused: 415 `unsupported-content-encoding`
@@ -392,7 +436,13 @@ fn content_decoded(coding: Option<&str>, bytes: Bytes, limit: usize) -> Result<B
 /// the limit once decompressed.
 fn coding_refused(e: &BodyError, limit: usize) -> ApiError {
     match e {
-        BodyError::TooLarge(_) => too_large(limit),
+        // Says that the body grew past the limit once decompressed.
+        BodyError::TooLarge(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            e.to_string(),
+        )
+        .with_limit(limit),
         BodyError::BadGzip => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-content-encoding",
@@ -402,7 +452,8 @@ fn coding_refused(e: &BodyError, limit: usize) -> ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-content-encoding",
             e.to_string(),
-        ),
+        )
+        .accepting("gzip, identity"),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct ApiError {
     pub limit: Option<u64>,
     /// Whether a capability already wrote the audit record for this request.
     pub audited: bool,
+    /// For a 415 about a content coding: the codings accepted (`Accept-Encoding`).
+    pub accept_encoding: Option<&'static str>,
 }
 
 impl ApiError {
@@ -62,7 +64,14 @@ impl ApiError {
             errors: None,
             limit: None,
             audited: false,
+            accept_encoding: None,
         }
+    }
+
+    /// Names the request content codings accepted (sent as `Accept-Encoding`).
+    pub fn accepting(mut self, codings: &'static str) -> ApiError {
+        self.accept_encoding = Some(codings);
+        self
     }
 
     /// 400 with the given message.
@@ -113,12 +122,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"webqx\""),
             );
         }
-        if self.kind == "unsupported-content-encoding" {
-            // RFC 7694 section 3: the codings a request body may use.
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static("gzip, identity"),
-            );
+        if let Some(accepted) = self.accept_encoding {
+            // RFC 7694 section 3: the codings a request body may use here.
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(accepted));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -187,6 +193,7 @@ impl From<KmsError> for ApiError {
             errors: None,
             limit: None,
             audited: true,
+            accept_encoding: None,
         }
     }
 }
@@ -235,6 +242,7 @@ impl From<TokenError> for ApiError {
             errors: None,
             limit: None,
             audited,
+            accept_encoding: None,
         }
     }
 }

@@ -96,7 +96,10 @@ fn body_refused(e: &body::BodyError) -> ApiError {
         ),
         _ => (StatusCode::BAD_REQUEST, "invalid-events", None),
     };
-    let error = ApiError::new(status, kind, e.to_string());
+    let mut error = ApiError::new(status, kind, e.to_string());
+    if matches!(e, B::Encoding(_)) {
+        error = error.accepting("gzip, identity");
+    }
     match limit {
         Some(limit) => error.with_limit(limit),
         None => error,

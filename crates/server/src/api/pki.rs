@@ -693,8 +693,18 @@ fn public_err(e: CaError) -> ApiError {
 #[utoipa::path(post, path = "/v1/pki/ocsp", tag = "pki", security(()),
     request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
     responses((status = 200, description = "OCSP response, DER (application/ocsp-response)")))]
-/// OCSP (RFC 6960) over POST (no token).
-pub async fn ocsp_post(State(s): State<AppState>, body: axum::body::Body) -> Response {
+/// OCSP (RFC 6960) over POST (no token). A request sent with a content coding is
+/// answered `malformedRequest`: OCSP requests are sent as they are.
+pub async fn ocsp_post(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    if crate::extract::has_content_coding(&headers) {
+        return ocsp_reply(webqx_pki::ca::ocsp::error_response(
+            webqx_pki::ca::ocsp::OcspStatus::MalformedRequest,
+        ));
+    }
     match axum::body::to_bytes(body, MAX_OCSP_BYTES).await {
         Ok(bytes) => ocsp_reply(s.pki.ocsp(&bytes).await),
         Err(_) => ocsp_reply(webqx_pki::ca::ocsp::error_response(

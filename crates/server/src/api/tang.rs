@@ -116,6 +116,7 @@ pub async fn rec(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     enabled(&s)?;
+    crate::extract::identity_only(&headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

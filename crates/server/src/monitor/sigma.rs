@@ -71,7 +71,13 @@ pub fn load(source: &RuleSource<'_>) -> Result<Engine, String> {
                 .into(),
         );
     }
-    Engine::new(rules, Context::new(), engine_options()).map_err(|e| e.to_string())
+    let engine = Engine::new(rules, Context::new(), engine_options()).map_err(|e| e.to_string())?;
+    // A rule must not take a component's id either: its alerts and suppressions would
+    // be confused with the component's.
+    let mut all = engine.catalog().to_vec();
+    all.extend(super::component_rules());
+    webqx_detect::check_unique_ids(&all)?;
+    Ok(engine)
 }
 
 /// The engine's options in the server: every correlation firing past its threshold is

@@ -444,7 +444,7 @@ fn is_secret_name(name: &str) -> bool {
         return false;
     }
     let name = folded(name);
-    SECRET_NAMES.contains(&name.as_str()) || HEADERS.iter().any(|header| *header == name)
+    SECRET_NAMES.contains(&name.as_str()) || HEADERS.contains(&name)
 }
 
 /// `%XX` escapes in a parameter name decoded (others kept as they are).

@@ -440,14 +440,8 @@ fn a_bad_site_rule_refuses_start_up_and_config_check_names_it() {
         format!("[monitor]\nrules_dir = \"{}\"\n", rules.display()),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{text}");
+    let (ok, text) = config_check(&config);
+    assert!(!ok, "{text}");
     assert!(text.contains("broken.yml"), "{text}");
     assert!(
         text.contains("webqx-sec.toml:2:"),
@@ -481,14 +475,8 @@ fn a_bad_site_rule_refuses_start_up_and_config_check_names_it() {
             ),
         )
         .unwrap();
-        let out = Command::new(BIN)
-            .args(["config", "check"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{taken}: {text}");
+        let (ok, text) = config_check(&config);
+        assert!(!ok, "{taken}: {text}");
         assert!(
             text.contains("two rules have the id")
                 && text.contains(taken)
@@ -574,4 +562,16 @@ async fn the_ehr_volume_baseline_survives_a_restart() {
         "raised at the 200th access (10:03:19), not the 100th (10:01:39): {first:#}"
     );
     assert_eq!(first["ehr"]["user"]["volume_ratio"], 5.0, "{first:#}");
+}
+
+/// `webqx-sec config check CONFIG`: whether it passed, and what it printed.
+fn config_check(config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }

@@ -343,13 +343,7 @@ async fn alerts_raised_in_a_callers_transaction() {
             .unwrap()
             .expect("raised");
         tx.rollback().await.unwrap();
-        assert!(
-            matches!(
-                alerts::get(&store, &gone).await,
-                Err(alerts::AlertError::NotFound(_))
-            ),
-            "{label}"
-        );
+        assert_no_alert(&store, &gone, label).await;
         assert_eq!(raised_records(&store).await.len(), 2, "{label}");
 
         // A suppression for the rule and a field of its events: nothing stored.
@@ -438,13 +432,7 @@ async fn alerts_raised_through_the_audit_trail() {
             .unwrap()
             .expect("stored");
         tx.rollback().await.unwrap();
-        assert!(
-            matches!(
-                alerts::get(&store, &gone).await,
-                Err(alerts::AlertError::NotFound(_))
-            ),
-            "{label}"
-        );
+        assert_no_alert(&store, &gone, label).await;
 
         // Suppressed per address: neither alert nor record.
         let s = NewSuppression {
@@ -461,4 +449,15 @@ async fn alerts_raised_through_the_audit_trail() {
         assert!(webqx_audit::verify(&store).await.unwrap().ok(), "{label}");
         store.close().await;
     }
+}
+
+/// The alert `id` is not in the store (its transaction rolled back).
+async fn assert_no_alert(store: &Store, id: &str, label: &str) {
+    assert!(
+        matches!(
+            alerts::get(store, id).await,
+            Err(alerts::AlertError::NotFound(_))
+        ),
+        "{label}: alert {id} is stored"
+    );
 }

@@ -107,32 +107,9 @@ pub fn item_line(e: &Value) -> String {
 /// characters that reorder text (Unicode bidirectional controls, zero-width marks) shown
 /// as escapes: names and subjects come from certificates, CSRs and advisories that
 /// others wrote, and must not forge output lines, drive the terminal or read reordered.
+/// The same escaping as the vulnerability reports ([`webqx_vuln::report::escape_text`]).
 pub fn visible(text: &str) -> String {
-    if !text.chars().any(hidden) {
-        return text.to_owned();
-    }
-    text.chars()
-        .map(|c| {
-            if hidden(c) {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Characters [`visible`] escapes.
-fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
+    webqx_vuln::report::escape_text(text)
 }
 
 /// `value` with [`visible`] applied to every string in it, for human output.

@@ -129,9 +129,15 @@ impl Engine {
         let catalog = rules.catalog();
         crate::catalog::check_unique_ids(&catalog).map_err(LoadError::DuplicateId)?;
         let mut buckets = Vec::with_capacity(DATASETS.len());
+        let mut placed: HashSet<String> = HashSet::new();
         for spec in DATASETS {
-            buckets.push(build_bucket(&rules.collection, spec, &options)?);
+            let bucket = build_bucket(&rules.collection, spec, &options)?;
+            if let Some((_, correlations)) = &bucket {
+                placed.extend(correlations.iter().cloned());
+            }
+            buckets.push(bucket.map(|(b, _)| b));
         }
+        unplaced_correlation(&rules.collection, &placed)?;
         Ok(Self {
             buckets,
             baseline: Baseline::new(options.max_baseline_users, options.baseline_floor),
@@ -353,11 +359,73 @@ impl Bucket {
     }
 }
 
+/// A correlation no dataset took would load and never fire: refused, saying why (a
+/// reference to no loaded rule, or rules of several datasets).
+fn unplaced_correlation(all: &SigmaCollection, placed: &HashSet<String>) -> Result<(), LoadError> {
+    let refuse = |reason: String| LoadError::Compile {
+        dataset: "(none)".to_owned(),
+        reason,
+    };
+    for c in &all.correlations {
+        if placed.contains(correlation_key(c)) {
+            continue;
+        }
+        let known = |r: &str| {
+            let rule = all
+                .rules
+                .iter()
+                .any(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r));
+            let correlation = all
+                .correlations
+                .iter()
+                .any(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r));
+            rule || correlation
+        };
+        if let Some(missing) = c.rules.iter().find(|r| !known(r)) {
+            return Err(refuse(format!(
+                "correlation '{}' counts '{missing}', which no loaded rule has as its id or \
+                 name; fix the reference",
+                c.title
+            )));
+        }
+        let datasets: Vec<&str> = c
+            .rules
+            .iter()
+            .filter_map(|r| {
+                all.rules
+                    .iter()
+                    .find(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r))
+            })
+            .filter_map(|rule| DATASETS.iter().find(|d| d.accepts(&rule.logsource)))
+            .map(|d| d.dataset)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(refuse(format!(
+            "correlation '{}' counts rules of {}; a correlation counts the rules of one \
+             dataset (log source): give them one log source or split the correlation",
+            c.title,
+            if datasets.is_empty() {
+                "no dataset the engine serves".to_owned()
+            } else {
+                format!("several datasets ({})", datasets.join(", "))
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// What identifies a correlation among those placed in buckets.
+fn correlation_key(c: &rsigma_parser::CorrelationRule) -> &str {
+    c.id.as_deref().unwrap_or(&c.title)
+}
+
+/// One dataset's evaluator, and the correlations it took (by [`correlation_key`]).
 fn build_bucket(
     all: &SigmaCollection,
     spec: &DatasetSpec,
     options: &Options,
-) -> Result<Option<Bucket>, LoadError> {
+) -> Result<Option<(Bucket, Vec<String>)>, LoadError> {
     let compile = |reason: String| LoadError::Compile {
         dataset: spec.dataset.to_owned(),
         reason,
@@ -436,13 +504,21 @@ fn build_bucket(
         })
         .max()
         .unwrap_or(0);
-    Ok(Some(Bucket {
-        building_blocks: building_blocks(&sub),
-        engine,
-        longest_span: i64::try_from(longest_span).unwrap_or(i64::MAX),
-        newest: None,
-        fresh_input: false,
-    }))
+    let placed = sub
+        .correlations
+        .iter()
+        .map(|c| correlation_key(c).to_owned())
+        .collect();
+    Ok(Some((
+        Bucket {
+            building_blocks: building_blocks(&sub),
+            engine,
+            longest_span: i64::try_from(longest_span).unwrap_or(i64::MAX),
+            newest: None,
+            fresh_input: false,
+        },
+        placed,
+    )))
 }
 
 /// Ids, names and titles of everything a non-generating correlation references.

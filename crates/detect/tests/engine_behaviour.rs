@@ -365,6 +365,70 @@ fn invalid_rules_are_refused_with_the_origin_named() {
     assert!(missing.to_string().contains("/nonexistent/rules"));
 }
 
+/// A correlation that no dataset can take would load and never fire; it is refused,
+/// saying why.
+#[test]
+fn a_correlation_that_could_never_fire_is_refused() {
+    let rules = "\
+title: Admin page
+id: 7b0e8c1a-0000-4000-8000-000000000001
+name: site_admin_page
+logsource:
+  category: webserver
+detection:
+  sel:
+    url.path: /admin
+  condition: sel
+level: informational
+---
+title: SSH failure
+id: 7b0e8c1a-0000-4000-8000-000000000002
+name: site_ssh_failure
+logsource:
+  product: linux
+  service: sshd
+detection:
+  sel:
+    event.action: ssh_failed_password
+  condition: sel
+level: informational
+";
+    let correlation = |counts: &str| {
+        format!(
+            "title: Web probe then SSH guessing\nid: 7b0e8c1a-0000-4000-8000-000000000003\n\
+             correlation:\n  type: temporal\n  rules:\n{counts}  group-by:\n    - source.ip\n\
+             \x20 timespan: 10m\nlevel: high\n"
+        )
+    };
+    let load = |counts: &str| {
+        let mut set = RuleSet::new();
+        set.add_yaml("site.yml", rules).unwrap();
+        set.add_yaml("corr.yml", &correlation(counts)).unwrap();
+        Engine::new(set, Context::new(), Options::default())
+    };
+    let spans = load("    - site_admin_page\n    - site_ssh_failure\n").unwrap_err();
+    let text = spans.to_string();
+    assert!(
+        text.contains("Web probe then SSH guessing") && text.contains("several datasets"),
+        "{text}"
+    );
+    let typo = load("    - site_admin_page\n    - site_ssh_failur\n").unwrap_err();
+    let text = typo.to_string();
+    assert!(
+        text.contains("'site_ssh_failur'") && text.contains("fix the reference"),
+        "{text}"
+    );
+    // Within one dataset it loads.
+    let mut set = RuleSet::new();
+    set.add_yaml("site.yml", rules).unwrap();
+    let counted = "title: SSH guessing\nid: 7b0e8c1a-0000-4000-8000-000000000004\n\
+                   correlation:\n  type: event_count\n  rules:\n    - site_ssh_failure\n\
+                   \x20 group-by:\n    - source.ip\n  timespan: 10m\n  condition:\n    gte: 3\n\
+                   level: high\n";
+    set.add_yaml("corr.yml", counted).unwrap();
+    assert!(Engine::new(set, Context::new(), Options::default()).is_ok());
+}
+
 #[test]
 fn context_csv_and_json_agree() {
     let users = "id,name,surname,department,status,address\n\

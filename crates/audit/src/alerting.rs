@@ -29,7 +29,7 @@ pub struct RaisedAlert {
     pub severity: &'static str,
     /// MITRE ATT&CK (`attack.*`) and HIPAA (`hipaa.*`) tags.
     pub tags: Vec<String>,
-    /// What groups repeats into one alert (`source.ip=…`, `tls.server.x509.serial_number=…`).
+    /// What the alert is about, `field=value` (`source.ip=…`, `x509.serial_number=…`).
     pub group_key: String,
     /// When it happened, ms since the epoch.
     pub timestamp_ms: i64,

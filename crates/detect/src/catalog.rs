@@ -57,32 +57,33 @@ impl RuleSet {
     /// Every detection and correlation rule in the set, in load order.
     pub fn catalog(&self) -> Vec<RuleInfo> {
         let blocks = building_blocks(&self.collection);
-        let level = |l: Option<rsigma_parser::Level>| l.map_or(Level::Medium, Level::from);
-        let rules = self.collection.rules.iter().map(|r| RuleInfo {
-            id: r.id.clone().unwrap_or_else(|| r.title.clone()),
-            name: r.name.clone(),
-            title: r.title.clone(),
-            level: level(r.level),
-            kind: "detection",
-            alerts: !blocks.contains(&r.title),
-            origin: String::new(),
-        });
-        let correlations = self.collection.correlations.iter().map(|c| RuleInfo {
-            id: c.id.clone().unwrap_or_else(|| c.title.clone()),
-            name: c.name.clone(),
-            title: c.title.clone(),
-            level: level(c.level),
-            kind: "correlation",
-            alerts: !blocks.contains(&c.title),
-            origin: String::new(),
-        });
-        let mut out: Vec<RuleInfo> = rules.chain(correlations).collect();
-        for info in &mut out {
-            if let Some(origin) = self.origins.get(&info.id) {
-                info.origin.clone_from(origin);
+        let info = |id: &Option<String>,
+                    name: &Option<String>,
+                    title: &String,
+                    level: Option<rsigma_parser::Level>,
+                    kind: &'static str| {
+            let id = id.clone().unwrap_or_else(|| title.clone());
+            RuleInfo {
+                origin: self.origins.get(&id).cloned().unwrap_or_default(),
+                id,
+                name: name.clone(),
+                title: title.clone(),
+                level: level.map_or(Level::Medium, Level::from),
+                kind,
+                alerts: !blocks.contains(title),
             }
-        }
-        out
+        };
+        let rules = self
+            .collection
+            .rules
+            .iter()
+            .map(|r| info(&r.id, &r.name, &r.title, r.level, "detection"));
+        let correlations = self
+            .collection
+            .correlations
+            .iter()
+            .map(|c| info(&c.id, &c.name, &c.title, c.level, "correlation"));
+        rules.chain(correlations).collect()
     }
 }
 

@@ -123,11 +123,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`LoadError::Compile`] when a rule cannot be compiled or a correlation names a
-    /// rule that does not exist for its dataset; [`LoadError::DuplicateId`] when two
-    /// rules share an id.
+    /// rule that does not exist for its dataset; [`LoadError::Unusable`] when two rules
+    /// share an id or a correlation could never fire.
     pub fn new(rules: RuleSet, context: Context, options: Options) -> Result<Self, LoadError> {
         let catalog = rules.catalog();
-        crate::catalog::check_unique_ids(&catalog).map_err(LoadError::DuplicateId)?;
+        crate::catalog::check_unique_ids(&catalog).map_err(LoadError::Unusable)?;
         let mut buckets = Vec::with_capacity(DATASETS.len());
         let mut placed: HashSet<String> = HashSet::new();
         for spec in DATASETS {
@@ -362,57 +362,46 @@ impl Bucket {
 /// A correlation no dataset took would load and never fire: refused, saying why (a
 /// reference to no loaded rule, or rules of several datasets).
 fn unplaced_correlation(all: &SigmaCollection, placed: &HashSet<String>) -> Result<(), LoadError> {
-    let refuse = |reason: String| LoadError::Compile {
-        dataset: "(none)".to_owned(),
-        reason,
+    let Some(c) = all
+        .correlations
+        .iter()
+        .find(|c| !placed.contains(correlation_key(c)))
+    else {
+        return Ok(());
     };
-    for c in &all.correlations {
-        if placed.contains(correlation_key(c)) {
-            continue;
-        }
-        let known = |r: &str| {
-            let rule = all
-                .rules
-                .iter()
-                .any(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r));
-            let correlation = all
-                .correlations
-                .iter()
-                .any(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r));
-            rule || correlation
-        };
-        if let Some(missing) = c.rules.iter().find(|r| !known(r)) {
-            return Err(refuse(format!(
-                "correlation '{}' counts '{missing}', which no loaded rule has as its id or \
-                 name; fix the reference",
-                c.title
-            )));
-        }
-        let datasets: Vec<&str> = c
-            .rules
-            .iter()
-            .filter_map(|r| {
-                all.rules
-                    .iter()
-                    .find(|x| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r))
-            })
-            .filter_map(|rule| DATASETS.iter().find(|d| d.accepts(&rule.logsource)))
-            .map(|d| d.dataset)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        return Err(refuse(format!(
-            "correlation '{}' counts rules of {}; a correlation counts the rules of one \
-             dataset (log source): give them one log source or split the correlation",
-            c.title,
-            if datasets.is_empty() {
-                "no dataset the engine serves".to_owned()
-            } else {
-                format!("several datasets ({})", datasets.join(", "))
-            }
+    let named = |id: &Option<String>, name: &Option<String>, r: &str| {
+        id.as_deref() == Some(r) || name.as_deref() == Some(r)
+    };
+    let rule = |r: &str| all.rules.iter().find(|x| named(&x.id, &x.name, r));
+    let known =
+        |r: &str| rule(r).is_some() || all.correlations.iter().any(|x| named(&x.id, &x.name, r));
+    if let Some(missing) = c.rules.iter().find(|r| !known(r)) {
+        return Err(LoadError::Unusable(format!(
+            "correlation '{}' counts '{missing}', which no loaded rule has as its id or \
+             name; fix the reference",
+            c.title
         )));
     }
-    Ok(())
+    let datasets: std::collections::BTreeSet<&str> = c
+        .rules
+        .iter()
+        .filter_map(|r| rule(r))
+        .filter_map(|x| DATASETS.iter().find(|d| d.accepts(&x.logsource)))
+        .map(|d| d.dataset)
+        .collect();
+    let counted = if datasets.is_empty() {
+        "no dataset the engine serves".to_owned()
+    } else {
+        format!(
+            "several datasets ({})",
+            datasets.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Err(LoadError::Unusable(format!(
+        "correlation '{}' counts rules of {counted}; a correlation counts the rules of one \
+         dataset (log source): give them one log source or split the correlation",
+        c.title
+    )))
 }
 
 /// What identifies a correlation among those placed in buckets.

@@ -28,8 +28,9 @@ pub enum LoadError {
         /// The compiler's reason.
         reason: String,
     },
-    /// Two rules carry the same id (the text names both and says what to do).
-    DuplicateId(String),
+    /// Rules that would load and then misbehave: two with one id, or a correlation no
+    /// dataset can count (the text names them and says what to do).
+    Unusable(String),
     /// Input larger than the loader accepts.
     TooLarge {
         /// Where it came from.
@@ -58,7 +59,7 @@ impl fmt::Display for LoadError {
                 f,
                 "rules for dataset {dataset} do not compile: {reason}; check rule references"
             ),
-            Self::DuplicateId(reason) => f.write_str(reason),
+            Self::Unusable(reason) => f.write_str(reason),
             Self::TooLarge { origin, limit } => {
                 write!(
                     f,

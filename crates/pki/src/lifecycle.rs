@@ -6,10 +6,11 @@
 //! ([`Lifecycle::raise_due_alerts`]): for each certificate, each configured threshold
 //! (30/14/7 days by default) is alerted once: the alert `cert-expiring` goes to the
 //! server's alert store (listed, streamed, suppressible) with its `alert.raised` audit
-//! record, which the SIEM sinks deliver like every record. A certificate first seen inside several thresholds
-//! gets one alert, for the tightest, and the looser ones are marked as done. A threshold
-//! longer than a certificate's whole lifetime does not apply to it (short-lived
-//! certificates are renewed by automation; alerting them at issue would be noise).
+//! record, which the SIEM sinks deliver like every record. A certificate first seen
+//! inside several thresholds gets one alert, for the tightest, and the looser ones are
+//! marked as done. A threshold longer than a certificate's whole lifetime does not
+//! apply to it (short-lived certificates are renewed by automation; alerting them at
+//! issue would be noise).
 
 use crate::pin;
 use crate::stored::{RecordError, check_name};

@@ -390,12 +390,7 @@ const DECODERS: usize = 2;
 /// # Errors
 /// That 415.
 pub fn identity_only(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    let coded = match content_encoding(headers) {
-        Ok(None) => false,
-        Ok(Some(c)) => !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"),
-        Err(_) => true,
-    };
-    if coded {
+    if has_content_coding(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-content-encoding",
@@ -406,9 +401,14 @@ pub fn identity_only(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether the request carries a content coding [`identity_only`] refuses.
+/// Whether the request carries a content coding other than `identity` (an unreadable
+/// `Content-Encoding` counts as one).
 pub fn has_content_coding(headers: &axum::http::HeaderMap) -> bool {
-    identity_only(headers).is_err()
+    match content_encoding(headers) {
+        Ok(None) => false,
+        Ok(Some(c)) => !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"),
+        Err(_) => true,
+    }
 }
 
 /// The body with its content coding undone (gzip, to at most `limit` bytes).
@@ -423,8 +423,7 @@ async fn content_decoded(
     }
     let _permit = RUNNING.acquire().await.map_err(|_| BodyError::BadGzip)?;
     tokio::task::spawn_blocking(move || {
-        crate::monitor::body::decode(Some("gzip"), &bytes, limit)
-            .map(|out| Bytes::from(out.into_owned()))
+        crate::monitor::body::gunzip(&bytes, limit).map(Bytes::from)
     })
     .await
     .map_err(|_| BodyError::BadGzip)?

@@ -89,17 +89,10 @@ fn body_refused(e: &body::BodyError) -> ApiError {
             "unsupported-media-type",
             None,
         ),
-        B::Encoding(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-content-encoding",
-            None,
-        ),
+        // Content codings were undone (or refused) by the body extractor.
         _ => (StatusCode::BAD_REQUEST, "invalid-events", None),
     };
-    let mut error = ApiError::new(status, kind, e.to_string());
-    if matches!(e, B::Encoding(_)) {
-        error = error.accepting("gzip, identity");
-    }
+    let error = ApiError::new(status, kind, e.to_string());
     match limit {
         Some(limit) => error.with_limit(limit),
         None => error,
@@ -762,10 +755,8 @@ mod tests {
         );
         let e = body_refused(&body::BodyError::ContentType("text/plain".into()));
         assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let e = body_refused(&body::BodyError::Encoding("br".into()));
-        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(
-            body_refused(&body::BodyError::BadGzip).status,
+            body_refused(&body::BodyError::Empty).status,
             StatusCode::BAD_REQUEST
         );
     }

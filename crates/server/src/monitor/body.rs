@@ -139,6 +139,15 @@ pub fn decode<'a>(
     if !is_gzip(content_encoding)? {
         return Ok(Cow::Borrowed(body));
     }
+    gunzip(body, max_bytes).map(Cow::Owned)
+}
+
+/// A gzip body decompressed, every member of the stream, to at most `max_bytes`.
+///
+/// # Errors
+/// [`BodyError::BadGzip`] when the body is not a whole gzip stream;
+/// [`BodyError::TooLarge`] past `max_bytes`.
+pub fn gunzip(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, BodyError> {
     if body.is_empty() {
         return Err(BodyError::BadGzip);
     }
@@ -153,7 +162,7 @@ pub fn decode<'a>(
     if out.len() > max_bytes {
         return Err(BodyError::TooLarge(max_bytes));
     }
-    Ok(Cow::Owned(out))
+    Ok(out)
 }
 
 /// Whether the `Content-Encoding` header (see [`decode`]) asks for gzip (`true`) or no

@@ -11,17 +11,52 @@ use std::cell::OnceCell;
 
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::{Map, Value};
+use webqx_events::normalize::first_step;
 
 /// Look a dotted path up in a nested JSON object (also accepts a flat dotted key).
 pub fn lookup<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
-    if let Some(v) = event.get(path) {
-        return Some(v);
+    match walk(event, path) {
+        Walk::Found(v) => Some(v),
+        Walk::Missing | Walk::Array => flat(event, path),
     }
+}
+
+/// Where a walk down a dotted path ended.
+enum Walk<'a> {
+    Found(&'a Value),
+    Missing,
+    /// A step on the way holds an array (rsigma's walker knows what to do there).
+    Array,
+}
+
+/// The nested walk, tried first: the schema nests every field, so this is the lookup
+/// that finds it, with one hash per step.
+fn walk<'a>(event: &'a Value, path: &str) -> Walk<'a> {
     let mut current = event;
-    for part in path.split('.') {
-        current = current.get(part)?;
+    let mut rest = Some(path);
+    while let Some((step, tail)) = rest.map(first_step) {
+        current = match current {
+            Value::Object(map) => match map.get(step) {
+                Some(v) => v,
+                None => return Walk::Missing,
+            },
+            Value::Array(_) => return Walk::Array,
+            _ => return Walk::Missing,
+        };
+        rest = tail;
     }
-    Some(current)
+    Walk::Found(current)
+}
+
+/// A flat dotted key (`{"source.ip": …}`), as generic JSON input may send it. Only
+/// looked for when the nested walk missed, and only for dotted paths (an undotted path
+/// was the walk's first step).
+fn flat<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.contains('.') {
+        event.get(path)
+    } else {
+        None
+    }
 }
 
 /// A borrowed schema event plus the fields keyword searches may read.
@@ -53,24 +88,14 @@ impl Event for SchemaEvent<'_> {
         // Plain dotted paths through objects are walked here without parsing the path
         // into steps; indexes, escapes and arrays on the way go to rsigma's walker,
         // which gives the same answer for the plain case.
-        if path.contains(['[', '\\']) {
+        if path.bytes().any(|b| b == b'[' || b == b'\\') || !self.value.is_object() {
             return self.json.get_field(path);
         }
-        let Value::Object(root) = self.value else {
-            return self.json.get_field(path);
-        };
-        if let Some(v) = root.get(path) {
-            return Some(EventValue::from(v));
+        match walk(self.value, path) {
+            Walk::Found(v) => Some(EventValue::from(v)),
+            Walk::Array => self.json.get_field(path),
+            Walk::Missing => flat(self.value, path).map(EventValue::from),
         }
-        let mut current = self.value;
-        for step in path.split('.') {
-            current = match current {
-                Value::Object(map) => map.get(step)?,
-                Value::Array(_) => return self.json.get_field(path),
-                _ => return None,
-            };
-        }
-        Some(EventValue::from(current))
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
@@ -160,5 +185,58 @@ impl Event for WindowedEvent<'_, '_> {
 
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
         self.view.visit_top_level_keys(visit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lookup_walks_nested_fields_then_flat_dotted_keys() {
+        let event = json!({
+            "source": {"ip": "192.0.2.1", "geo": {"country": "NL"}},
+            "user.name": "flat",
+            "tags": ["a", "b"],
+            "message": "m",
+        });
+        assert_eq!(lookup(&event, "source.ip"), Some(&json!("192.0.2.1")));
+        assert_eq!(lookup(&event, "source.geo.country"), Some(&json!("NL")));
+        assert_eq!(lookup(&event, "message"), Some(&json!("m")));
+        assert_eq!(lookup(&event, "user.name"), Some(&json!("flat")));
+        assert_eq!(lookup(&event, "source.port"), None);
+        assert_eq!(lookup(&event, "message.x"), None);
+        assert_eq!(lookup(&event, "tags.x"), None);
+        assert_eq!(lookup(&event, ""), None);
+        assert_eq!(lookup(&json!("not an object"), "a.b"), None);
+    }
+
+    #[test]
+    fn the_schema_view_answers_as_rsigmas_own_walker_does() {
+        let event = json!({
+            "source": {"ip": "192.0.2.1"},
+            "user.name": "flat",
+            "items": [{"id": "x"}, {"id": "y"}],
+            "n": 7,
+        });
+        let view = SchemaEvent::new(&event, &[]);
+        let ours = |path: &str| view.get_field(path).map(|v| format!("{v:?}"));
+        let theirs = |path: &str| view.json.get_field(path).map(|v| format!("{v:?}"));
+        for path in [
+            "source.ip",
+            "user.name",
+            "n",
+            "items",
+            "items[1].id",
+            "source.port",
+            "n.x",
+            "nothing",
+        ] {
+            assert_eq!(ours(path), theirs(path), "{path}");
+        }
+        assert!(ours("source.ip").is_some());
+        assert!(ours("user.name").is_some());
+        assert!(ours("items[1].id").is_some());
     }
 }

@@ -1,6 +1,7 @@
 //! Interoperability with the Python libraries EHR integrations use (issue 6, "Real
 //! clients"): `tests/python/oauth_client.py` registers the `private_key_jwt` client
-//! "python-bulk-export" (an ES384 key as a JWKS) through our API, builds its client
+//! "python-bulk-export" (an ES384 key as a JWKS; one whose coordinate authlib writes a
+//! byte short, as it does for one key in 128) through our API, builds its client
 //! assertion with authlib (`private_key_jwt_sign`), gets an access token from
 //! `/oauth/token`, verifies it with PyJWT (and `cryptography`) against our JWKS fetched
 //! by `PyJWKClient` over HTTPS with our CA, introspects it (active), revokes it, and

@@ -504,14 +504,21 @@ fn read_metadata(key: &mut Jwk, object: &Map<String, Value>, index: usize) -> Re
     Ok(())
 }
 
+/// RFC 7518 section 6.2.1.2 wants each coordinate at the curve's full length, but
+/// authlib (1.9: `int_to_base64`) writes the shortest big-endian form, so one key in 128
+/// has a coordinate a byte short: shorter coordinates are read as the same number,
+/// zero-padded on the left; longer ones are refused, and the point is checked on the
+/// curve either way.
 fn ec_material(curve: Curve, x: Vec<u8>, y: Vec<u8>, index: usize) -> Result<Material, JwkError> {
     let len = curve.coordinate_len();
-    if x.len() != len || y.len() != len {
+    if x.len() > len || y.len() > len || x.is_empty() || y.is_empty() {
         return Err(malformed(
             index,
             "EC x and y must be the curve's coordinate length",
         ));
     }
+    let x = left_padded(x, len);
+    let y = left_padded(y, len);
     let mut point = Vec::with_capacity(1 + 2 * len);
     point.push(4);
     point.extend_from_slice(&x);
@@ -540,6 +547,16 @@ fn rsa_material(n: Vec<u8>, e: Vec<u8>, index: usize) -> Result<Material, JwkErr
         .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
         .map_err(|_| malformed(index, "RSA n and e do not form a public key"))?;
     Ok(Material::Rsa { n, e })
+}
+
+/// `bytes` as a big-endian number of exactly `len` bytes (`bytes` is not longer).
+fn left_padded(bytes: Vec<u8>, len: usize) -> Vec<u8> {
+    if bytes.len() >= len {
+        return bytes;
+    }
+    let mut padded = vec![0; len - bytes.len()];
+    padded.extend_from_slice(&bytes);
+    padded
 }
 
 fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
@@ -671,6 +688,34 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(key.thumbprint(), RFC8037_THUMBPRINT);
+    }
+
+    #[test]
+    fn short_ec_coordinates_are_padded_as_authlib_writes_them() {
+        // A P-256 key (made for this test) whose x begins with a zero byte; authlib
+        // writes it without that byte.
+        let full_x = "AElkvAWHpMVB6V_lsV9hKlA7_NijCK-AcGvyGP_ml9U";
+        let short_x = "SWS8BYekxUHpX-WxX2EqUDv82KMIr4Bwa_IY_-aX1Q";
+        let y = "iXN0JxVIENg_FyNXSfXDMhmorZLJ7YZTKc5-vUx0YN0";
+        let key = |x: &str| {
+            Jwk::from_public_json(&object(&format!(
+                r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}"}}"#
+            )))
+        };
+        let full = key(full_x).unwrap();
+        let short = key(short_x).unwrap();
+        assert_eq!(short.thumbprint(), full.thumbprint());
+        assert_eq!(short.to_public_json(), full.to_public_json());
+        // Longer than the curve's coordinate (even by a leading zero), empty, or off
+        // the curve: refused.
+        let long_x = "AABJZLwFh6TFQelf5bFfYSpQO_zYowivgHBr8hj_5pfV"; // 33 bytes
+        for x in [long_x, "", "AQ"] {
+            let err = key(x).unwrap_err().to_string();
+            assert!(
+                err.contains("coordinate length") || err.contains("not a point"),
+                "{x}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -65,7 +65,14 @@ def main():
     token_endpoint = metadata["token_endpoint"]
     expect("private_key_jwt" in metadata["token_endpoint_auth_methods_supported"], "metadata")
 
-    key = ec.generate_private_key(ec.SECP384R1())
+    # A key whose x or y begins with a zero byte: authlib writes such a coordinate a
+    # byte short (RFC 7518 wants 48 bytes for P-384), which the server must accept.
+    # One key in 128 is like this; the loop makes every run test it.
+    while True:
+        key = ec.generate_private_key(ec.SECP384R1())
+        numbers = key.public_key().public_numbers()
+        if min(numbers.x.bit_length(), numbers.y.bit_length()) <= 47 * 8:
+            break
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -514,7 +514,7 @@ fn ec_material(curve: Curve, x: Vec<u8>, y: Vec<u8>, index: usize) -> Result<Mat
     if x.len() > len || y.len() > len || x.is_empty() || y.is_empty() {
         return Err(malformed(
             index,
-            "EC x and y must be the curve's coordinate length",
+            "EC x and y must be non-empty and no longer than the curve's coordinate length",
         ));
     }
     let x = left_padded(x, len);

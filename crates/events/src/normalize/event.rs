@@ -155,14 +155,21 @@ pub fn first_step(path: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// No empty step and at most [`MAX_PATH_DEPTH`] steps, in one pass over the bytes.
 fn valid_path(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let dots = bytes.iter().filter(|&&b| b == b'.').count();
-    !bytes.is_empty()
-        && bytes.first() != Some(&b'.')
-        && bytes.last() != Some(&b'.')
-        && !bytes.windows(2).any(|w| w == b"..")
-        && dots < MAX_PATH_DEPTH
+    let mut steps = 1;
+    let mut step_len = 0;
+    for b in path.bytes() {
+        if b != b'.' {
+            step_len += 1;
+        } else if step_len == 0 {
+            return false;
+        } else {
+            steps += 1;
+            step_len = 0;
+        }
+    }
+    step_len > 0 && steps <= MAX_PATH_DEPTH
 }
 
 fn unreachable_empty() -> &'static Map<String, Value> {

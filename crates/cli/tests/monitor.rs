@@ -496,9 +496,15 @@ async fn a_full_queue_drops_and_counts() {
     assert_eq!(full["retry"], true, "the item may be sent again: {full}");
     let health = http.get("/v1/sys/health").await;
     assert_eq!(
-        health.json["monitor"]["dropped"]["http"].as_u64(),
+        health.json["monitor"]["refused"]["http"].as_u64(),
         Some(rejected),
         "{}",
+        health.text
+    );
+    assert_eq!(
+        health.json["monitor"]["dropped"].get("http"),
+        None,
+        "the sender still holds a refused item: nothing was dropped: {}",
         health.text
     );
     assert_eq!(health.json["monitor"]["capacity"], 1);
@@ -506,7 +512,7 @@ async fn a_full_queue_drops_and_counts() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("webqx_monitor_dropped_total{input=\"http\"}")),
+            .any(|l| l.starts_with("webqx_monitor_refused_total{input=\"http\"}")),
         "{metrics}"
     );
 }
@@ -530,13 +536,18 @@ async fn events_send_resends_what_a_full_queue_refused() {
     assert!(out.status.success(), "{printed}\n{said}");
     assert!(printed.contains("1000 accepted, 0 rejected"), "{printed}");
     let health = server.http().get("/v1/sys/health").await;
-    let dropped = health.json["monitor"]["dropped"]["http"]
+    let refused = health.json["monitor"]["refused"]["http"]
         .as_u64()
         .unwrap_or(0);
     assert!(
-        dropped > 0 && said.contains("sending them again"),
+        refused > 0 && said.contains("sending them again"),
         "a 20-slot queue cannot take 1000 events at once, so some were sent again \
-         ({dropped} refused): {said}"
+         ({refused} refused): {said}"
+    );
+    assert_eq!(
+        health.json["monitor"]["accepted"]["http"], 1000,
+        "{}",
+        health.text
     );
 }
 

@@ -138,7 +138,7 @@ pub async fn events(
             };
             retry = true;
             let event = event::from_object(map, "http");
-            match monitor.offer(
+            match monitor.offer_or_refuse(
                 "http",
                 Item {
                     event: Some(event),

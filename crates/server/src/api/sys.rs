@@ -35,7 +35,8 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seal_error: Option<String>,
     /// The monitoring pipeline, when on: events queued, capacity, and per input what
-    /// was accepted, dropped (queue full) and deferred (read again later).
+    /// was accepted, dropped (queue full, syslog), refused (queue full, the HTTP sender
+    /// was told to send again) and deferred (read again later).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub monitor: Option<serde_json::Value>,

@@ -10,9 +10,11 @@
 //! ```
 //!
 //! Nothing is lost silently: an input that finds the queue full either drops the event
-//! and counts it (`webqx_monitor_dropped_total{input}`, shown in `/v1/sys/health`), or,
-//! for files and the audit trail, which keep their data, leaves its read position where
-//! it was and reads the data again later (`webqx_monitor_deferred_total{input}`).
+//! and counts it (syslog: `webqx_monitor_dropped_total{input}`, shown in
+//! `/v1/sys/health`), or hands it back to its sender to send again (HTTP:
+//! `webqx_monitor_refused_total{input}`), or, for files and the audit trail, which keep
+//! their data, leaves its read position where it was and reads the data again later
+//! (`webqx_monitor_deferred_total{input}`).
 //! Positions of files and of the audit trail commit in the same transaction as the
 //! alerts their events raised, so a crash neither loses nor repeats an event.
 //!
@@ -241,6 +243,7 @@ pub enum Refused {
 struct Counts {
     accepted: BTreeMap<String, u64>,
     dropped: BTreeMap<String, u64>,
+    refused: BTreeMap<String, u64>,
     deferred: BTreeMap<String, u64>,
 }
 
@@ -284,6 +287,22 @@ impl Monitor {
         result
     }
 
+    /// Queues an item whose sender is told to send it again when the queue is full
+    /// (HTTP's `"retry": true`): counted as refused, not dropped, since the sender still
+    /// holds it.
+    ///
+    /// # Errors
+    /// As for [`Monitor::offer`].
+    pub fn offer_or_refuse(&self, input: &str, item: Item) -> Result<(), Refused> {
+        let result = self.try_queue(input, item);
+        if matches!(result, Err(Refused::Full(_))) {
+            self.count(input, |c| &mut c.refused);
+            metrics::counter!("webqx_monitor_refused_total", "input" => input_name(input))
+                .increment(1);
+        }
+        result
+    }
+
     /// Queues an item; when full, gives it back (counted as deferred, not dropped) so
     /// that the input can offer it again later.
     ///
@@ -322,21 +341,22 @@ impl Monitor {
         }
     }
 
-    /// Events queued now, the capacity, and per input what was accepted, dropped and
-    /// deferred since start (for `/v1/sys/health` and `/v1/sys/ready`).
+    /// Events queued now, the capacity, and per input what was accepted, dropped,
+    /// refused (to be sent again) and deferred since start (for `/v1/sys/health` and
+    /// `/v1/sys/ready`).
     pub fn status(&self) -> Value {
         let queued = self.inner.capacity - self.inner.tx.capacity();
-        let (accepted, dropped, deferred) = match self.inner.counts.lock() {
-            Ok(c) => (json!(c.accepted), json!(c.dropped), json!(c.deferred)),
-            Err(_) => (json!({}), json!({}), json!({})),
-        };
-        json!({
+        let mut status = json!({
             "queued": queued,
             "capacity": self.inner.capacity,
-            "accepted": accepted,
-            "dropped": dropped,
-            "deferred": deferred,
-        })
+        });
+        if let Ok(c) = self.inner.counts.lock() {
+            status["accepted"] = json!(c.accepted);
+            status["dropped"] = json!(c.dropped);
+            status["refused"] = json!(c.refused);
+            status["deferred"] = json!(c.deferred);
+        }
+        status
     }
 
     /// Total dropped events since start.

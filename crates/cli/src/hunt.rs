@@ -246,8 +246,8 @@ fn hunt(json_out: bool, args: &HuntArgs) -> Result<i32, HuntError> {
     }
     if not_kept > 0 {
         eprintln!(
-            "hunt: {not_kept} triggering events were not kept in alerts: the {} MiB kept for \
-             them was full (alerts and counts are complete)",
+            "hunt: {not_kept} findings keep no triggering events: the {} MiB kept for them \
+             was full (alerts and counts are complete)",
             EVENT_BUDGET_BYTES >> 20
         );
     }
@@ -696,7 +696,9 @@ struct Alert {
 #[derive(Default)]
 struct EventBudget {
     used: usize,
-    /// Events not kept because the budget was spent.
+    /// The first event that did not fit has been met: no more are kept.
+    spent: bool,
+    /// Findings met once the budget was spent (their events, or some, not kept).
     not_kept: u64,
 }
 
@@ -704,7 +706,13 @@ impl EventBudget {
     /// `events` as an alert keeps them: at most `room`, each replaced by a note when
     /// over 16 KiB, none once the budget is spent.
     fn keep(&mut self, events: Vec<Value>, room: usize) -> impl Iterator<Item = String> + '_ {
+        if self.spent {
+            self.not_kept += 1;
+        }
         events.into_iter().take(room).filter_map(move |event| {
+            if self.spent {
+                return None;
+            }
             let mut text = event.to_string();
             if text.len() > MAX_ALERT_EVENT_BYTES {
                 text = json!({"note": format!(
@@ -714,6 +722,7 @@ impl EventBudget {
                 .to_string();
             }
             if self.used + text.len() > EVENT_BUDGET_BYTES {
+                self.spent = true;
                 self.not_kept += 1;
                 return None;
             }
@@ -735,6 +744,8 @@ struct Detector {
     dropped: u64,
     dropped_level: Option<Level>,
     budget: EventBudget,
+    /// The engine was told to keep no triggering events (the budget is spent).
+    engine_keeps_none: bool,
 }
 
 impl Detector {
@@ -748,6 +759,7 @@ impl Detector {
             dropped: 0,
             dropped_level: None,
             budget: EventBudget::default(),
+            engine_keeps_none: false,
         }
     }
 
@@ -764,6 +776,12 @@ impl Detector {
             for detection in outcome.detections {
                 if detection.level >= self.min_level {
                     self.add(detection);
+                    if self.budget.spent && !self.engine_keeps_none {
+                        // Nothing more can be kept: the engine stops copying events
+                        // into its windows and detections.
+                        self.engine.set_trigger_events(0);
+                        self.engine_keeps_none = true;
+                    }
                 }
             }
         }
@@ -1091,5 +1109,28 @@ mod tests {
         assert_eq!(group_ip("10.0.0.1").as_deref(), Some("10.0.0.1"));
         assert_eq!(group_ip("root,2001:db8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(group_ip("root"), None);
+    }
+
+    /// Once one event does not fit, the budget is spent: nothing more is kept, even an
+    /// event that would fit, and each finding met from then on is counted.
+    #[test]
+    fn a_spent_event_budget_keeps_nothing_more() {
+        let mut budget = EventBudget {
+            used: EVENT_BUDGET_BYTES - 10,
+            ..EventBudget::default()
+        };
+        let small = json!({"a": 1}); // 7 bytes as text
+        assert_eq!(budget.keep(vec![small.clone()], 20).count(), 1);
+        assert!(!budget.spent);
+        let big = json!({"message": "longer than what is left"});
+        assert_eq!(budget.keep(vec![big, small.clone()], 20).count(), 0);
+        assert!(budget.spent);
+        assert_eq!(budget.keep(vec![small.clone()], 20).count(), 0);
+        assert_eq!(budget.keep(Vec::new(), 20).count(), 0);
+        assert_eq!(
+            budget.not_kept, 3,
+            "the finding that filled it and two after"
+        );
+        assert_eq!(budget.used, EVENT_BUDGET_BYTES - 3);
     }
 }

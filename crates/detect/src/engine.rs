@@ -33,7 +33,9 @@ pub struct Options {
     pub max_groups: usize,
     /// Entries kept inside one group's window (oldest dropped first).
     pub max_group_entries: usize,
-    /// Triggering events kept per detection (at most [`MAX_TRIGGER_EVENTS`]).
+    /// Triggering events kept per detection (at most [`MAX_TRIGGER_EVENTS`]). With 0,
+    /// detections carry none and correlation windows keep no copy of their events
+    /// (see [`Engine::set_trigger_events`]).
     pub max_trigger_events: usize,
     /// Users tracked by the volume baseline.
     pub max_baseline_users: usize,
@@ -149,6 +151,15 @@ impl Engine {
         })
     }
 
+    /// Triggering events kept per detection from now on (at most
+    /// [`MAX_TRIGGER_EVENTS`]). 0 is for a caller that can keep no more (`hunt` once its
+    /// event budget is spent): detections then carry no events, and events entering a
+    /// correlation window are no longer written out as text for it, which is most of
+    /// what a window costs.
+    pub fn set_trigger_events(&mut self, n: usize) {
+        self.options.max_trigger_events = n.min(MAX_TRIGGER_EVENTS);
+    }
+
     /// Every loaded detection and correlation rule (see [`crate::catalog`]).
     pub fn catalog(&self) -> &[RuleInfo] {
         &self.catalog
@@ -246,7 +257,7 @@ impl Engine {
         }
         let view = SchemaEvent::new(event, spec.keyword_fields);
         let matched = bucket.engine.evaluate(&view);
-        let windowed = WindowedEvent::new(&view);
+        let windowed = WindowedEvent::new(&view, self.options.max_trigger_events > 0);
         let results = bucket
             .engine
             .process_with_detections(&windowed, matched, ts);
@@ -556,7 +567,8 @@ fn to_detection(
                 .collect();
             (body.group_key, events)
         }
-        ResultBody::Detection(_) => (Vec::new(), vec![event.clone()]),
+        ResultBody::Detection(_) if keep > 0 => (Vec::new(), vec![event.clone()]),
+        ResultBody::Detection(_) => (Vec::new(), Vec::new()),
     };
     // Rules saw the request whole; what an alert keeps and sends goes without session
     // cookies, tokens and passwords.

@@ -133,16 +133,19 @@ impl Event for SchemaEvent<'_> {
 pub(crate) struct WindowedEvent<'v, 'a> {
     view: &'v SchemaEvent<'a>,
     text: OnceCell<String>,
+    /// Whether windows keep the event (its text); without, a reference has no id.
+    keep: bool,
 }
 
 /// The field of [`WindowedEvent::to_json`] that rsigma reads as the reference id.
 pub(crate) const REF_TEXT_FIELD: &str = "id";
 
 impl<'v, 'a> WindowedEvent<'v, 'a> {
-    pub(crate) fn new(view: &'v SchemaEvent<'a>) -> Self {
+    pub(crate) fn new(view: &'v SchemaEvent<'a>, keep: bool) -> Self {
         Self {
             view,
             text: OnceCell::new(),
+            keep,
         }
     }
 }
@@ -165,6 +168,10 @@ impl Event for WindowedEvent<'_, '_> {
     }
 
     fn to_json(&self) -> Value {
+        if !self.keep {
+            // rsigma finds no id in it: the reference holds the time alone.
+            return Value::Null;
+        }
         // serde_json::to_string writes straight into a buffer; Display goes through
         // the formatter, a few percent slower over a whole hunt.
         let text = self

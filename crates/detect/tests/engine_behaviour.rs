@@ -180,6 +180,70 @@ fn correlation_events_are_the_window_events_in_order() {
     );
 }
 
+/// A caller that can keep no more events (hunt, its budget spent) turns them off:
+/// correlations fire as before, counting every event, and detections carry no events;
+/// turned on again, single-event detections carry theirs.
+#[test]
+fn with_trigger_events_off_correlations_fire_alike_and_carry_none() {
+    let options = Options {
+        realert_secs: None,
+        ..Options::default()
+    };
+    let mut engine = Engine::new(ssh_rules(), Context::new(), options).expect("engine");
+    let mut fed = Vec::new();
+    let mut fired = Vec::new();
+    for i in 0..30 {
+        if i == 12 {
+            engine.set_trigger_events(0);
+        }
+        let mut e = common::ssh_event(
+            &at("2026-03-02T10:00:00Z", i),
+            "ssh_failed_password",
+            "192.0.2.8",
+            "root",
+            "failure",
+        );
+        let outcome = engine.process(&mut e);
+        fed.push(e);
+        fired.extend(
+            outcome
+                .detections
+                .into_iter()
+                .filter(|d| d.rule_id == BRUTE),
+        );
+    }
+    assert_eq!(
+        fired.len(),
+        21,
+        "failures 10 to 30 each fire, as with events on"
+    );
+    assert_eq!(fired[0].events, fed[..10], "before: the window's events");
+    let last = fired.last().expect("fired");
+    assert_eq!(last.group_key, "source.ip=192.0.2.8");
+    assert!(last.events.is_empty(), "after: none, {:?}", last.events);
+
+    let rules = RuleSet::load_dir(&common::pack_dir().join("web")).expect("web rules");
+    let mut web = Engine::new(rules, Context::new(), Options::default()).expect("engine");
+    web.set_trigger_events(0);
+    let mut scan = scanner_event();
+    let single = web.process(&mut scan).detections;
+    assert!(
+        single
+            .iter()
+            .any(|d| d.rule_id == SCANNER && d.events.is_empty()),
+        "{single:?}"
+    );
+    web.set_trigger_events(5);
+    let mut scan = scanner_event();
+    let single = web.process(&mut scan).detections;
+    assert!(
+        single
+            .iter()
+            .any(|d| d.rule_id == SCANNER && d.events.len() == 1),
+        "{single:?}"
+    );
+}
+
 #[test]
 fn building_blocks_do_not_alert_alone() {
     let mut engine = Engine::new(ssh_rules(), Context::new(), Options::default()).expect("engine");

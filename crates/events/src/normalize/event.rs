@@ -105,23 +105,7 @@ impl Event {
         if !valid_path(path) {
             return false;
         }
-        let mut map = self.as_map_mut();
-        let mut rest = path;
-        while let (name, Some(tail)) = first_step(rest) {
-            // Look up before inserting: the name is only copied when the step is new.
-            if !map.get(name).is_some_and(Value::is_object) {
-                map.insert(
-                    name.to_owned(),
-                    Value::Object(Map::with_capacity(NESTED_CAPACITY)),
-                );
-            }
-            map = match map.get_mut(name) {
-                Some(Value::Object(inner)) => inner,
-                _ => return false,
-            };
-            rest = tail;
-        }
-        map.insert(rest.to_owned(), value.into());
+        set_in(self.as_map_mut(), path, value.into());
         true
     }
 
@@ -152,6 +136,25 @@ pub fn first_step(path: &str) -> (&str, Option<&str>) {
     match path.bytes().position(|b| b == b'.') {
         Some(dot) => (&path[..dot], Some(&path[dot + 1..])),
         None => (path, None),
+    }
+}
+
+/// Sets `value` at a valid dotted `path` inside `map`. An existing step is found with
+/// one lookup (every field of every event is set by path, and hashing names was a tenth
+/// of a hunt); a missing one is built and inserted, its name copied only then.
+fn set_in(map: &mut Map<String, Value>, path: &str, value: Value) {
+    match first_step(path) {
+        (name, None) => {
+            map.insert(name.to_owned(), value);
+        }
+        (name, Some(tail)) => {
+            if let Some(Value::Object(inner)) = map.get_mut(name) {
+                return set_in(inner, tail, value);
+            }
+            let mut inner = Map::with_capacity(NESTED_CAPACITY);
+            set_in(&mut inner, tail, value);
+            map.insert(name.to_owned(), Value::Object(inner));
+        }
     }
 }
 

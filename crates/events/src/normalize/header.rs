@@ -3,6 +3,7 @@
 //! cut off the message, with no copy of the message for BSD lines.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
 
@@ -116,8 +117,29 @@ fn timestamp<'a>(text: &'a str, options: &Options) -> Option<(Option<String>, &'
     Some((when, rest))
 }
 
+/// A BSD time as [`bsd_instant`] reads it: reference year, offset, month, day, time.
+type BsdTime = (i32, i32, u32, u32, (u32, u32, u32));
+
+thread_local! {
+    /// The last BSD time converted on this thread and its text: a log's lines come
+    /// many to a second, and the conversion and formatting were a few percent of a hunt.
+    static LAST_BSD: RefCell<Option<(BsdTime, Option<String>)>> = const { RefCell::new(None) };
+}
+
 /// The RFC 3339 UTC text for a BSD time in the reference year and offset.
 fn bsd_instant(options: &Options, month: u32, day: u32, hms: (u32, u32, u32)) -> Option<String> {
+    let key = (options.year, options.utc_offset_seconds, month, day, hms);
+    LAST_BSD.with_borrow_mut(|last| match last {
+        Some((seen, text)) if *seen == key => text.clone(),
+        _ => {
+            let text = convert_bsd(options, month, day, hms);
+            *last = Some((key, text.clone()));
+            text
+        }
+    })
+}
+
+fn convert_bsd(options: &Options, month: u32, day: u32, hms: (u32, u32, u32)) -> Option<String> {
     let date = NaiveDate::from_ymd_opt(options.year, month, day)?;
     let local = date.and_hms_opt(hms.0, hms.1, hms.2)?;
     let utc = options
@@ -203,6 +225,63 @@ mod tests {
         Options {
             year: 2026,
             ..Options::default()
+        }
+    }
+
+    /// The one-entry cache gives what the conversion gives, whatever came before it.
+    #[test]
+    fn repeated_bsd_times_read_alike() {
+        let lines = [
+            (
+                "Dec 10 06:55:46 h p: x",
+                2026,
+                0,
+                Some("2026-12-10T06:55:46Z"),
+            ),
+            (
+                "Dec 10 06:55:46 h p: y",
+                2026,
+                0,
+                Some("2026-12-10T06:55:46Z"),
+            ),
+            (
+                "Dec 10 06:55:46 h p: y",
+                2025,
+                0,
+                Some("2025-12-10T06:55:46Z"),
+            ),
+            (
+                "Dec 10 06:55:46 h p: y",
+                2025,
+                3600,
+                Some("2025-12-10T05:55:46Z"),
+            ),
+            ("Feb 29 00:00:00 h p: y", 2025, 3600, None),
+            (
+                "Feb 29 00:00:00 h p: y",
+                2024,
+                3600,
+                Some("2024-02-28T23:00:00Z"),
+            ),
+            (
+                "Dec 10 06:55:47 h p: z",
+                2026,
+                0,
+                Some("2026-12-10T06:55:47Z"),
+            ),
+        ];
+        for (line, year, utc_offset_seconds, want) in lines {
+            let options = Options {
+                year,
+                utc_offset_seconds,
+                ..Options::default()
+            };
+            let h = parse_header(line, &options).expect("header");
+            assert_eq!(
+                h.timestamp.as_deref(),
+                want,
+                "{line} in {year} at {utc_offset_seconds}"
+            );
         }
     }
 

@@ -19,8 +19,10 @@ pub(crate) enum Address {
 
 /// Classifies `token` as an address.
 pub(crate) fn classify_address(token: &str) -> Address {
-    if let Ok(v4) = token.parse::<Ipv4Addr>() {
-        return Address::Ip(v4.to_string());
+    if token.parse::<Ipv4Addr>().is_ok() {
+        // The parser takes only four decimal octets without leading zeros, which is the
+        // canonical form: no need to write the address out again.
+        return Address::Ip(token.to_owned());
     }
     if token.contains(':') {
         if let Ok(v6) = token.parse::<Ipv6Addr>() {
@@ -172,6 +174,19 @@ mod tests {
         assert!(looks_like_address("192.030.0.6"));
         assert!(!looks_like_address("192.0.2.1'"));
         assert_eq!(classify_address("<x>"), Address::Other);
+    }
+
+    proptest::proptest! {
+        /// An IPv4 address is kept as written only because what parses is canonical.
+        #[test]
+        fn ipv4_that_parses_is_canonical(token in "[0-9.]{1,16}", n: u32) {
+            if let Ok(v4) = token.parse::<Ipv4Addr>() {
+                proptest::prop_assert_eq!(v4.to_string(), token.clone());
+                proptest::prop_assert_eq!(classify_address(&token), Address::Ip(token));
+            }
+            let written = Ipv4Addr::from(n).to_string();
+            proptest::prop_assert_eq!(classify_address(&written), Address::Ip(written.clone()));
+        }
     }
 
     #[test]

@@ -267,6 +267,17 @@ fn input_name(input: &str) -> String {
     input.split(':').next().unwrap_or(input).to_owned()
 }
 
+/// What became of an item that found the queue full.
+#[derive(Clone, Copy)]
+enum Full {
+    /// Lost: the input cannot hand it back (syslog).
+    Dropped,
+    /// Handed back to a sender told to send it again (HTTP).
+    Refused,
+    /// Left where it was, to be read again (files, the audit trail).
+    Deferred,
+}
+
 fn bump(map: &mut BTreeMap<String, u64>, input: &str) {
     *map.entry(input_name(input)).or_insert(0) += 1;
 }
@@ -278,13 +289,7 @@ impl Monitor {
     /// # Errors
     /// [`Refused::Full`] (counted as dropped) or [`Refused::Closed`].
     pub fn offer(&self, input: &str, item: Item) -> Result<(), Refused> {
-        let result = self.try_queue(input, item);
-        if matches!(result, Err(Refused::Full(_))) {
-            self.count(input, |c| &mut c.dropped);
-            metrics::counter!("webqx_monitor_dropped_total", "input" => input_name(input))
-                .increment(1);
-        }
-        result
+        self.queue_or_count(input, item, Full::Dropped)
     }
 
     /// Queues an item whose sender is told to send it again when the queue is full
@@ -294,13 +299,7 @@ impl Monitor {
     /// # Errors
     /// As for [`Monitor::offer`].
     pub fn offer_or_refuse(&self, input: &str, item: Item) -> Result<(), Refused> {
-        let result = self.try_queue(input, item);
-        if matches!(result, Err(Refused::Full(_))) {
-            self.count(input, |c| &mut c.refused);
-            metrics::counter!("webqx_monitor_refused_total", "input" => input_name(input))
-                .increment(1);
-        }
-        result
+        self.queue_or_count(input, item, Full::Refused)
     }
 
     /// Queues an item; when full, gives it back (counted as deferred, not dropped) so
@@ -309,11 +308,30 @@ impl Monitor {
     /// # Errors
     /// As for [`Monitor::offer`].
     pub fn offer_or_keep(&self, input: &str, item: Item) -> Result<(), Refused> {
+        self.queue_or_count(input, item, Full::Deferred)
+    }
+
+    /// Queues an item; when the queue is full, counts it as `full` says, in health and
+    /// in its metric.
+    fn queue_or_count(&self, input: &str, item: Item, full: Full) -> Result<(), Refused> {
         let result = self.try_queue(input, item);
         if matches!(result, Err(Refused::Full(_))) {
-            self.count(input, |c| &mut c.deferred);
-            metrics::counter!("webqx_monitor_deferred_total", "input" => input_name(input))
-                .increment(1);
+            let label = input_name(input);
+            match full {
+                Full::Dropped => {
+                    self.count(input, |c| &mut c.dropped);
+                    metrics::counter!("webqx_monitor_dropped_total", "input" => label)
+                }
+                Full::Refused => {
+                    self.count(input, |c| &mut c.refused);
+                    metrics::counter!("webqx_monitor_refused_total", "input" => label)
+                }
+                Full::Deferred => {
+                    self.count(input, |c| &mut c.deferred);
+                    metrics::counter!("webqx_monitor_deferred_total", "input" => label)
+                }
+            }
+            .increment(1);
         }
         result
     }

@@ -357,6 +357,27 @@ async fn acme_speaks_problem_json_with_nonces_and_needs_no_bearer_token() {
         wrong_type.json["type"],
         "urn:ietf:params:acme:error:malformed"
     );
+    let gzipped = http
+        .send_raw(
+            "POST",
+            "/acme/new-account",
+            Some(b"\x1f\x8b\x08\x00".to_vec()),
+            &[
+                ("content-type", "application/jose+json"),
+                ("content-encoding", "gzip"),
+            ],
+        )
+        .await;
+    assert_eq!(gzipped.status, 400, "{}", gzipped.text);
+    assert_eq!(gzipped.json["type"], "urn:ietf:params:acme:error:malformed");
+    assert!(
+        gzipped.json["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("without Content-Encoding"),
+        "{}",
+        gzipped.text
+    );
     let unknown = http
         .send(
             "POST",

@@ -210,6 +210,12 @@ async fn handle(s: &AppState, meta: &ReqMeta, req: Request) -> Result<Response, 
             "ACME requests are JWS with Content-Type: application/jose+json".into(),
         ));
     }
+    // The JWS is read as sent: a compressed body would only fail later as "not JSON".
+    if crate::extract::has_content_coding(req.headers()) {
+        return Err(AcmeError::Malformed(
+            "ACME requests are read as sent; send the JWS without Content-Encoding".into(),
+        ));
+    }
     let body = axum::body::to_bytes(req.into_body(), MAX_JWS_BYTES)
         .await
         .map_err(|_| AcmeError::Malformed(format!("the body is over {MAX_JWS_BYTES} bytes")))?;

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use super::event::Event;
 use super::text::set_source;
 
@@ -52,13 +54,18 @@ impl SshSessions {
     /// Links `event` with the earlier lines of its connection (sshd and PAM events
     /// with a process id only; others pass unchanged).
     pub fn observe(&mut self, event: &mut Event) {
-        let program = event.get_str("process.name").unwrap_or_default();
-        if !program.starts_with("sshd") {
-            return;
-        }
-        let Some(pid) = event.get("process.pid").and_then(|v| v.as_u64()) else {
+        // Each field is read once: this runs on every line of a hunt.
+        let Some(process) = event.get("process").and_then(Value::as_object) else {
             return;
         };
+        let program = process.get("name").and_then(Value::as_str);
+        if !program.is_some_and(|p| p.starts_with("sshd")) {
+            return;
+        }
+        let Some(pid) = process.get("pid").and_then(Value::as_u64) else {
+            return;
+        };
+        let line = Line::of(event);
         self.key.0.clear();
         self.key
             .0
@@ -75,11 +82,9 @@ impl SshSessions {
         };
         session.seen = clock;
 
-        link_address(session, event);
-        track_users(session, event);
-        let ended = event.get_str("event.action") == Some("ssh_disconnect")
-            && event.get_str("source.address").is_some();
-        if ended {
+        let addressed = link_address(session, event, &line);
+        track_users(session, event, &line);
+        if line.disconnect && addressed {
             self.sessions.remove(&self.key);
         }
     }
@@ -95,45 +100,135 @@ impl SshSessions {
     }
 }
 
-fn link_address(session: &mut Session, event: &mut Event) {
-    match event.get_str("source.address") {
+/// What [`SshSessions`] needs of one line, read once.
+struct Line {
+    address: Option<String>,
+    user: Option<String>,
+    /// An authentication attempt (password, other method, login, PAM failure).
+    auth: bool,
+    failed: bool,
+    disconnect: bool,
+}
+
+impl Line {
+    fn of(event: &Event) -> Line {
+        let (action, outcome) = match event.get("event").and_then(Value::as_object) {
+            Some(e) => (
+                e.get("action").and_then(Value::as_str).unwrap_or_default(),
+                e.get("outcome").and_then(Value::as_str),
+            ),
+            None => ("", None),
+        };
+        let auth = matches!(
+            action,
+            "ssh_failed_password" | "ssh_failed_auth" | "ssh_login" | "pam_auth_failure"
+        );
+        Line {
+            address: event.get_str("source.address").map(str::to_owned),
+            user: auth
+                .then(|| event.get_str("user.name").map(str::to_owned))
+                .flatten(),
+            auth,
+            failed: outcome == Some("failure"),
+            disconnect: action == "ssh_disconnect",
+        }
+    }
+}
+
+/// Fills in or remembers the connection's address; whether the line has one now.
+fn link_address(session: &mut Session, event: &mut Event, line: &Line) -> bool {
+    match &line.address {
         Some(address) => {
-            let address = address.to_owned();
             if session.unaddressed_failure {
                 session.unaddressed_failure = false;
                 event.set("ssh.after_unaddressed_failure", true);
             }
-            session.address = Some(address);
+            if session.address.as_ref() != Some(address) {
+                session.address = Some(address.clone());
+            }
+            true
         }
         None => match &session.address {
             Some(address) => {
                 set_source(event, address);
                 event.set("ssh.address_from_session", true);
+                true
             }
             None => {
-                if event.get_str("event.outcome") == Some("failure") {
+                if line.failed {
                     session.unaddressed_failure = true;
                 }
+                false
             }
         },
     }
 }
 
-fn track_users(session: &mut Session, event: &mut Event) {
-    let action = event.get_str("event.action").unwrap_or_default();
-    let auth = matches!(
-        action,
-        "ssh_failed_password" | "ssh_failed_auth" | "ssh_login" | "pam_auth_failure"
-    );
-    let Some(user) = event.get_str("user.name").filter(|_| auth) else {
+fn track_users(session: &mut Session, event: &mut Event, line: &Line) {
+    let Some(user) = line.user.as_ref().filter(|_| line.auth) else {
         return;
     };
-    let user = user.to_owned();
-    if !session.failed_users.is_empty() && !session.failed_users.contains(&user) {
+    if !session.failed_users.is_empty() && !session.failed_users.contains(user) {
         event.set("ssh.user_changed", true);
     }
-    let failed = event.get_str("event.outcome") == Some("failure");
-    if failed && !session.failed_users.contains(&user) && session.failed_users.len() < MAX_USERS {
-        session.failed_users.push(user);
+    if line.failed && !session.failed_users.contains(user) && session.failed_users.len() < MAX_USERS
+    {
+        session.failed_users.push(user.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{Format, Options, normalize_line};
+
+    fn feed(sessions: &mut SshSessions, line: &str) -> Event {
+        let options = Options {
+            year: 2026,
+            ..Options::default()
+        };
+        let mut event = normalize_line(line.as_bytes(), Format::Syslog, &options).expect("event");
+        sessions.observe(&mut event);
+        event
+    }
+
+    #[test]
+    fn lines_of_one_connection_are_linked() {
+        let mut s = SshSessions::new();
+        let early = feed(
+            &mut s,
+            "Dec 10 06:55:46 h sshd[7]: Disconnecting: Too many authentication failures",
+        );
+        assert_eq!(
+            early.get_str("source.address"),
+            None,
+            "no address known yet"
+        );
+        let first = feed(
+            &mut s,
+            "Dec 10 06:55:47 h sshd[7]: Failed password for root from 192.0.2.5 port 22 ssh2",
+        );
+        assert_eq!(first.get("ssh.user_changed"), None);
+        let other = feed(
+            &mut s,
+            "Dec 10 06:55:48 h sshd[7]: Failed password for admin from 192.0.2.5 port 22 ssh2",
+        );
+        assert_eq!(other.get("ssh.user_changed"), Some(&Value::Bool(true)));
+        let closing = feed(
+            &mut s,
+            "Dec 10 06:55:49 h sshd[7]: Disconnecting: Too many authentication failures",
+        );
+        assert_eq!(closing.get_str("source.ip"), Some("192.0.2.5"));
+        assert_eq!(
+            closing.get("ssh.address_from_session"),
+            Some(&Value::Bool(true))
+        );
+        let elsewhere = feed(
+            &mut s,
+            "Dec 10 06:55:49 h sshd[8]: Disconnecting: Too many authentication failures",
+        );
+        assert_eq!(elsewhere.get_str("source.address"), None, "another pid");
+        let not_sshd = feed(&mut s, "Dec 10 06:55:50 h cron[7]: session opened");
+        assert_eq!(not_sshd.get("ssh.address_from_session"), None);
     }
 }

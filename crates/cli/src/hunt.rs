@@ -744,8 +744,6 @@ struct Detector {
     dropped: u64,
     dropped_level: Option<Level>,
     budget: EventBudget,
-    /// The engine was told to keep no triggering events (the budget is spent).
-    engine_keeps_none: bool,
 }
 
 impl Detector {
@@ -759,7 +757,6 @@ impl Detector {
             dropped: 0,
             dropped_level: None,
             budget: EventBudget::default(),
-            engine_keeps_none: false,
         }
     }
 
@@ -776,11 +773,10 @@ impl Detector {
             for detection in outcome.detections {
                 if detection.level >= self.min_level {
                     self.add(detection);
-                    if self.budget.spent && !self.engine_keeps_none {
+                    if self.budget.spent {
                         // Nothing more can be kept: the engine stops copying events
                         // into its windows and detections.
                         self.engine.set_trigger_events(0);
-                        self.engine_keeps_none = true;
                     }
                 }
             }

@@ -132,26 +132,34 @@ fn correlation_detection_carries_group_tags_and_bounded_events() {
     assert_eq!(d.events.last().expect("event")["source"]["ip"], "192.0.2.9");
 }
 
-/// The events a correlation carries are the window's events as they were fed (after
-/// enrichment), oldest first, and at most the last 20 of them.
-#[test]
-fn correlation_events_are_the_window_events_in_order() {
+/// The ssh pack with every correlation firing again at once (no re-alert hold-back).
+fn engine_without_hold_back() -> Engine {
     let options = Options {
         realert_secs: None,
         ..Options::default()
     };
-    let mut engine = Engine::new(ssh_rules(), Context::new(), options).expect("engine");
+    Engine::new(ssh_rules(), Context::new(), options).expect("engine")
+}
+
+/// Feeds `n` failed passwords for root from 192.0.2.7, a second apart, each first
+/// passed to `shape` (with the engine, to change it between events); returns the events
+/// as fed and the brute-force detections.
+fn feed_failures(
+    engine: &mut Engine,
+    n: i64,
+    mut shape: impl FnMut(&mut Engine, i64, &mut serde_json::Value),
+) -> (Vec<serde_json::Value>, Vec<webqx_detect::Detection>) {
     let mut fed = Vec::new();
     let mut fired = Vec::new();
-    for i in 0..25 {
+    for i in 0..n {
         let mut e = common::ssh_event(
             &at("2026-03-02T10:00:00Z", i),
             "ssh_failed_password",
             "192.0.2.7",
-            &format!("user{i}"),
+            "root",
             "failure",
         );
-        e["source"]["port"] = json!(40000 + i);
+        shape(engine, i, &mut e);
         let outcome = engine.process(&mut e);
         fed.push(e);
         fired.extend(
@@ -161,6 +169,18 @@ fn correlation_events_are_the_window_events_in_order() {
                 .filter(|d| d.rule_id == BRUTE),
         );
     }
+    (fed, fired)
+}
+
+/// The events a correlation carries are the window's events as they were fed (after
+/// enrichment), oldest first, and at most the last 20 of them.
+#[test]
+fn correlation_events_are_the_window_events_in_order() {
+    let mut engine = engine_without_hold_back();
+    let (fed, fired) = feed_failures(&mut engine, 25, |_, i, e| {
+        e["user"]["name"] = json!(format!("user{i}"));
+        e["source"]["port"] = json!(40000 + i);
+    });
     let first = fired.first().expect("the tenth failure fires");
     assert_eq!(
         first.events,
@@ -185,33 +205,12 @@ fn correlation_events_are_the_window_events_in_order() {
 /// turned on again, single-event detections carry theirs.
 #[test]
 fn with_trigger_events_off_correlations_fire_alike_and_carry_none() {
-    let options = Options {
-        realert_secs: None,
-        ..Options::default()
-    };
-    let mut engine = Engine::new(ssh_rules(), Context::new(), options).expect("engine");
-    let mut fed = Vec::new();
-    let mut fired = Vec::new();
-    for i in 0..30 {
+    let mut engine = engine_without_hold_back();
+    let (fed, fired) = feed_failures(&mut engine, 30, |engine, i, _| {
         if i == 12 {
             engine.set_trigger_events(0);
         }
-        let mut e = common::ssh_event(
-            &at("2026-03-02T10:00:00Z", i),
-            "ssh_failed_password",
-            "192.0.2.8",
-            "root",
-            "failure",
-        );
-        let outcome = engine.process(&mut e);
-        fed.push(e);
-        fired.extend(
-            outcome
-                .detections
-                .into_iter()
-                .filter(|d| d.rule_id == BRUTE),
-        );
-    }
+    });
     assert_eq!(
         fired.len(),
         21,
@@ -219,7 +218,7 @@ fn with_trigger_events_off_correlations_fire_alike_and_carry_none() {
     );
     assert_eq!(fired[0].events, fed[..10], "before: the window's events");
     let last = fired.last().expect("fired");
-    assert_eq!(last.group_key, "source.ip=192.0.2.8");
+    assert_eq!(last.group_key, "source.ip=192.0.2.7");
     assert!(last.events.is_empty(), "after: none, {:?}", last.events);
 
     let rules = RuleSet::load_dir(&common::pack_dir().join("web")).expect("web rules");

@@ -103,9 +103,9 @@ impl SshSessions {
 /// What [`SshSessions`] needs of one line, read once.
 struct Line {
     address: Option<String>,
+    /// The user of an authentication attempt (password, other method, login, PAM
+    /// failure); none on other lines.
     user: Option<String>,
-    /// An authentication attempt (password, other method, login, PAM failure).
-    auth: bool,
     failed: bool,
     disconnect: bool,
 }
@@ -128,7 +128,6 @@ impl Line {
             user: auth
                 .then(|| event.get_str("user.name").map(str::to_owned))
                 .flatten(),
-            auth,
             failed: outcome == Some("failure"),
             disconnect: action == "ssh_disconnect",
         }
@@ -165,7 +164,7 @@ fn link_address(session: &mut Session, event: &mut Event, line: &Line) -> bool {
 }
 
 fn track_users(session: &mut Session, event: &mut Event, line: &Line) {
-    let Some(user) = line.user.as_ref().filter(|_| line.auth) else {
+    let Some(user) = &line.user else {
         return;
     };
     if !session.failed_users.is_empty() && !session.failed_users.contains(user) {

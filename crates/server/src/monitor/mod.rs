@@ -368,12 +368,16 @@ impl Monitor {
             "queued": queued,
             "capacity": self.inner.capacity,
         });
-        if let Ok(c) = self.inner.counts.lock() {
-            status["accepted"] = json!(c.accepted);
-            status["dropped"] = json!(c.dropped);
-            status["refused"] = json!(c.refused);
-            status["deferred"] = json!(c.deferred);
-        }
+        // Counters stay readable after a panic elsewhere held the lock.
+        let c = self
+            .inner
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status["accepted"] = json!(c.accepted);
+        status["dropped"] = json!(c.dropped);
+        status["refused"] = json!(c.refused);
+        status["deferred"] = json!(c.deferred);
         status
     }
 

@@ -17,6 +17,7 @@ use crate::error::LoadError;
 use crate::event::{REF_TEXT_FIELD, SchemaEvent, WindowedEvent, lookup};
 use crate::mapping::{DATASETS, DatasetSpec, dataset, pipeline_yaml};
 use crate::rules::RuleSet;
+use crate::value_count::{self, ValueCounts};
 use crate::{Detection, Explained, Level, Outcome, Suppression};
 
 /// Tag that marks an EHR privacy rule whose hits are explained by a care relationship.
@@ -96,6 +97,8 @@ pub struct Engine {
 /// One dataset's evaluator and the ids of its building-block rules.
 struct Bucket {
     engine: CorrelationEngine,
+    /// The sliding `value_count` correlations, counted outside rsigma.
+    value_counts: ValueCounts,
     /// Rules (by id and name) that only feed correlations: a correlation references
     /// them and does not say `generate: true`. Their matches are not alerts.
     ///
@@ -128,12 +131,23 @@ impl Engine {
     /// rule that does not exist for its dataset; [`LoadError::Unusable`] when two rules
     /// share an id or a correlation could never fire.
     pub fn new(rules: RuleSet, context: Context, options: Options) -> Result<Self, LoadError> {
+        Self::build(rules, context, options, true)
+    }
+
+    /// [`Engine::new`], with sliding `value_count` correlations counted by our own
+    /// windows (`native_value_count`) or left to rsigma (to compare the two).
+    pub(crate) fn build(
+        rules: RuleSet,
+        context: Context,
+        options: Options,
+        native_value_count: bool,
+    ) -> Result<Self, LoadError> {
         let catalog = rules.catalog();
         crate::catalog::check_unique_ids(&catalog).map_err(LoadError::Unusable)?;
         let mut buckets = Vec::with_capacity(DATASETS.len());
         let mut placed: HashSet<String> = HashSet::new();
         for spec in DATASETS {
-            let bucket = build_bucket(&rules.collection, spec, &options)?;
+            let bucket = build_bucket(&rules.collection, spec, &options, native_value_count)?;
             if let Some((_, correlations)) = &bucket {
                 placed.extend(correlations.iter().cloned());
             }
@@ -195,7 +209,9 @@ impl Engine {
             .and_then(|(i, _)| self.buckets.get(i))
             .and_then(Option::as_ref)
             .map_or(0, |b| {
-                b.engine.detection_rule_count() + b.engine.correlation_rule_count()
+                b.engine.detection_rule_count()
+                    + b.engine.correlation_rule_count()
+                    + b.value_counts.len()
             })
     }
 
@@ -204,7 +220,7 @@ impl Engine {
         self.buckets
             .iter()
             .flatten()
-            .map(|b| b.engine.state_count())
+            .map(|b| b.engine.state_count() + b.value_counts.state_count())
             .sum()
     }
 
@@ -258,11 +274,16 @@ impl Engine {
         let view = SchemaEvent::new(event, spec.keyword_fields);
         let matched = bucket.engine.evaluate(&view);
         let windowed = WindowedEvent::new(&view, self.options.max_trigger_events > 0);
-        let results = bucket
+        let counted = bucket
+            .value_counts
+            .process(&windowed, || windowed.text(), &matched, ts);
+        let mut results = bucket
             .engine
             .process_with_detections(&windowed, matched, ts);
+        results.extend(counted);
         if self.stats.events.is_multiple_of(4096) {
             bucket.engine.evict_expired(ts);
+            bucket.value_counts.evict_expired(ts);
         }
         let blocks = &bucket.building_blocks;
         let results: Vec<EvaluationResult> = results
@@ -362,11 +383,23 @@ impl Bucket {
             Some(newest) if ts < newest.saturating_sub(reach) => {
                 // A "now" past every window and re-alert hold empties them all.
                 self.engine.evict_expired(i64::MAX / 4);
+                self.value_counts.evict_expired(i64::MAX / 4);
                 self.newest = Some(ts);
             }
             Some(newest) if ts <= newest => {}
             _ => self.newest = Some(ts),
         }
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Correlations of `dataset` that our own `value_count` windows evaluate.
+    pub(crate) fn counted_here(&self, dataset_name: &str) -> usize {
+        dataset(dataset_name)
+            .and_then(|(i, _)| self.buckets.get(i))
+            .and_then(Option::as_ref)
+            .map_or(0, |b| b.value_counts.len())
     }
 }
 
@@ -425,6 +458,7 @@ fn build_bucket(
     all: &SigmaCollection,
     spec: &DatasetSpec,
     options: &Options,
+    native_value_count: bool,
 ) -> Result<Option<(Bucket, Vec<String>)>, LoadError> {
     let compile = |reason: String| LoadError::Compile {
         dataset: spec.dataset.to_owned(),
@@ -488,11 +522,36 @@ fn build_bucket(
         max_correlation_events: options.max_trigger_events.clamp(1, MAX_TRIGGER_EVENTS),
         ..CorrelationConfig::default()
     };
-    let mut engine = CorrelationEngine::new(config);
     let pipeline = parse_pipeline(&pipeline_yaml()).map_err(|e| compile(e.to_string()))?;
+    // Sliding value_count correlations are counted by our own windows (see
+    // `value_count`); rsigma evaluates everything else.
+    let mut for_rsigma = sub.clone();
+    let taken: Vec<_> = if native_value_count {
+        sub.correlations
+            .iter()
+            .filter(|c| value_count::takes(&sub, c))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for_rsigma.correlations.retain(|c| {
+        !taken
+            .iter()
+            .any(|t| correlation_key(t) == correlation_key(c))
+    });
+    let limits = value_count::Limits {
+        max_windows: config.max_state_entries,
+        max_entries: config.max_group_entries,
+        max_events: config.max_correlation_events,
+        suppress: config.suppress,
+    };
+    let value_counts =
+        ValueCounts::new(&sub, &taken, std::slice::from_ref(&pipeline), limits).map_err(compile)?;
+    let mut engine = CorrelationEngine::new(config);
     engine.add_pipeline(pipeline);
     engine
-        .add_collection(&sub)
+        .add_collection(&for_rsigma)
         .map_err(|e| compile(e.to_string()))?;
     let longest_span = sub
         .correlations
@@ -513,6 +572,7 @@ fn build_bucket(
         Bucket {
             building_blocks: building_blocks(&sub),
             engine,
+            value_counts,
             longest_span: i64::try_from(longest_span).unwrap_or(i64::MAX),
             newest: None,
             fresh_input: false,

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::{Map, Value};
@@ -132,7 +133,7 @@ impl Event for SchemaEvent<'_> {
 /// schema view.
 pub(crate) struct WindowedEvent<'v, 'a> {
     view: &'v SchemaEvent<'a>,
-    text: OnceCell<String>,
+    text: OnceCell<Arc<str>>,
     /// Whether windows keep the event (its text); without, a reference has no id.
     keep: bool,
 }
@@ -147,6 +148,22 @@ impl<'v, 'a> WindowedEvent<'v, 'a> {
             text: OnceCell::new(),
             keep,
         }
+    }
+}
+
+impl WindowedEvent<'_, '_> {
+    /// The event's JSON text, written once however many windows keep it; `None` when
+    /// windows keep no events.
+    pub(crate) fn text(&self) -> Option<Arc<str>> {
+        if !self.keep {
+            return None;
+        }
+        // serde_json::to_string writes straight into a buffer; Display goes through
+        // the formatter, a few percent slower over a whole hunt.
+        let text = self
+            .text
+            .get_or_init(|| Arc::from(serde_json::to_string(self.view.value).unwrap_or_default()));
+        Some(Arc::clone(text))
     }
 }
 
@@ -168,17 +185,12 @@ impl Event for WindowedEvent<'_, '_> {
     }
 
     fn to_json(&self) -> Value {
-        if !self.keep {
-            // rsigma finds no id in it: the reference holds the time alone.
+        // Without text rsigma finds no id in it: the reference holds the time alone.
+        let Some(text) = self.text() else {
             return Value::Null;
-        }
-        // serde_json::to_string writes straight into a buffer; Display goes through
-        // the formatter, a few percent slower over a whole hunt.
-        let text = self
-            .text
-            .get_or_init(|| serde_json::to_string(self.view.value).unwrap_or_default());
+        };
         let mut carrier = Map::with_capacity(1);
-        carrier.insert(REF_TEXT_FIELD.to_owned(), Value::String(text.clone()));
+        carrier.insert(REF_TEXT_FIELD.to_owned(), Value::String(text.to_string()));
         Value::Object(carrier)
     }
 

@@ -26,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod mapping;
 mod rules;
+mod value_count;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

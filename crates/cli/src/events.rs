@@ -31,6 +31,7 @@ use crate::output::{print_json, visible};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use webqx_events::normalize::{self, Format, Options, SshSessions};
@@ -87,21 +88,94 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One item of the file: one NDJSON line to send, or why none could be made.
+/// One item of the file.
 #[derive(Debug)]
 struct Entry {
     at: Origin,
-    payload: Result<Vec<u8>, String>,
+    payload: Payload,
 }
 
-/// The file's items, in order.
-fn entries(bytes: &[u8]) -> Vec<Entry> {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    let opens_json = start.is_some_and(|i| matches!(bytes.get(i), Some(b'{' | b'[')));
-    if opens_json && let Ok(document) = serde_json::from_slice::<Value>(bytes) {
-        return from_document(document, bytes, start.unwrap_or(0));
+/// What an item sends, kept only while it may still be sent.
+#[derive(Debug)]
+enum Payload {
+    /// These bytes of the file, sent as they are (a JSON line).
+    Raw(Range<usize>),
+    /// These bytes of the file: a log line, normalized into an event when first sent.
+    Line(Range<usize>),
+    /// The NDJSON line to send.
+    Ready(Vec<u8>),
+    /// Answered for good, or no event could be made of it: nothing to send.
+    Done,
+}
+
+/// The file and its items. A log line becomes an event only when its batch is built,
+/// and an item's text is dropped once the server has answered it for good, so a large
+/// file costs little more than its own size (normalized events are several times the
+/// size of their lines).
+struct Items {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    options: Options,
+    /// Links the lines of one sshd connection; fed in file order, since items are
+    /// first sent in file order.
+    sessions: SshSessions,
+}
+
+impl Items {
+    /// The file's items, in order: a JSON document's, or its lines (blank ones skipped).
+    fn new(bytes: Vec<u8>) -> Items {
+        let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        let opens_json = start.is_some_and(|i| matches!(bytes.get(i), Some(b'{' | b'[')));
+        let document = opens_json
+            .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+            .flatten();
+        let entries = match document {
+            Some(document) => from_document(document, &bytes, start.unwrap_or(0)),
+            None => from_lines(&bytes),
+        };
+        Items {
+            bytes,
+            entries,
+            options: Options::default(),
+            sessions: SshSessions::new(),
+        }
     }
-    from_lines(bytes)
+
+    /// The NDJSON line entry `i` sends (`Ok(None)`: nothing left to send), normalizing a
+    /// log line the first time; `Err` says why no event could be made of it.
+    fn payload(&mut self, i: usize) -> Result<Option<&[u8]>, String> {
+        let Some(entry) = self.entries.get_mut(i) else {
+            return Ok(None);
+        };
+        if let Payload::Line(range) = &entry.payload {
+            let line = self.bytes.get(range.clone()).unwrap_or_default();
+            let made = normalize::normalize_line(line, Format::Auto, &self.options)
+                .map(|mut event| {
+                    self.sessions.observe(&mut event);
+                    event.into_value().to_string().into_bytes()
+                })
+                .map_err(|rejected| rejected.to_string());
+            match made {
+                Ok(text) => entry.payload = Payload::Ready(text),
+                Err(why) => {
+                    entry.payload = Payload::Done;
+                    return Err(why);
+                }
+            }
+        }
+        Ok(match &entry.payload {
+            Payload::Raw(range) => self.bytes.get(range.clone()),
+            Payload::Ready(text) => Some(text.as_slice()),
+            Payload::Line(_) | Payload::Done => None,
+        })
+    }
+
+    /// Entry `i` will not be sent again.
+    fn forget(&mut self, i: usize) {
+        if let Some(entry) = self.entries.get_mut(i) {
+            entry.payload = Payload::Done;
+        }
+    }
 }
 
 /// A whole JSON document: its array's elements, or the one value.
@@ -112,7 +186,7 @@ fn from_document(document: Value, bytes: &[u8], start: usize) -> Vec<Entry> {
             .enumerate()
             .map(|(i, item)| Entry {
                 at: Origin::Element(i),
-                payload: Ok(item.to_string().into_bytes()),
+                payload: Payload::Ready(item.to_string().into_bytes()),
             })
             .collect(),
         one => {
@@ -124,32 +198,29 @@ fn from_document(document: Value, bytes: &[u8], start: usize) -> Vec<Entry> {
                 .count();
             vec![Entry {
                 at: Origin::Line(line),
-                payload: Ok(one.to_string().into_bytes()),
+                payload: Payload::Ready(one.to_string().into_bytes()),
             }]
         }
     }
 }
 
-/// Lines: JSON ones as they are, others normalized into events.
+/// Lines: JSON ones as they are, others to be normalized into events.
 fn from_lines(bytes: &[u8]) -> Vec<Entry> {
-    let options = Options::default();
-    let mut sessions = SshSessions::new();
     let mut out = Vec::new();
+    let mut offset = 0;
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let begin = offset;
+        offset += line.len() + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = line.trim_ascii();
         if text.is_empty() {
             continue;
         }
         let payload = if normalize::is_json_text(text) {
-            Ok(text.to_vec())
+            let lead = line.len() - line.trim_ascii_start().len();
+            Payload::Raw(begin + lead..begin + lead + text.len())
         } else {
-            normalize::normalize_line(line, Format::Auto, &options)
-                .map(|mut event| {
-                    sessions.observe(&mut event);
-                    event.into_value().to_string().into_bytes()
-                })
-                .map_err(|rejected| rejected.to_string())
+            Payload::Line(begin..begin + line.len())
         };
         out.push(Entry {
             at: Origin::Line(i + 1),
@@ -167,16 +238,31 @@ struct Batch {
 }
 
 impl Batch {
-    /// The entries (indexes into `entries`, from `from`) of the next request and its
-    /// NDJSON body: at least one entry still to send, whatever its size.
-    fn take(&self, entries: &[Entry], outcomes: &Outcomes, from: usize) -> (Vec<usize>, Vec<u8>) {
+    /// The entries (indexes into `items`, from `from`) of the next request and its
+    /// NDJSON body: at least one entry still to send, whatever its size. An entry no
+    /// event can be made of is answered here, rejected, and not sent.
+    fn take(
+        &self,
+        items: &mut Items,
+        outcomes: &mut Outcomes,
+        from: usize,
+    ) -> (Vec<usize>, Vec<u8>) {
         let mut picked = Vec::new();
         let mut body = Vec::new();
-        for (i, entry) in entries.iter().enumerate().skip(from) {
-            let Ok(line) = &entry.payload else { continue };
+        for i in from..items.entries.len() {
             if outcomes.0.get(i).is_some_and(Option::is_some) {
                 continue;
             }
+            let line = match items.payload(i) {
+                Ok(Some(line)) => line,
+                Ok(None) => continue,
+                Err(why) => {
+                    if let Some(slot) = outcomes.0.get_mut(i) {
+                        *slot = Some(Outcome::Rejected(why));
+                    }
+                    continue;
+                }
+            };
             let full = picked.len() == self.items || body.len() + line.len() + 1 > self.bytes;
             if full && !picked.is_empty() {
                 break;
@@ -283,15 +369,22 @@ impl Outcomes {
 
 /// Sends every sendable entry; stops at the first batch refused or failed as a whole,
 /// returning that failure and the first entry not sent.
+///
+/// A batch of which the server refused some items for now (its queue is full) is
+/// followed by a pause before the next, doubling from [`FIRST_PAUSE`] to
+/// [`LONGEST_PAUSE`] while batches keep coming back so: the server drains its queue
+/// instead of refusing the rest of the file, and this command holds fewer items to
+/// send again.
 async fn send_all(
     client: &Client,
-    entries: &[Entry],
+    items: &mut Items,
     outcomes: &mut Outcomes,
     batch: &mut Batch,
 ) -> Result<(), (Failure, usize)> {
     let mut from = 0;
+    let mut pause = FIRST_PAUSE;
     loop {
-        let (picked, body) = batch.take(entries, outcomes, from);
+        let (picked, body) = batch.take(items, outcomes, from);
         let Some(&first) = picked.first() else {
             return Ok(());
         };
@@ -301,7 +394,21 @@ async fn send_all(
             Ok(answer) => {
                 let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
                 outcomes.record(&picked, &answer);
+                let mut busy = false;
+                for &i in &picked {
+                    if matches!(outcomes.0.get(i), Some(Some(Outcome::Busy(_)))) {
+                        busy = true;
+                    } else {
+                        items.forget(i);
+                    }
+                }
                 from = last + 1;
+                if busy && from < items.entries.len() {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                } else if !busy {
+                    pause = FIRST_PAUSE;
+                }
             }
             Err(f) if f.problem.as_ref().is_some_and(|p| p["status"] == 413) => {
                 let problem = f.problem.clone().unwrap_or_default();
@@ -309,6 +416,7 @@ async fn send_all(
                     if let Some(slot) = outcomes.0.get_mut(first) {
                         *slot = Some(Outcome::Rejected(f.message));
                     }
+                    items.forget(first);
                     from = first + 1;
                 }
             }
@@ -321,7 +429,7 @@ async fn send_all(
 /// takes some, and up to `retries` rounds in a row in which it takes none.
 async fn send_rounds(
     client: &Client,
-    entries: &[Entry],
+    items: &mut Items,
     outcomes: &mut Outcomes,
     mut batch: Batch,
     retries: u32,
@@ -330,7 +438,7 @@ async fn send_rounds(
     let mut pause = FIRST_PAUSE;
     loop {
         let (accepted_before, _) = outcomes.counts();
-        send_all(client, entries, outcomes, &mut batch).await?;
+        send_all(client, items, outcomes, &mut batch).await?;
         let busy = outcomes
             .0
             .iter()
@@ -415,19 +523,9 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         batch,
         retries,
     } = cmd;
-    let entries = entries(&read(&file)?);
-    let mut outcomes = Outcomes(
-        entries
-            .iter()
-            .map(|e| {
-                e.payload
-                    .as_ref()
-                    .err()
-                    .map(|why| Outcome::Rejected(why.clone()))
-            })
-            .collect(),
-    );
-    if entries.is_empty() {
+    let mut items = Items::new(read(&file)?);
+    let mut outcomes = Outcomes(vec![None; items.entries.len()]);
+    if items.entries.is_empty() {
         eprintln!("{} holds no events: nothing sent", file.display());
         return Ok(0);
     }
@@ -437,11 +535,11 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         bytes: BATCH_BYTES,
     };
     if let Err((mut failure, first)) =
-        send_rounds(&client, &entries, &mut outcomes, batch, retries).await
+        send_rounds(&client, &mut items, &mut outcomes, batch, retries).await
     {
-        let at = entries.get(first).map_or(Origin::Line(0), |e| e.at);
+        let at = items.entries.get(first).map_or(Origin::Line(0), |e| e.at);
         if first > 0 {
-            report(g, &entries, &outcomes);
+            report(g, &items.entries, &outcomes);
         }
         failure.message = format!(
             "{}; nothing from {at} on was sent: send the rest again",
@@ -449,7 +547,7 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         );
         return Err(failure);
     }
-    report(g, &entries, &outcomes);
+    report(g, &items.entries, &outcomes);
     let (_, rejected) = outcomes.counts();
     Ok(if rejected > 0 {
         Exit::CheckFailed as i32
@@ -462,86 +560,98 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
 mod tests {
     use super::*;
 
-    fn payload(e: &Entry) -> Value {
-        serde_json::from_slice(e.payload.as_ref().unwrap()).unwrap()
+    fn items(bytes: &[u8]) -> Items {
+        Items::new(bytes.to_vec())
+    }
+
+    fn text(items: &mut Items, i: usize) -> Vec<u8> {
+        items.payload(i).unwrap().unwrap().to_vec()
+    }
+
+    fn payload(items: &mut Items, i: usize) -> Value {
+        serde_json::from_slice(&text(items, i)).unwrap()
+    }
+
+    fn origins(items: &Items) -> Vec<Origin> {
+        items.entries.iter().map(|e| e.at).collect()
     }
 
     #[test]
     fn a_json_document_is_its_items() {
-        let arr = entries(b"[{\"a\":1},\n 2,\n {\"b\":2}]\n");
+        let mut arr = items(b"[{\"a\":1},\n 2,\n {\"b\":2}]\n");
         assert_eq!(
-            arr.iter().map(|e| e.at).collect::<Vec<_>>(),
+            origins(&arr),
             [Origin::Element(0), Origin::Element(1), Origin::Element(2)]
         );
-        assert_eq!(payload(&arr[2]), json!({"b": 2}));
-        let one = entries(b"\n\n{\n  \"a\": 1\n}\n");
-        assert_eq!(one.len(), 1);
-        assert_eq!(one[0].at, Origin::Line(3));
-        assert_eq!(payload(&one[0]), json!({"a": 1}));
+        assert_eq!(payload(&mut arr, 2), json!({"b": 2}));
+        let mut one = items(b"\n\n{\n  \"a\": 1\n}\n");
+        assert_eq!(origins(&one), [Origin::Line(3)]);
+        assert_eq!(payload(&mut one, 0), json!({"a": 1}));
     }
 
     #[test]
     fn lines_are_numbered_from_1_and_plain_ones_normalized() {
-        let text = "{\"user\":{\"name\":\"a\"}}\n\n[]\r\n\
+        let text_in = "{\"user\":{\"name\":\"a\"}}\n\n  []\r\n\
             Dec 10 10:00:00 gw sshd[7]: Failed password for root from 203.0.113.5 port 4 ssh2\n\
             {not json\n";
-        let e = entries(text.as_bytes());
-        assert_eq!(
-            e.iter().map(|e| e.at).collect::<Vec<_>>(),
-            [1, 3, 4, 5].map(Origin::Line)
+        let mut e = items(text_in.as_bytes());
+        assert_eq!(origins(&e), [1, 3, 4, 5].map(Origin::Line));
+        assert_eq!(text(&mut e, 0), br#"{"user":{"name":"a"}}"#);
+        assert_eq!(text(&mut e, 1), b"[]", "the server judges it");
+        assert!(
+            matches!(e.entries[2].payload, Payload::Line(_)),
+            "a log line is normalized only when sent"
         );
-        assert_eq!(e[0].payload.as_ref().unwrap(), br#"{"user":{"name":"a"}}"#);
-        assert_eq!(
-            e[1].payload.as_ref().unwrap(),
-            b"[]",
-            "the server judges it"
-        );
-        let ssh = payload(&e[2]);
+        let ssh = payload(&mut e, 2);
         assert_eq!(ssh["event"]["action"], "ssh_failed_password");
         assert_eq!(ssh["source"]["ip"], "203.0.113.5");
         assert_eq!(
-            e[3].payload.as_ref().unwrap(),
+            text(&mut e, 3),
             b"{not json",
             "sent as is: the server says why it is not JSON"
         );
+        e.forget(2);
+        assert_eq!(e.payload(2), Ok(None), "an answered item keeps nothing");
     }
 
     #[test]
     fn a_line_no_event_can_be_made_of_is_rejected_here() {
-        let e = entries(b"ok line\nbinary \x00\x01\x02\x03\x04\x05 data\n");
-        assert!(e[0].payload.is_ok());
-        assert!(e[1].payload.as_ref().unwrap_err().contains("binary"));
-        assert!(entries(b" \n\n").is_empty());
+        let mut e = items(b"ok line\nbinary \x00\x01\x02\x03\x04\x05 data\n");
+        assert!(e.payload(0).is_ok());
+        assert!(e.payload(1).unwrap_err().contains("binary"));
+        assert_eq!(e.payload(1), Ok(None), "and not made again");
+        assert!(items(b" \n\n").entries.is_empty());
     }
 
-    fn lines(n: usize) -> Vec<Entry> {
-        (0..n)
-            .map(|i| Entry {
-                at: Origin::Line(i + 1),
-                payload: Ok(format!("{{\"n\":{i}}}").into_bytes()),
-            })
-            .collect()
+    /// Items `{"n":0}` … as NDJSON lines.
+    fn lines(n: usize) -> Items {
+        let text: String = (0..n).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        items(text.as_bytes())
     }
 
     #[test]
     fn batches_hold_at_most_their_items_and_bytes() {
         let mut e = lines(10);
-        e[1].payload = Err("binary".into());
+        e.entries[1].payload = Payload::Line(0..0);
         let mut o = Outcomes(vec![None; 10]);
-        o.0[1] = Some(Outcome::Rejected("binary".into()));
         let b = Batch {
             items: 3,
             bytes: 1000,
         };
-        let (picked, body) = b.take(&e, &o, 0);
-        assert_eq!(picked, [0, 2, 3], "an entry rejected here is not sent");
+        let (picked, body) = b.take(&mut e, &mut o, 0);
+        assert_eq!(
+            picked,
+            [0, 2, 3],
+            "an entry no event can be made of is not sent"
+        );
+        assert!(matches!(o.0[1], Some(Outcome::Rejected(_))), "but answered");
         assert_eq!(body, b"{\"n\":0}\n{\"n\":2}\n{\"n\":3}\n");
-        let (picked, _) = b.take(&e, &o, 9);
+        let (picked, _) = b.take(&mut e, &mut o, 9);
         assert_eq!(picked, [9]);
-        assert!(b.take(&e, &o, 10).0.is_empty());
+        assert!(b.take(&mut e, &mut o, 10).0.is_empty());
         o.0[2] = Some(Outcome::Accepted);
         assert_eq!(
-            b.take(&e, &o, 0).0,
+            b.take(&mut e, &mut o, 0).0,
             [0, 3, 4],
             "nor is one already answered"
         );
@@ -551,7 +661,7 @@ mod tests {
             bytes: 17,
         };
         assert_eq!(
-            small.take(&e, &o, 0).0,
+            small.take(&mut e, &mut o, 0).0,
             [0, 2],
             "two 8-byte lines fit in 17 bytes"
         );
@@ -560,7 +670,7 @@ mod tests {
             bytes: 1,
         };
         assert_eq!(
-            tiny.take(&e, &o, 0).0,
+            tiny.take(&mut e, &mut o, 0).0,
             [0],
             "an item larger than the batch goes alone"
         );

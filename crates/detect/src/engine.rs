@@ -29,8 +29,10 @@ pub const MAX_TRIGGER_EVENTS: usize = 20;
 /// Limits and tuning. The defaults suit one server node.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Correlation state entries (groups × correlations) across the engine; beyond it
-    /// expired windows are evicted first, then the oldest.
+    /// Correlation state entries (groups × correlations) per dataset, shared between
+    /// rsigma's windows and the engine's own `value_count` windows in proportion to
+    /// the correlations each holds; beyond it expired windows are evicted first, then
+    /// the oldest.
     pub max_groups: usize,
     /// Entries kept inside one group's window (oldest dropped first).
     pub max_group_entries: usize,
@@ -540,8 +542,19 @@ fn build_bucket(
             .iter()
             .any(|t| correlation_key(t) == correlation_key(c))
     });
+    // One budget of windows per dataset, shared in proportion to the correlations each
+    // evaluator holds, so that `max_groups` still bounds the dataset's state.
+    let mut config = config;
+    let ours = taken.len();
+    let budget = config.max_state_entries;
+    let our_share = if ours == 0 {
+        0
+    } else {
+        (budget * ours / (ours + for_rsigma.correlations.len())).max(1)
+    };
+    config.max_state_entries = budget.saturating_sub(our_share).max(1);
     let limits = value_count::Limits {
-        max_windows: config.max_state_entries,
+        max_windows: our_share.max(1),
         max_entries: config.max_group_entries,
         max_events: config.max_correlation_events,
         suppress: config.suppress,

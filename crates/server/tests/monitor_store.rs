@@ -461,3 +461,92 @@ async fn assert_no_alert(store: &Store, id: &str, label: &str) {
         "{label}: alert {id} is stored"
     );
 }
+
+/// The alerts as a comparable summary: rule, key, count, first and last seen, events
+/// (ids and change numbers differ between stores).
+async fn summary(store: &Store) -> Vec<serde_json::Value> {
+    let (all, _) = alerts::list(
+        store,
+        &ListQuery {
+            limit: 1000,
+            ..ListQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut out: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|a| {
+            json!([
+                a["rule_id"],
+                a["group_key"],
+                a["count"],
+                a["first_seen"],
+                a["last_seen"],
+                a["events"]
+            ])
+        })
+        .collect();
+    out.sort_by_key(|v| v.to_string());
+    out
+}
+
+/// A spray fires the same correlations on every event: a batch of hundreds of findings
+/// of one rule and group is applied as a run (one lookup, one write), and the alerts
+/// are exactly those that applying the findings one at a time gives.
+#[tokio::test]
+async fn a_batch_of_one_groups_findings_is_applied_as_one_by_one() {
+    let t0 = 1_800_000_000_000;
+    let mut batch = Vec::new();
+    for i in 0..300i64 {
+        let key = if i % 3 == 0 { "10.0.0.2" } else { "10.0.0.1" };
+        let rule = if i % 7 == 0 { "r2" } else { "r1" };
+        // Every 100 findings the clock jumps past the window: a new alert each time.
+        let at = t0 + (i / 100) * 3 * WINDOW + i * 1000;
+        batch.push(finding(rule, key, at, &format!("192.0.2.{}", i % 250)));
+    }
+    // An older finding joins the newest open alert of its group.
+    batch.push(finding("r1", "10.0.0.1", t0 + 2 * WINDOW, "192.0.2.9"));
+    for t in webqx_testkit::test_stores() {
+        let label = t.label;
+        let one_by_one = Store::open(&t.config).await.unwrap();
+        let audit = AuditLog::start(one_by_one.clone());
+        let mut raised_alone = 0;
+        for f in &batch {
+            let a = alerts::apply(
+                &one_by_one,
+                &audit,
+                WINDOW,
+                std::slice::from_ref(f),
+                &[],
+                &[],
+            )
+            .await
+            .unwrap();
+            raised_alone += usize::from(matches!(a[0], Applied::Raised(_)));
+        }
+        let t2 = webqx_testkit::test_stores()
+            .into_iter()
+            .find(|x| x.label == label)
+            .unwrap();
+        let at_once = Store::open(&t2.config).await.unwrap();
+        let audit2 = AuditLog::start(at_once.clone());
+        let applied = alerts::apply(&at_once, &audit2, WINDOW, &batch, &[], &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            applied.len(),
+            batch.len(),
+            "{label}: one answer per finding"
+        );
+        let raised = applied
+            .iter()
+            .filter(|a| matches!(a, Applied::Raised(_)))
+            .count();
+        assert_eq!(raised, raised_alone, "{label}");
+        assert_eq!(raised_records(&at_once).await.len(), raised, "{label}");
+        let (alone, together) = (summary(&one_by_one).await, summary(&at_once).await);
+        assert!(alone.len() > 6, "{label}: {alone:?}");
+        assert_eq!(together, alone, "{label}");
+    }
+}

@@ -184,13 +184,31 @@ fn event_texts(events: &[Value]) -> Vec<Value> {
         .iter()
         .take(MAX_EVENTS)
         .map(|e| {
-            if e.to_string().len() > MAX_EVENT_TEXT {
+            if text_len(e) > MAX_EVENT_TEXT {
                 json!({"event": {"original": "(event larger than 16 KiB: not kept)"}})
             } else {
                 e.clone()
             }
         })
         .collect()
+}
+
+/// The length of `value` as compact JSON text, counted without building the text.
+fn text_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing into a counter cannot fail; a failure would count what was written.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// What applying one finding did.
@@ -224,16 +242,24 @@ pub async fn apply(
         active_suppressions(&mut tx).await?
     };
     let mut change = next_change(&mut tx).await?;
-    let mut out = Vec::with_capacity(findings.len());
-    for f in findings {
+    let mut out = vec![Applied::Suppressed; findings.len()];
+    let mut kept = Vec::with_capacity(findings.len());
+    for (i, f) in findings.iter().enumerate() {
         if suppressions.iter().any(|s| s.matches(f)) {
             metrics::counter!("webqx_monitor_suppressed_total").increment(1);
-            out.push(Applied::Suppressed);
-            continue;
+        } else {
+            kept.push(i);
         }
-        let applied = apply_one(&mut tx, audit, window_ms, f, change).await?;
+    }
+    for run in runs(findings, &kept, window_ms) {
+        let applied = apply_run(&mut tx, audit, window_ms, findings, &run, change).await?;
         change += 1;
-        out.push(applied);
+        for (n, &i) in run.iter().enumerate() {
+            out[i] = match &applied {
+                Applied::Raised(id) if n > 0 => Applied::Grouped(id.clone()),
+                other => other.clone(),
+            };
+        }
     }
     for m in marks {
         save_mark(&mut tx, m).await?;
@@ -245,16 +271,65 @@ pub async fn apply(
     Ok(out)
 }
 
-async fn apply_one(
+/// The findings `kept` (indexes into `findings`, in order) in runs that one alert takes
+/// whole: the same rule and group, each no later than the group window after the run's
+/// newest.
+/// Applied one by one they would land in the same alert, one after another; applied as
+/// a run they cost one lookup and one write. A spray from one address fires the same
+/// correlations on every event, so a batch holds hundreds of such findings.
+fn runs(findings: &[Finding], kept: &[usize], window_ms: i64) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    // Open runs by (rule, key), with the run's newest time.
+    let mut open: std::collections::HashMap<(&str, String), (usize, i64)> =
+        std::collections::HashMap::new();
+    for &i in kept {
+        let f = &findings[i];
+        let key = (f.rule_id.as_str(), bounded_key(&f.group_key));
+        match open.get_mut(&key) {
+            // One by one, `f` would find the run's alert open when the alert was seen
+            // within the window before it (what `apply_run` asks of the store).
+            Some((run, newest)) if f.timestamp_ms <= newest.saturating_add(window_ms) => {
+                out[*run].push(i);
+                *newest = (*newest).max(f.timestamp_ms);
+            }
+            _ => {
+                open.insert(key, (out.len(), f.timestamp_ms));
+                out.push(vec![i]);
+            }
+        }
+    }
+    out
+}
+
+/// The group key as stored: it comes from event fields, which senders control, so it
+/// is bounded.
+fn bounded_key(key: &str) -> String {
+    key.chars().take(MAX_GROUP_KEY).collect()
+}
+
+/// Applies one run (see [`runs`]): into the open alert of its rule and group, or as a
+/// new alert that counts the whole run.
+async fn apply_run(
     tx: &mut WriteTx,
     audit: &AuditLog,
     window_ms: i64,
-    f: &Finding,
+    findings: &[Finding],
+    run: &[usize],
     change: i64,
 ) -> Result<Applied, AlertError> {
+    let f = &findings[run[0]];
     let now = now_ms();
-    // The key comes from event fields, which senders control: bounded.
-    let key: String = f.group_key.chars().take(MAX_GROUP_KEY).collect();
+    let key = bounded_key(&f.group_key);
+    let times = run.iter().map(|&i| findings[i].timestamp_ms);
+    let first_ms = times.clone().min().unwrap_or(f.timestamp_ms);
+    let last_ms = times.max().unwrap_or(f.timestamp_ms);
+    let count = i64::try_from(run.len()).unwrap_or(i64::MAX);
+    // The run's events, oldest finding first, as far as an alert keeps them.
+    let events = || {
+        run.iter()
+            .flat_map(|&i| event_texts(&findings[i].events))
+            .take(MAX_EVENTS)
+    };
     let open = query(
         "SELECT id, count, events, first_seen, last_seen FROM alerts \
          WHERE rule_id = $1 AND group_key = $2 AND status <> 'closed' AND last_seen >= $3 \
@@ -267,21 +342,27 @@ async fn apply_one(
     .await?;
     if let Some(row) = open {
         let id: String = row.try_get(0)?;
-        let count: i64 = row.try_get(1)?;
+        let stored: i64 = row.try_get(1)?;
         let kept: String = row.try_get(2)?;
         let first: i64 = row.try_get(3)?;
         let last: i64 = row.try_get(4)?;
-        let mut events: Vec<Value> = serde_json::from_str(&kept).unwrap_or_default();
-        let room = MAX_EVENTS.saturating_sub(events.len());
-        events.extend(event_texts(&f.events).into_iter().take(room));
+        let mut events_kept: Vec<Value> = serde_json::from_str(&kept).unwrap_or_default();
+        let room = MAX_EVENTS.saturating_sub(events_kept.len());
+        if room > 0 {
+            events_kept.extend(events().take(room));
+        }
         query(
             "UPDATE alerts SET count = $1, last_seen = $2, first_seen = $3, events = $4, \
              updated_ms = $5, change_seq = $6 WHERE id = $7",
         )
-        .bind(count.saturating_add(1))
-        .bind(last.max(f.timestamp_ms))
-        .bind(first.min(f.timestamp_ms))
-        .bind(Value::Array(events).to_string())
+        .bind(stored.saturating_add(count))
+        .bind(last.max(last_ms))
+        .bind(first.min(first_ms))
+        .bind(if room > 0 {
+            Value::Array(events_kept).to_string()
+        } else {
+            kept
+        })
         .bind(now)
         .bind(change)
         .bind(&id)
@@ -289,9 +370,24 @@ async fn apply_one(
         .await?;
         return Ok(Applied::Grouped(id));
     }
-    let id = insert(tx, f, &key, change).await?;
+    let new = New {
+        count,
+        first_ms,
+        last_ms,
+        events: Value::Array(events().collect()).to_string(),
+    };
+    let id = insert(tx, f, &key, &new, change).await?;
     audit.append(tx, &raised_record(&id, f)).await?;
     Ok(Applied::Raised(id))
+}
+
+/// What a new alert starts with.
+struct New {
+    count: i64,
+    first_ms: i64,
+    last_ms: i64,
+    /// The triggering events as stored (a JSON array).
+    events: String,
 }
 
 /// A new open alert for `f`; its id.
@@ -299,13 +395,14 @@ async fn insert(
     tx: &mut WriteTx,
     f: &Finding,
     key: &str,
+    new: &New,
     change: i64,
 ) -> Result<String, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     query(
         "INSERT INTO alerts (id, rule_id, title, severity, severity_n, tags, group_key, \
          status, first_seen, last_seen, count, events, created_ms, updated_ms, change_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8, 1, $9, $10, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, $12, $13)",
     )
     .bind(&id)
     .bind(&f.rule_id)
@@ -314,8 +411,10 @@ async fn insert(
     .bind(f.level.rank())
     .bind(json!(f.tags).to_string())
     .bind(key)
-    .bind(f.timestamp_ms)
-    .bind(Value::Array(event_texts(&f.events)).to_string())
+    .bind(new.first_ms)
+    .bind(new.last_ms)
+    .bind(new.count)
+    .bind(&new.events)
     .bind(now_ms())
     .bind(change)
     .execute(tx.conn())
@@ -345,9 +444,15 @@ pub async fn raise_in(
         metrics::counter!("webqx_monitor_suppressed_total").increment(1);
         return Ok(None);
     }
-    let key: String = f.group_key.chars().take(MAX_GROUP_KEY).collect();
+    let key = bounded_key(&f.group_key);
     let change = next_change(tx).await?;
-    let id = insert(tx, f, &key, change).await?;
+    let new = New {
+        count: 1,
+        first_ms: f.timestamp_ms,
+        last_ms: f.timestamp_ms,
+        events: Value::Array(event_texts(&f.events)).to_string(),
+    };
+    let id = insert(tx, f, &key, &new, change).await?;
     record
         .detail("alert_id", id.clone())
         .detail("title", f.title.clone())

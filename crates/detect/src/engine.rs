@@ -94,6 +94,41 @@ pub struct Engine {
     options: Options,
     stats: Stats,
     catalog: Vec<RuleInfo>,
+    recent: Recent,
+}
+
+/// Triggering events lately turned back from their text and redacted. A correlation
+/// that fires on every event of a burst (a spray, where the server reports every
+/// firing) lists nearly the same twenty events each time, and several correlations
+/// list the same events: parsing and redacting each once is most of what a firing
+/// costs.
+#[derive(Default)]
+struct Recent {
+    events: std::collections::HashMap<std::sync::Arc<str>, Value>,
+    order: std::collections::VecDeque<std::sync::Arc<str>>,
+}
+
+impl Recent {
+    /// Texts remembered (a few windows' worth of events).
+    const CAPACITY: usize = 128;
+
+    /// The event written as `text`, redacted; `None` when it is not JSON.
+    fn event(&mut self, text: &str) -> Option<Value> {
+        if let Some(known) = self.events.get(text) {
+            return Some(known.clone());
+        }
+        let mut event: Value = serde_json::from_str(text).ok()?;
+        redact_event(&mut event);
+        if self.order.len() >= Self::CAPACITY
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.events.remove(&oldest);
+        }
+        let key: std::sync::Arc<str> = std::sync::Arc::from(text);
+        self.order.push_back(std::sync::Arc::clone(&key));
+        self.events.insert(key, event.clone());
+        Some(event)
+    }
 }
 
 /// One dataset's evaluator and the ids of its building-block rules.
@@ -164,6 +199,7 @@ impl Engine {
             options,
             stats: Stats::default(),
             catalog,
+            recent: Recent::default(),
         })
     }
 
@@ -301,7 +337,13 @@ impl Engine {
         let explained =
             lookup(event, "ehr.access.explained").and_then(Value::as_bool) == Some(true);
         for result in results {
-            let detection = to_detection(result, event, at, self.options.max_trigger_events);
+            let detection = to_detection(
+                result,
+                event,
+                at,
+                self.options.max_trigger_events,
+                &mut self.recent,
+            );
             if explained && detection.tags.iter().any(|t| t == EXPLAINABLE_TAG) {
                 self.stats.explained += 1;
                 outcome.explained.push(Explained {
@@ -620,10 +662,13 @@ fn to_detection(
     event: &Value,
     at: DateTime<Utc>,
     keep: usize,
+    recent: &mut Recent,
 ) -> Detection {
     let header = result.header;
     let level = header.level.map_or(Level::Medium, Level::from);
-    let (group_fields, mut events): (_, Vec<Value>) = match result.body {
+    // Rules saw the request whole; what an alert keeps and sends goes without session
+    // cookies, tokens and passwords.
+    let (group_fields, events): (_, Vec<Value>) = match result.body {
         ResultBody::Correlation(body) => {
             // References carry the event's JSON text (see `WindowedEvent`); a rule
             // that asks rsigma for whole events gets the same text inside its copy.
@@ -636,18 +681,17 @@ fn to_detection(
             let events = texts
                 .iter()
                 .skip(excess)
-                .filter_map(|t| serde_json::from_str(t).ok())
+                .filter_map(|t| recent.event(t))
                 .collect();
             (body.group_key, events)
         }
-        ResultBody::Detection(_) if keep > 0 => (Vec::new(), vec![event.clone()]),
+        ResultBody::Detection(_) if keep > 0 => {
+            let mut copy = event.clone();
+            redact_event(&mut copy);
+            (Vec::new(), vec![copy])
+        }
         ResultBody::Detection(_) => (Vec::new(), Vec::new()),
     };
-    // Rules saw the request whole; what an alert keeps and sends goes without session
-    // cookies, tokens and passwords.
-    for kept in &mut events {
-        redact_event(kept);
-    }
     let group_key = if group_fields.is_empty() {
         default_group(event)
     } else {

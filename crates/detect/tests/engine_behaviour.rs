@@ -590,35 +590,15 @@ proptest! {
 /// redacted once and remembered).
 #[test]
 fn correlation_events_are_redacted_at_every_firing() {
-    let options = Options {
-        realert_secs: None,
-        ..Options::default()
-    };
-    let mut engine = Engine::new(ssh_rules(), Context::new(), options).expect("engine");
-    let mut firings = 0;
-    for i in 0..15 {
-        let mut e = common::ssh_event(
-            &at("2026-03-02T10:00:00Z", i),
-            "ssh_failed_password",
-            "192.0.2.7",
-            "root",
-            "failure",
-        );
+    let mut engine = engine_without_hold_back();
+    let (_, fired) = feed_failures(&mut engine, 15, |_, i, e| {
         e["password"] = serde_json::json!(format!("hunter{i}"));
-        for d in engine.process(&mut e).detections {
-            if d.rule_id != BRUTE {
-                continue;
-            }
-            firings += 1;
-            assert_eq!(
-                d.events.len(),
-                usize::try_from(i + 1).unwrap(),
-                "every failure so far"
-            );
-            let text = serde_json::to_string(&d.events).unwrap();
-            assert!(!text.contains("hunter"), "{text}");
-            assert!(text.contains("[redacted]"), "{text}");
-        }
+    });
+    assert_eq!(fired.len(), 6, "the 10th to the 15th failure");
+    for (d, n) in fired.iter().zip(10..) {
+        assert_eq!(d.events.len(), n, "every failure so far");
+        let text = serde_json::to_string(&d.events).unwrap();
+        assert!(!text.contains("hunter"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
     }
-    assert_eq!(firings, 6, "the 10th to the 15th failure");
 }

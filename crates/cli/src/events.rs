@@ -119,11 +119,17 @@ struct Items {
     /// Links the lines of one sshd connection; fed in file order, since items are
     /// first sent in file order.
     sessions: SshSessions,
+    /// One past the last item the server has answered (in any round).
+    answered_to: usize,
 }
 
 impl Items {
     /// The file's items, in order: a JSON document's, or its lines (blank ones skipped).
-    fn new(bytes: Vec<u8>) -> Items {
+    fn new(mut bytes: Vec<u8>) -> Items {
+        // A byte-order mark (as some Windows tools write) is not part of the first item.
+        if bytes.starts_with(b"\xef\xbb\xbf") {
+            bytes.drain(..3);
+        }
         let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
         let opens_json = start.is_some_and(|i| matches!(bytes.get(i), Some(b'{' | b'[')));
         let document = opens_json
@@ -138,6 +144,7 @@ impl Items {
             entries,
             options: Options::default(),
             sessions: SshSessions::new(),
+            answered_to: 0,
         }
     }
 
@@ -370,11 +377,11 @@ impl Outcomes {
 /// Sends every sendable entry; stops at the first batch refused or failed as a whole,
 /// returning that failure and the first entry not sent.
 ///
-/// A batch of which the server refused some items for now (its queue is full) is
-/// followed by a pause before the next, doubling from [`FIRST_PAUSE`] to
-/// [`LONGEST_PAUSE`] while batches keep coming back so: the server drains its queue
-/// instead of refusing the rest of the file, and this command holds fewer items to
-/// send again.
+/// When the server refuses some items of a batch for now (its queue is full), the next
+/// batches hold only as many items as it took, growing back (doubling) while batches are
+/// taken whole; when it takes none, a pause follows, doubling from [`FIRST_PAUSE`] to
+/// [`LONGEST_PAUSE`]. So the server drains its queue instead of refusing the rest of
+/// the file, and this command holds few items to send again.
 async fn send_all(
     client: &Client,
     items: &mut Items,
@@ -383,8 +390,14 @@ async fn send_all(
 ) -> Result<(), (Failure, usize)> {
     let mut from = 0;
     let mut pause = FIRST_PAUSE;
+    // Items the server's queue took at once lately.
+    let mut fits = batch.items;
     loop {
-        let (picked, body) = batch.take(items, outcomes, from);
+        let now = Batch {
+            items: fits.clamp(1, batch.items),
+            bytes: batch.bytes,
+        };
+        let (picked, body) = now.take(items, outcomes, from);
         let Some(&first) = picked.first() else {
             return Ok(());
         };
@@ -394,20 +407,26 @@ async fn send_all(
             Ok(answer) => {
                 let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
                 outcomes.record(&picked, &answer);
-                let mut busy = false;
+                let mut busy = 0;
                 for &i in &picked {
                     if matches!(outcomes.0.get(i), Some(Some(Outcome::Busy(_)))) {
-                        busy = true;
+                        busy += 1;
                     } else {
                         items.forget(i);
                     }
                 }
                 from = last + 1;
-                if busy && from < items.entries.len() {
+                items.answered_to = items.answered_to.max(from);
+                let taken = picked.len() - busy;
+                if busy == 0 {
+                    fits = fits.saturating_mul(2);
+                    pause = FIRST_PAUSE;
+                } else if taken > 0 {
+                    fits = taken;
+                } else if from < items.entries.len() {
+                    fits = 1;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(LONGEST_PAUSE);
-                } else if !busy {
-                    pause = FIRST_PAUSE;
                 }
             }
             Err(f) if f.problem.as_ref().is_some_and(|p| p["status"] == 413) => {
@@ -418,6 +437,7 @@ async fn send_all(
                     }
                     items.forget(first);
                     from = first + 1;
+                    items.answered_to = items.answered_to.max(from);
                 }
             }
             Err(f) => return Err((f, first)),
@@ -480,31 +500,42 @@ fn read(file: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(file).map_err(|e| Failure::local(format!("cannot read {}: {e}", file.display())))
 }
 
+/// The results: every item answered, and after a failure the items not sent.
 fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
     let (accepted, rejected) = outcomes.counts();
+    let not_sent = outcomes.0.iter().filter(|o| o.is_none()).count();
     if g.json {
         let results: Vec<Value> = entries
             .iter()
             .zip(&outcomes.0)
-            .filter_map(|(entry, outcome)| {
+            .map(|(entry, outcome)| {
                 let mut r = match entry.at {
                     Origin::Line(n) => json!({"line": n}),
                     Origin::Element(n) => json!({"item": n}),
                 };
-                match outcome.as_ref()? {
-                    Outcome::Accepted => r["status"] = json!("accepted"),
-                    Outcome::Rejected(reason) | Outcome::Busy(reason) => {
+                match outcome {
+                    Some(Outcome::Accepted) => r["status"] = json!("accepted"),
+                    Some(Outcome::Rejected(reason) | Outcome::Busy(reason)) => {
                         r["status"] = json!("rejected");
                         r["reason"] = json!(reason);
                     }
+                    None => r["status"] = json!("not_sent"),
                 }
-                Some(r)
+                r
             })
             .collect();
-        print_json(&json!({"accepted": accepted, "rejected": rejected, "results": results}));
+        let mut doc = json!({"accepted": accepted, "rejected": rejected, "results": results});
+        if not_sent > 0 {
+            doc["not_sent"] = json!(not_sent);
+        }
+        print_json(&doc);
         return;
     }
-    println!("{accepted} accepted, {rejected} rejected");
+    if not_sent > 0 {
+        println!("{accepted} accepted, {rejected} rejected, {not_sent} not sent");
+    } else {
+        println!("{accepted} accepted, {rejected} rejected");
+    }
     for (entry, outcome) in entries.iter().zip(&outcomes.0) {
         if let Some(Outcome::Rejected(reason) | Outcome::Busy(reason)) = outcome {
             println!("  {}: {}", entry.at, visible(reason));
@@ -534,17 +565,33 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         items: usize::try_from(batch).unwrap_or(1000),
         bytes: BATCH_BYTES,
     };
-    if let Err((mut failure, first)) =
+    if let Err((mut failure, _)) =
         send_rounds(&client, &mut items, &mut outcomes, batch, retries).await
     {
+        // Items the server refused for now were not taken either.
+        outcomes.resend_busy();
+        let unsent: Vec<usize> = (0..outcomes.0.len())
+            .filter(|&i| outcomes.0[i].is_none())
+            .collect();
+        let first = unsent.first().copied().unwrap_or(0);
         let at = items.entries.get(first).map_or(Origin::Line(0), |e| e.at);
-        if first > 0 {
+        if items.answered_to > 0 {
             report(g, &items.entries, &outcomes);
         }
-        failure.message = format!(
-            "{}; nothing from {at} on was sent: send the rest again",
-            failure.message
-        );
+        let the_rest = first >= items.answered_to;
+        failure.message = if the_rest {
+            format!(
+                "{}; nothing from {at} on was sent: send the rest again",
+                failure.message
+            )
+        } else {
+            format!(
+                "{}; {} items were not sent, the first at {at} (listed as not sent): send \
+                 those again",
+                failure.message,
+                unsent.len()
+            )
+        };
         return Err(failure);
     }
     report(g, &items.entries, &outcomes);
@@ -612,6 +659,16 @@ mod tests {
         );
         e.forget(2);
         assert_eq!(e.payload(2), Ok(None), "an answered item keeps nothing");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_item() {
+        let mut lines = items(b"\xef\xbb\xbf{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(origins(&lines), [Origin::Line(1), Origin::Line(2)]);
+        assert_eq!(text(&mut lines, 0), br#"{"a":1}"#);
+        let mut array = items(b"\xef\xbb\xbf[\n{\"a\":1},\n{\"b\":2}\n]\n");
+        assert_eq!(origins(&array), [Origin::Element(0), Origin::Element(1)]);
+        assert_eq!(payload(&mut array, 1), json!({"b": 2}));
     }
 
     #[test]

@@ -551,6 +551,33 @@ async fn events_send_resends_what_a_full_queue_refused() {
     );
 }
 
+/// A file of many batches into a 20-slot queue: batches shrink to what the queue takes
+/// and grow back, and every line is taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_send_fits_its_batches_to_a_small_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        "[monitor]\ndetector = \"test-double\"\nqueue_capacity = 20\nfollow_audit = false\n",
+    );
+    let path = dir.path().join("events.ndjson");
+    let lines: Vec<String> = (0..5000)
+        .map(|i| failure(&format!("u{i}")).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = server.cli(&["--json", "events", "send", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["accepted"], 5000, "{}", stderr(&out));
+    assert_eq!(report["rejected"], 0);
+    let health = server.http().get("/v1/sys/health").await;
+    assert_eq!(
+        health.json["monitor"]["accepted"]["http"], 5000,
+        "{}",
+        health.text
+    );
+}
+
 fn append(path: &Path, from: usize, to: usize) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -375,7 +375,7 @@ impl Outcomes {
 }
 
 /// Sends every sendable entry; stops at the first batch refused or failed as a whole,
-/// returning that failure and the first entry not sent.
+/// returning that failure (what was not sent is what has no outcome).
 ///
 /// When the server refuses some items of a batch for now (its queue is full), the next
 /// batches hold only as many items as it took, growing back (doubling) while batches are
@@ -387,14 +387,14 @@ async fn send_all(
     items: &mut Items,
     outcomes: &mut Outcomes,
     batch: &mut Batch,
-) -> Result<(), (Failure, usize)> {
+) -> Result<(), Failure> {
     let mut from = 0;
     let mut pause = FIRST_PAUSE;
     // Items the server's queue took at once lately.
     let mut fits = batch.items;
     loop {
         let now = Batch {
-            items: fits.clamp(1, batch.items),
+            items: fits.clamp(1, batch.items.max(1)),
             bytes: batch.bytes,
         };
         let (picked, body) = now.take(items, outcomes, from);
@@ -419,7 +419,7 @@ async fn send_all(
                 items.answered_to = items.answered_to.max(from);
                 let taken = picked.len() - busy;
                 if busy == 0 {
-                    fits = fits.saturating_mul(2);
+                    fits = fits.saturating_mul(2).min(batch.items);
                     pause = FIRST_PAUSE;
                 } else if taken > 0 {
                     fits = taken;
@@ -440,7 +440,7 @@ async fn send_all(
                     items.answered_to = items.answered_to.max(from);
                 }
             }
-            Err(f) => return Err((f, first)),
+            Err(f) => return Err(f),
         }
     }
 }
@@ -453,7 +453,7 @@ async fn send_rounds(
     outcomes: &mut Outcomes,
     mut batch: Batch,
     retries: u32,
-) -> Result<(), (Failure, usize)> {
+) -> Result<(), Failure> {
     let mut idle = 0;
     let mut pause = FIRST_PAUSE;
     loop {
@@ -565,8 +565,7 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
         items: usize::try_from(batch).unwrap_or(1000),
         bytes: BATCH_BYTES,
     };
-    if let Err((mut failure, _)) =
-        send_rounds(&client, &mut items, &mut outcomes, batch, retries).await
+    if let Err(mut failure) = send_rounds(&client, &mut items, &mut outcomes, batch, retries).await
     {
         // Items the server refused for now were not taken either.
         outcomes.resend_busy();

@@ -517,20 +517,26 @@ async fn a_full_queue_drops_and_counts() {
     );
 }
 
+/// A server whose monitor queue holds 20 events, and a file of `n` failures for it.
+fn small_queue(dir: &Path, n: usize) -> (Server, std::path::PathBuf) {
+    let server = start(
+        dir,
+        "[monitor]\ndetector = \"test-double\"\nqueue_capacity = 20\nfollow_audit = false\n",
+    );
+    let path = dir.join("events.ndjson");
+    let lines: Vec<String> = (0..n)
+        .map(|i| failure(&format!("u{i}")).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    (server, path)
+}
+
 /// `events send` sends again what a full queue refused for now (`"retry": true`), round
 /// after round, until everything is taken: nothing is lost to a busy server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_send_resends_what_a_full_queue_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(
-        dir.path(),
-        "[monitor]\ndetector = \"test-double\"\nqueue_capacity = 20\nfollow_audit = false\n",
-    );
-    let path = dir.path().join("events.ndjson");
-    let lines: Vec<String> = (0..1000)
-        .map(|i| failure(&format!("u{i}")).to_string())
-        .collect();
-    std::fs::write(&path, lines.join("\n")).unwrap();
+    let (server, path) = small_queue(dir.path(), 1000);
     let out = server.cli(&["events", "send", "--batch", "1000", path.to_str().unwrap()]);
     let (printed, said) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{printed}\n{said}");
@@ -556,15 +562,7 @@ async fn events_send_resends_what_a_full_queue_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_send_fits_its_batches_to_a_small_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(
-        dir.path(),
-        "[monitor]\ndetector = \"test-double\"\nqueue_capacity = 20\nfollow_audit = false\n",
-    );
-    let path = dir.path().join("events.ndjson");
-    let lines: Vec<String> = (0..5000)
-        .map(|i| failure(&format!("u{i}")).to_string())
-        .collect();
-    std::fs::write(&path, lines.join("\n")).unwrap();
+    let (server, path) = small_queue(dir.path(), 5000);
     let out = server.cli(&["--json", "events", "send", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -1,6 +1,7 @@
 //! The engine: one Sigma evaluator per dataset, EHR enrichment, suppressions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rsigma_eval::{
@@ -104,8 +105,8 @@ pub struct Engine {
 /// costs.
 #[derive(Default)]
 struct Recent {
-    events: std::collections::HashMap<std::sync::Arc<str>, Value>,
-    order: std::collections::VecDeque<std::sync::Arc<str>>,
+    events: HashMap<Arc<str>, Value>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl Recent {
@@ -124,8 +125,8 @@ impl Recent {
         {
             self.events.remove(&oldest);
         }
-        let key: std::sync::Arc<str> = std::sync::Arc::from(text);
-        self.order.push_back(std::sync::Arc::clone(&key));
+        let key: Arc<str> = Arc::from(text);
+        self.order.push_back(Arc::clone(&key));
         self.events.insert(key, event.clone());
         Some(event)
     }
@@ -314,7 +315,7 @@ impl Engine {
         let windowed = WindowedEvent::new(&view, self.options.max_trigger_events > 0);
         let counted = bucket
             .value_counts
-            .process(&windowed, || windowed.text(), &matched, ts);
+            .process(&windowed, &|| windowed.text(), &matched, ts);
         let mut results = bucket
             .engine
             .process_with_detections(&windowed, matched, ts);
@@ -556,29 +557,16 @@ fn build_bucket(
         .cloned()
         .collect();
 
-    let config = CorrelationConfig {
-        timestamp_fallback: TimestampFallback::Skip,
-        max_state_entries: options.max_groups.max(1),
-        max_group_entries: Some(options.max_group_entries.max(1)),
-        emit_detections: false,
-        suppress: options.realert_secs,
-        correlation_event_mode: CorrelationEventMode::Refs,
-        max_correlation_events: options.max_trigger_events.clamp(1, MAX_TRIGGER_EVENTS),
-        ..CorrelationConfig::default()
-    };
     let pipeline = parse_pipeline(&pipeline_yaml()).map_err(|e| compile(e.to_string()))?;
     // Sliding value_count correlations are counted by our own windows (see
     // `value_count`); rsigma evaluates everything else.
+    let taken: Vec<_> = sub
+        .correlations
+        .iter()
+        .filter(|c| native_value_count && value_count::takes(&sub, c))
+        .cloned()
+        .collect();
     let mut for_rsigma = sub.clone();
-    let taken: Vec<_> = if native_value_count {
-        sub.correlations
-            .iter()
-            .filter(|c| value_count::takes(&sub, c))
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
     for_rsigma.correlations.retain(|c| {
         !taken
             .iter()
@@ -586,15 +574,22 @@ fn build_bucket(
     });
     // One budget of windows per dataset, shared in proportion to the correlations each
     // evaluator holds, so that `max_groups` still bounds the dataset's state.
-    let mut config = config;
-    let ours = taken.len();
-    let budget = config.max_state_entries;
-    let our_share = if ours == 0 {
+    let budget = options.max_groups.max(1);
+    let our_share = if taken.is_empty() {
         0
     } else {
-        (budget * ours / (ours + for_rsigma.correlations.len())).max(1)
+        (budget.saturating_mul(taken.len()) / sub.correlations.len()).max(1)
     };
-    config.max_state_entries = budget.saturating_sub(our_share).max(1);
+    let config = CorrelationConfig {
+        timestamp_fallback: TimestampFallback::Skip,
+        max_state_entries: budget.saturating_sub(our_share).max(1),
+        max_group_entries: Some(options.max_group_entries.max(1)),
+        emit_detections: false,
+        suppress: options.realert_secs,
+        correlation_event_mode: CorrelationEventMode::Refs,
+        max_correlation_events: options.max_trigger_events.clamp(1, MAX_TRIGGER_EVENTS),
+        ..CorrelationConfig::default()
+    };
     let limits = value_count::Limits {
         max_windows: our_share.max(1),
         max_entries: config.max_group_entries,

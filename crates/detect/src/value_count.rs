@@ -248,11 +248,11 @@ impl ValueCounts {
     /// Feeds `event`, which the detection rules in `matched` matched at `ts`, to the
     /// correlations that count them, in rsigma's order (by match, then correlation);
     /// returns the firings. `text` gives the event as a window keeps it (`None`: its
-    /// time alone), asked once and only when a window takes the event.
+    /// time alone), asked only when a window takes the event.
     pub(crate) fn process(
         &mut self,
         event: &impl Event,
-        text: impl FnOnce() -> Option<Arc<str>>,
+        text: &dyn Fn() -> Option<Arc<str>>,
         matched: &[EvaluationResult],
         ts: i64,
     ) -> Vec<EvaluationResult> {
@@ -264,8 +264,6 @@ impl ValueCounts {
         if self.windows.open.len() >= self.windows.limits.max_windows {
             self.evict_expired(ts);
         }
-        let mut text = Some(text);
-        let mut kept: Option<Arc<str>> = None;
         for detection in matched {
             let Some(feed) = detection
                 .header
@@ -281,14 +279,9 @@ impl ValueCounts {
             } else {
                 &both[..1]
             };
-            if let Some(first) = text.take() {
-                kept = first();
-            }
             for &index in &feed.correlations {
                 let counted = &self.correlations[index];
-                let fired = self
-                    .windows
-                    .update(index, counted, event, kept.clone(), refs, ts);
+                let fired = self.windows.update(index, counted, event, text(), refs, ts);
                 out.extend(fired);
             }
         }
@@ -512,7 +505,7 @@ level: low
         Engine::build(rules, Context::new(), options, native).expect("engine")
     }
 
-    fn event(step: &(u8, Option<u8>, Option<u8>, u8), at: i64) -> Value {
+    fn event(step: &Step, at: i64) -> Value {
         let (kind, ip, user, port) = *step;
         let action = ["ssh_failed_password", "ssh_invalid_user", "ssh_login"][kind as usize % 3];
         let outcome = if kind % 3 == 2 { "success" } else { "failure" };
@@ -549,6 +542,44 @@ level: low
         out
     }
 
+    /// One event of a random stream: kind (failure, invalid user, login), address,
+    /// user, port.
+    type Step = (u8, Option<u8>, Option<u8>, u8);
+
+    /// Random streams of up to 250 events of the first `kinds` kinds.
+    fn steps(kinds: u8) -> impl Strategy<Value = Vec<Step>> {
+        proptest::collection::vec(
+            (
+                0u8..kinds,
+                proptest::option::weighted(0.9, 0u8..4),
+                proptest::option::weighted(0.9, 0u8..5),
+                0u8..3,
+            ),
+            1..250,
+        )
+    }
+
+    /// Feeds the stream to both engines (`gaps` seconds apart, repeated); each event
+    /// must say the same in both, and with `states` leave as many windows.
+    fn replay(
+        ours: &mut Engine,
+        theirs: &mut Engine,
+        steps: &[Step],
+        gaps: &[i64],
+        states: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut at = 1_800_000_000i64;
+        for (step, gap) in steps.iter().zip(gaps.iter().cycle()) {
+            at += gap;
+            let e = event(step, at);
+            prop_assert_eq!(said(ours, e.clone()), said(theirs, e));
+            if states {
+                prop_assert_eq!(ours.state_count(), theirs.state_count());
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -556,9 +587,7 @@ level: low
         /// whatever the caps, the hold-back and the clock (which may step back).
         #[test]
         fn counted_windows_fire_as_rsigmas_do(
-            steps in proptest::collection::vec(
-                (0u8..3, proptest::option::weighted(0.9, 0u8..4),
-                 proptest::option::weighted(0.9, 0u8..5), 0u8..3), 1..250),
+            steps in steps(3),
             gaps in proptest::collection::vec(-60i64..45, 1..250),
             entries in 1usize..40,
             trigger in 0usize..6,
@@ -574,12 +603,7 @@ level: low
             };
             let mut ours = engine(true, options.clone());
             let mut theirs = engine(false, options);
-            let mut at = 1_800_000_000i64;
-            for (step, gap) in steps.iter().zip(gaps.iter().cycle()) {
-                at += gap;
-                let e = event(step, at);
-                prop_assert_eq!(said(&mut ours, e.clone()), said(&mut theirs, e));
-            }
+            replay(&mut ours, &mut theirs, &steps, &gaps, false)?;
         }
     }
 
@@ -591,9 +615,7 @@ level: low
         /// order), and the same alerts follow.
         #[test]
         fn at_the_window_cap_the_same_windows_go(
-            steps in proptest::collection::vec(
-                (0u8..2, proptest::option::weighted(0.9, 0u8..4),
-                 proptest::option::weighted(0.9, 0u8..5), 0u8..3), 1..250),
+            steps in steps(2),
             gaps in proptest::collection::vec(1i64..120, 1..250),
             max_groups in 1usize..6,
             realert in proptest::option::of(0u64..200),
@@ -601,13 +623,7 @@ level: low
             let options = Options { max_groups, realert_secs: realert, ..Options::default() };
             let mut ours = alone(true, options.clone());
             let mut theirs = alone(false, options);
-            let mut at = 1_800_000_000i64;
-            for (step, gap) in steps.iter().zip(gaps.iter().cycle()) {
-                at += gap;
-                let e = event(step, at);
-                prop_assert_eq!(said(&mut ours, e.clone()), said(&mut theirs, e));
-                prop_assert_eq!(ours.state_count(), theirs.state_count());
-            }
+            replay(&mut ours, &mut theirs, &steps, &gaps, true)?;
         }
     }
 

@@ -343,14 +343,21 @@ async fn apply_run(
     if let Some(row) = open {
         let id: String = row.try_get(0)?;
         let stored: i64 = row.try_get(1)?;
-        let kept: String = row.try_get(2)?;
+        let stored_events: String = row.try_get(2)?;
         let first: i64 = row.try_get(3)?;
         let last: i64 = row.try_get(4)?;
-        let mut events_kept: Vec<Value> = serde_json::from_str(&kept).unwrap_or_default();
-        let room = MAX_EVENTS.saturating_sub(events_kept.len());
-        if room > 0 {
-            events_kept.extend(events().take(room));
-        }
+        // Counted without building them: a full alert (the usual case in a burst) keeps
+        // its events as they are.
+        let held = serde_json::from_str::<Vec<serde::de::IgnoredAny>>(&stored_events)
+            .map_or(0, |events| events.len());
+        let room = MAX_EVENTS.saturating_sub(held);
+        let events_now = if room > 0 {
+            let mut all: Vec<Value> = serde_json::from_str(&stored_events).unwrap_or_default();
+            all.extend(events().take(room));
+            Value::Array(all).to_string()
+        } else {
+            stored_events
+        };
         query(
             "UPDATE alerts SET count = $1, last_seen = $2, first_seen = $3, events = $4, \
              updated_ms = $5, change_seq = $6 WHERE id = $7",
@@ -358,11 +365,7 @@ async fn apply_run(
         .bind(stored.saturating_add(count))
         .bind(last.max(last_ms))
         .bind(first.min(first_ms))
-        .bind(if room > 0 {
-            Value::Array(events_kept).to_string()
-        } else {
-            kept
-        })
+        .bind(events_now)
         .bind(now)
         .bind(change)
         .bind(&id)

@@ -1,7 +1,7 @@
 //! Properties of normalization: no input panics, in any format; dotted paths round trip.
 
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use webqx_events::normalize::{Event, Format, Options, normalize_document, normalize_line};
 
 const FORMATS: [Format; 7] = [
@@ -70,7 +70,8 @@ proptest! {
         prop_assert!(event.set(&path, value));
         prop_assert_eq!(event.get(&path), Some(&json!(value)));
         // The nested value is where the JSON says it is.
-        let mut at: &Value = event.as_value();
+        let whole = event.to_value();
+        let mut at: &Value = &whole;
         for step in &steps {
             at = &at[step.as_str()];
         }
@@ -80,5 +81,114 @@ proptest! {
         }
         prop_assert_eq!(event.remove(&path), Some(json!(value)));
         prop_assert_eq!(event.get(&path), None);
+    }
+}
+
+/// One change to an event, on paths over a small alphabet so that they meet.
+#[derive(Debug, Clone)]
+enum Change {
+    Set(String, Value),
+    Remove(String),
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 1..4).prop_map(|s| s.join("."))
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    let value = prop_oneof![
+        any::<i8>().prop_map(|n| json!(n)),
+        "[xy]{0,2}".prop_map(Value::String),
+        prop::collection::vec(
+            (prop::sample::select(vec!["a", "b", "c"]), any::<i8>()),
+            0..3
+        )
+        .prop_map(|members| {
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), json!(v)))
+                    .collect(),
+            )
+        }),
+    ];
+    prop_oneof![
+        3 => (path(), value).prop_map(|(p, v)| Change::Set(p, v)),
+        1 => path().prop_map(Change::Remove),
+    ]
+}
+
+/// The event as a `serde_json` object, changed the way `Event` documents: the model
+/// the event is checked against (its JSON, member order included).
+fn model_set(map: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            map.insert(path.to_owned(), value);
+        }
+        Some((name, tail)) => {
+            if !map.get(name).is_some_and(Value::is_object) {
+                map.insert(name.to_owned(), Value::Object(Map::new()));
+            }
+            if let Some(Value::Object(inner)) = map.get_mut(name) {
+                model_set(inner, tail, value);
+            }
+        }
+    }
+}
+
+fn model_remove(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    match path.split_once('.') {
+        None => map.shift_remove(path),
+        Some((name, tail)) => model_remove(map.get_mut(name)?.as_object_mut()?, tail),
+    }
+}
+
+fn model_get<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    match path.split_once('.') {
+        None => map.get(path),
+        Some((name, tail)) => model_get(map.get(name)?.as_object()?, tail),
+    }
+}
+
+proptest! {
+    #[test]
+    fn an_event_changes_as_its_json_would(
+        start in prop::collection::vec((path(), any::<i8>()), 0..3),
+        changes in prop::collection::vec(change(), 0..12),
+        probes in prop::collection::vec(path(), 4),
+    ) {
+        // Generic JSON input: an object taken whole, flat dotted names included.
+        let start: Map<String, Value> =
+            start.into_iter().map(|(p, n)| (p, json!(n))).collect();
+        let mut event = Event::from_map(start.clone());
+        let mut model = start;
+        for change in changes {
+            match change {
+                Change::Set(p, v) => {
+                    prop_assert!(event.set(&p, v.clone()));
+                    model_set(&mut model, &p, v);
+                }
+                Change::Remove(p) => {
+                    prop_assert_eq!(event.remove(&p), model_remove(&mut model, &p));
+                }
+            }
+            // Same JSON text: same members, in the same order.
+            prop_assert_eq!(
+                serde_json::to_string(&event).unwrap(),
+                serde_json::to_string(&model).unwrap()
+            );
+            for p in &probes {
+                let expected = model_get(&model, p);
+                prop_assert_eq!(event.has(p), expected.is_some(), "{}", p);
+                match expected {
+                    // Objects made by `set` are read through their fields.
+                    Some(Value::Object(_)) => {}
+                    other => prop_assert_eq!(event.get(p), other, "{}", p),
+                }
+            }
+        }
+        prop_assert_eq!(event.clone().into_value(), Value::Object(model.clone()));
+        prop_assert_eq!(serde_json::to_string(&event.to_value()).unwrap(),
+            serde_json::to_string(&model).unwrap());
     }
 }

@@ -90,7 +90,7 @@ fn modsecurity_v3_record_carries_headers_cookies_and_body() {
 }
 
 fn without_original(e: &Event) -> Value {
-    let mut v = e.as_value().clone();
+    let mut v = e.to_value();
     if let Some(event) = v.get_mut("event").and_then(Value::as_object_mut) {
         event.remove("original");
     }

@@ -1,6 +1,16 @@
-//! The normalized event: a JSON object with ECS-style nested fields, read and written by
-//! dotted paths (`source.ip` is `{"source":{"ip":…}}`).
+//! The normalized event: ECS-style nested fields, read and written by dotted paths
+//! (`source.ip` is `{"source":{"ip":…}}`).
+//!
+//! Every line of a hunt builds one event of a dozen or two fields and the rules read
+//! them back, so the event is its own small tree rather than a `serde_json` object:
+//! names are found by comparing them in a short list (no hashing: `serde_json`'s
+//! ordered map hashed every step of every path with SipHash, a third of a hunt), and
+//! known names are not copied. It serializes to the same JSON, members in the order
+//! they were first set.
 
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 /// Deepest dotted path [`Event::set`] creates; deeper paths are refused (no field of the
@@ -9,18 +19,33 @@ const MAX_PATH_DEPTH: usize = 16;
 
 /// Room made at once in a new event (a parsed syslog line sets about a dozen top-level
 /// fields) and in a new nested object (`source`, `user`: a few each), so that building
-/// an event does not grow its maps one reallocation at a time (measured: a tenth of a
-/// hunt went to those reallocations).
+/// an event does not grow its lists one reallocation at a time.
 const ROOT_CAPACITY: usize = 12;
 const NESTED_CAPACITY: usize = 4;
 
 /// One normalized event (see `docs/event-schema.md` for the fields).
 ///
-/// A thin wrapper over a JSON object. It is stored as a [`Value`] that is always an
-/// object, so that [`as_value`](Self::as_value) can lend it to rule engines without a
-/// copy. Field names never contain dots: a dot in a path always means nesting.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event(Value);
+/// Objects made by [`set`](Self::set) are kept as [`Fields`]; a value set whole
+/// (including an object, as generic JSON input brings) is kept as a [`Value`] and
+/// turned into fields only when a path is set inside it. Field names made by `set`
+/// never contain dots: a dot in a path always means nesting.
+#[derive(Debug, Clone)]
+pub struct Event {
+    root: Fields,
+}
+
+/// An object's members in the order they were first set.
+#[derive(Debug, Clone, Default)]
+struct Fields(Vec<(Name, Field)>);
+
+/// A member name: the schema's names are not copied (see [`name`]).
+type Name = Cow<'static, str>;
+
+#[derive(Debug, Clone)]
+enum Field {
+    Value(Value),
+    Object(Fields),
+}
 
 impl Default for Event {
     fn default() -> Self {
@@ -28,63 +53,51 @@ impl Default for Event {
     }
 }
 
+impl PartialEq for Event {
+    /// Equal when their JSON is equal (member order aside, as for JSON objects).
+    fn eq(&self, other: &Event) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
 impl Event {
     /// An empty event.
     pub fn new() -> Event {
-        Event(Value::Object(Map::with_capacity(ROOT_CAPACITY)))
+        Event {
+            root: Fields(Vec::with_capacity(ROOT_CAPACITY)),
+        }
     }
 
     /// An event holding `map` as it is (no field is checked or renamed).
     pub fn from_map(map: Map<String, Value>) -> Event {
-        Event(Value::Object(map))
-    }
-
-    /// The fields as a JSON object.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        match &self.0 {
-            Value::Object(map) => map,
-            _ => unreachable_empty(),
+        Event {
+            root: Fields::from_map(map),
         }
     }
 
-    fn as_map_mut(&mut self) -> &mut Map<String, Value> {
-        if !self.0.is_object() {
-            self.0 = Value::Object(Map::new());
-        }
-        match &mut self.0 {
-            Value::Object(map) => map,
-            _ => unreachable!("just made an object"),
-        }
+    /// The event as a JSON object, copied.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.root.to_map())
     }
 
-    /// The event as a JSON value (always an object).
-    pub fn as_value(&self) -> &Value {
-        &self.0
-    }
-
-    /// The event as a JSON value (always an object).
+    /// The event as a JSON object.
     pub fn into_value(self) -> Value {
-        self.0
+        Value::Object(self.into_map())
     }
 
     /// The fields as a JSON object.
     pub fn into_map(self) -> Map<String, Value> {
-        match self.0 {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        self.root.into_map()
     }
 
     /// The value at a dotted path (`source.ip`), if every step is an object holding
-    /// the next name.
+    /// the next name. An object built by [`set`](Self::set) is not a value: read its
+    /// fields (or [`has`](Self::has) to ask whether it is there).
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut map = self.as_map();
-        let mut rest = path;
-        while let (name, Some(tail)) = first_step(rest) {
-            map = map.get(name)?.as_object()?;
-            rest = tail;
+        match self.root.find(path)? {
+            Found::Value(v) => Some(v),
+            Found::Object => None,
         }
-        map.get(rest)
     }
 
     /// The string at a dotted path, when it is a string.
@@ -92,9 +105,9 @@ impl Event {
         self.get(path).and_then(Value::as_str)
     }
 
-    /// Whether the dotted path holds a value.
+    /// Whether the dotted path holds a value or an object.
     pub fn has(&self, path: &str) -> bool {
-        self.get(path).is_some()
+        self.root.find(path).is_some()
     }
 
     /// Sets the value at a dotted path, creating the objects on the way. A step that
@@ -105,7 +118,7 @@ impl Event {
         if !valid_path(path) {
             return false;
         }
-        set_in(self.as_map_mut(), path, value.into());
+        self.root.set(path, value.into());
         true
     }
 
@@ -118,13 +131,183 @@ impl Event {
 
     /// Removes and returns the value at a dotted path (empty parents are kept).
     pub fn remove(&mut self, path: &str) -> Option<Value> {
-        let mut map = self.as_map_mut();
+        self.root.remove(path)
+    }
+}
+
+/// What a path leads to.
+enum Found<'a> {
+    Value(&'a Value),
+    Object,
+}
+
+impl Fields {
+    fn from_map(map: Map<String, Value>) -> Fields {
+        Fields(
+            map.into_iter()
+                .map(|(k, v)| (Cow::Owned(k), Field::Value(v)))
+                .collect(),
+        )
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k.as_ref() == name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Field> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, f)| f)
+    }
+
+    fn find(&self, path: &str) -> Option<Found<'_>> {
+        let mut fields = self;
         let mut rest = path;
-        while let (name, Some(tail)) = first_step(rest) {
-            map = map.get_mut(name)?.as_object_mut()?;
-            rest = tail;
+        loop {
+            let (name, tail) = first_step(rest);
+            match (fields.get(name)?, tail) {
+                (Field::Object(inner), Some(tail)) => {
+                    fields = inner;
+                    rest = tail;
+                }
+                (Field::Object(_), None) => return Some(Found::Object),
+                (Field::Value(v), None) => return Some(Found::Value(v)),
+                (Field::Value(v), Some(tail)) => return walk_value(v, tail).map(Found::Value),
+            }
         }
-        map.shift_remove(rest)
+    }
+
+    /// Sets `value` at a valid dotted `path`.
+    fn set(&mut self, path: &str, value: Value) {
+        let mut fields = self;
+        let mut rest = path;
+        loop {
+            match first_step(rest) {
+                (name, None) => {
+                    match fields.position(name) {
+                        Some(i) => fields.0[i].1 = Field::Value(value),
+                        None => fields.0.push((self::name(name), Field::Value(value))),
+                    }
+                    return;
+                }
+                (name, Some(tail)) => {
+                    let i = match fields.position(name) {
+                        Some(i) => i,
+                        None => {
+                            let inner = Fields(Vec::with_capacity(NESTED_CAPACITY));
+                            fields.0.push((self::name(name), Field::Object(inner)));
+                            fields.0.len() - 1
+                        }
+                    };
+                    let slot = &mut fields.0[i].1;
+                    if let Field::Value(v) = slot {
+                        // An object set whole becomes fields (its order kept); any
+                        // other value on the way is replaced by an object.
+                        *slot = Field::Object(match v.take() {
+                            Value::Object(map) => Fields::from_map(map),
+                            _ => Fields(Vec::with_capacity(NESTED_CAPACITY)),
+                        });
+                    }
+                    let Field::Object(inner) = slot else {
+                        unreachable!("made an object just above")
+                    };
+                    fields = inner;
+                    rest = tail;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Value> {
+        let mut fields = self;
+        let mut rest = path;
+        loop {
+            match first_step(rest) {
+                (name, None) => {
+                    let i = fields.position(name)?;
+                    return Some(fields.0.remove(i).1.into_value());
+                }
+                (name, Some(tail)) => {
+                    let i = fields.position(name)?;
+                    match &mut fields.0[i].1 {
+                        Field::Object(inner) => fields = inner,
+                        Field::Value(Value::Object(map)) => return remove_in_map(map, tail),
+                        Field::Value(_) => return None,
+                    }
+                    rest = tail;
+                }
+            }
+        }
+    }
+
+    fn to_map(&self) -> Map<String, Value> {
+        let mut map = Map::with_capacity(self.0.len());
+        for (k, f) in &self.0 {
+            let v = match f {
+                Field::Value(v) => v.clone(),
+                Field::Object(inner) => Value::Object(inner.to_map()),
+            };
+            map.insert(k.to_string(), v);
+        }
+        map
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        let mut map = Map::with_capacity(self.0.len());
+        for (k, f) in self.0 {
+            map.insert(k.into_owned(), f.into_value());
+        }
+        map
+    }
+}
+
+impl Field {
+    fn into_value(self) -> Value {
+        match self {
+            Field::Value(v) => v,
+            Field::Object(inner) => Value::Object(inner.into_map()),
+        }
+    }
+}
+
+/// The rest of a path inside a value set whole.
+fn walk_value<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut current = value;
+    let mut rest = Some(path);
+    while let Some((name, tail)) = rest.map(first_step) {
+        current = current.as_object()?.get(name)?;
+        rest = tail;
+    }
+    Some(current)
+}
+
+fn remove_in_map(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    let mut map = map;
+    let mut rest = path;
+    while let (name, Some(tail)) = first_step(rest) {
+        map = map.get_mut(name)?.as_object_mut()?;
+        rest = tail;
+    }
+    map.shift_remove(rest)
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.root.serialize(serializer)
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, f) in &self.0 {
+            match f {
+                Field::Value(v) => map.serialize_entry(k.as_ref(), v)?,
+                Field::Object(inner) => map.serialize_entry(k.as_ref(), inner)?,
+            }
+        }
+        map.end()
     }
 }
 
@@ -139,23 +322,72 @@ pub fn first_step(path: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Sets `value` at a valid dotted `path` inside `map`. An existing step is found with
-/// one lookup (every field of every event is set by path, and hashing names was a tenth
-/// of a hunt); a missing one is built and inserted, its name copied only then.
-fn set_in(map: &mut Map<String, Value>, path: &str, value: Value) {
-    match first_step(path) {
-        (name, None) => {
-            map.insert(name.to_owned(), value);
-        }
-        (name, Some(tail)) => {
-            if let Some(Value::Object(inner)) = map.get_mut(name) {
-                return set_in(inner, tail, value);
+/// A member name: the schema's common names are borrowed (no copy for the names every
+/// event carries), others copied.
+fn name(step: &str) -> Name {
+    macro_rules! known {
+        ($($n:literal),* $(,)?) => {
+            match step {
+                $($n => Cow::Borrowed($n),)*
+                _ => Cow::Owned(step.to_owned()),
             }
-            let mut inner = Map::with_capacity(NESTED_CAPACITY);
-            set_in(&mut inner, tail, value);
-            map.insert(name.to_owned(), Value::Object(inner));
-        }
+        };
     }
+    // The names the normalizers set on most lines (docs/event-schema.md).
+    known!(
+        "@timestamp",
+        "event",
+        "dataset",
+        "action",
+        "category",
+        "type",
+        "outcome",
+        "original",
+        "kind",
+        "count",
+        "message",
+        "host",
+        "name",
+        "hostname",
+        "process",
+        "pid",
+        "source",
+        "ip",
+        "address",
+        "port",
+        "destination",
+        "user",
+        "valid",
+        "labels",
+        "input",
+        "ssh",
+        "preauth",
+        "method",
+        "address_from_session",
+        "log",
+        "level",
+        "http",
+        "request",
+        "response",
+        "status_code",
+        "body",
+        "bytes",
+        "referrer",
+        "version",
+        "url",
+        "path",
+        "query",
+        "decoded",
+        "user_agent",
+        "ehr",
+        "patient",
+        "id",
+        "sudo",
+        "command",
+        "target",
+        "tty",
+        "pwd",
+    )
 }
 
 /// No empty step and at most [`MAX_PATH_DEPTH`] steps, in one pass over the bytes.
@@ -173,11 +405,6 @@ fn valid_path(path: &str) -> bool {
         }
     }
     step_len > 0 && steps <= MAX_PATH_DEPTH
-}
-
-fn unreachable_empty() -> &'static Map<String, Value> {
-    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(Map::new)
 }
 
 impl From<Event> for Value {
@@ -199,8 +426,8 @@ mod tests {
         assert!(e.set("@timestamp", "2026-12-10T06:55:46Z"));
         assert_eq!(e.get_str("source.ip"), Some("192.0.2.1"));
         assert_eq!(
-            e.as_value(),
-            &json!({"source": {"ip": "192.0.2.1", "port": 22}, "@timestamp": "2026-12-10T06:55:46Z"})
+            e.to_value(),
+            json!({"source": {"ip": "192.0.2.1", "port": 22}, "@timestamp": "2026-12-10T06:55:46Z"})
         );
         assert_eq!(e.get("source.ip.x"), None);
         assert_eq!(e.get("nope"), None);
@@ -211,7 +438,7 @@ mod tests {
         let mut e = Event::new();
         e.set("a", 1);
         assert!(e.set("a.b", 2));
-        assert_eq!(e.as_value(), &json!({"a": {"b": 2}}));
+        assert_eq!(e.to_value(), json!({"a": {"b": 2}}));
         assert!(!e.set("", 1));
         assert!(!e.set("a..b", 1));
         assert!(!e.set("x.".repeat(20).trim_end_matches('.'), 1));
@@ -221,7 +448,7 @@ mod tests {
             assert!(!e.set(bad, 1), "{bad}");
         }
         assert!(e.set(&("x.".repeat(15) + "x"), 1), "16 steps are allowed");
-        assert_eq!(e.as_value()["a"], json!({}));
+        assert_eq!(e.to_value()["a"], json!({}));
     }
 
     #[test]
@@ -235,7 +462,8 @@ mod tests {
         e.set("labels.é.x", "ü");
         assert_eq!(e.get_str("labels.é.x"), Some("ü"));
         assert_eq!(e.get("url.query.a"), None);
-        assert_eq!(e.get("url"), Some(&json!({"query": "a.b"})));
+        assert_eq!(e.get("url"), None, "an object is read through its fields");
+        assert!(e.has("url"));
         assert_eq!(e.remove("labels.é.x"), Some(json!("ü")));
         assert_eq!(e.remove("url.nothing.x"), None);
     }

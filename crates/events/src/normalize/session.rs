@@ -55,14 +55,13 @@ impl SshSessions {
     /// with a process id only; others pass unchanged).
     pub fn observe(&mut self, event: &mut Event) {
         // Each field is read once: this runs on every line of a hunt.
-        let Some(process) = event.get("process").and_then(Value::as_object) else {
-            return;
-        };
-        let program = process.get("name").and_then(Value::as_str);
-        if !program.is_some_and(|p| p.starts_with("sshd")) {
+        if !event
+            .get_str("process.name")
+            .is_some_and(|p| p.starts_with("sshd"))
+        {
             return;
         }
-        let Some(pid) = process.get("pid").and_then(Value::as_u64) else {
+        let Some(pid) = event.get("process.pid").and_then(Value::as_u64) else {
             return;
         };
         let line = Line::of(event);
@@ -112,13 +111,8 @@ struct Line {
 
 impl Line {
     fn of(event: &Event) -> Line {
-        let (action, outcome) = match event.get("event").and_then(Value::as_object) {
-            Some(e) => (
-                e.get("action").and_then(Value::as_str).unwrap_or_default(),
-                e.get("outcome").and_then(Value::as_str),
-            ),
-            None => ("", None),
-        };
+        let action = event.get_str("event.action").unwrap_or_default();
+        let outcome = event.get_str("event.outcome");
         let auth = matches!(
             action,
             "ssh_failed_password" | "ssh_failed_auth" | "ssh_login" | "pam_auth_failure"

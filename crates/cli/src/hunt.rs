@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 use webqx_detect::{Context, Detection, Engine, Level, Options as DetectOptions, RuleSet};
 use webqx_events::normalize::{
-    self, Format, MAX_DOCUMENT_LEN, Options as NormalizeOptions, RejectCounts, SshSessions,
+    self, Event, Format, MAX_DOCUMENT_LEN, Options as NormalizeOptions, RejectCounts, SshSessions,
 };
 
 /// Exit code when something fired at or above `--fail-on`.
@@ -380,14 +380,14 @@ fn run_threaded(
     emit: Option<BufWriter<File>>,
     detector: &mut Detector,
 ) -> ReadReport {
-    let (tx, rx) = mpsc::sync_channel::<Vec<Value>>(BATCHES_IN_FLIGHT);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(BATCHES_IN_FLIGHT);
     // Evaluated batches go back to the reading thread, which allocated their events,
     // to be freed there. Freed on the detecting thread, they contended on glibc's
     // malloc arena locks (a fifth of a 300,000-line run in futex waits, and --threads 2
     // slower than 1); with mimalloc, frees from another thread go through its deferred
     // lists and still cost 30% of the rate (156k against 223k lines/s on 300,000
     // lines). The reader drains them before each send, so few wait.
-    let (done_tx, done_rx) = mpsc::channel::<Vec<Value>>();
+    let (done_tx, done_rx) = mpsc::channel::<Vec<Event>>();
     let options = options.clone();
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || {
@@ -421,7 +421,7 @@ struct Reader {
     input_format: Option<Format>,
     emit: Option<BufWriter<File>>,
     report: ReadReport,
-    batch: Vec<Value>,
+    batch: Vec<Event>,
     /// Events handed on at once.
     batch_size: usize,
 }
@@ -445,7 +445,7 @@ impl Reader {
 
     /// Reads every input; between two files, an empty batch tells the detector that
     /// the next file begins (its clock may start over: `Engine::restart_clock`).
-    fn read_all(&mut self, inputs: Vec<Input>, sink: &mut dyn FnMut(Vec<Value>)) {
+    fn read_all(&mut self, inputs: Vec<Input>, sink: &mut dyn FnMut(Vec<Event>)) {
         for (i, input) in inputs.into_iter().enumerate() {
             if i > 0 {
                 if !self.batch.is_empty() {
@@ -465,7 +465,7 @@ impl Reader {
         }
     }
 
-    fn read_one(&mut self, input: Input, sink: &mut dyn FnMut(Vec<Value>)) -> Result<(), String> {
+    fn read_one(&mut self, input: Input, sink: &mut dyn FnMut(Vec<Event>)) -> Result<(), String> {
         let name = input.name;
         let mut lines = Lines::new(input.source, self.options.max_line_len);
         let head = lines
@@ -493,7 +493,7 @@ impl Reader {
         lines: &mut Lines<R>,
         format: Format,
         file: &mut FileReport,
-        sink: &mut dyn FnMut(Vec<Value>),
+        sink: &mut dyn FnMut(Vec<Event>),
     ) -> io::Result<()> {
         let mut sessions = SshSessions::new();
         while let Some(line) = lines.next_line()? {
@@ -509,7 +509,7 @@ impl Reader {
                 Ok(mut event) => {
                     sessions.observe(&mut event);
                     file.events += 1;
-                    self.push(event.into_value(), sink)?;
+                    self.push(event, sink)?;
                 }
                 Err(rejected) => file.rejected.add(&rejected),
             }
@@ -521,7 +521,7 @@ impl Reader {
         &mut self,
         lines: &mut Lines<R>,
         file: &mut FileReport,
-        sink: &mut dyn FnMut(Vec<Value>),
+        sink: &mut dyn FnMut(Vec<Event>),
     ) -> io::Result<()> {
         let document = lines.rest(MAX_DOCUMENT_LEN + 1)?;
         file.lines = 1;
@@ -529,7 +529,7 @@ impl Reader {
             Ok(events) => {
                 for event in events {
                     file.events += 1;
-                    self.push(event.into_value(), sink)?;
+                    self.push(event, sink)?;
                 }
             }
             Err(rejected) => file.rejected.add(&rejected),
@@ -537,7 +537,7 @@ impl Reader {
         Ok(())
     }
 
-    fn push(&mut self, event: Value, sink: &mut dyn FnMut(Vec<Value>)) -> io::Result<()> {
+    fn push(&mut self, event: Event, sink: &mut dyn FnMut(Vec<Event>)) -> io::Result<()> {
         if let Some(out) = &mut self.emit {
             serde_json::to_writer(&mut *out, &event)?;
             out.write_all(b"\n")?;
@@ -764,7 +764,7 @@ impl Detector {
     /// [`run_threaded`]).
     ///
     /// An empty batch marks the start of the next file ([`Reader::read_all`]).
-    fn take(&mut self, batch: &mut [Value]) {
+    fn take(&mut self, batch: &mut [Event]) {
         if batch.is_empty() {
             self.engine.restart_clock();
         }

@@ -15,7 +15,7 @@ use webqx_events::normalize::redact_event;
 use crate::catalog::RuleInfo;
 use crate::context::{Baseline, Context};
 use crate::error::LoadError;
-use crate::event::{REF_TEXT_FIELD, SchemaEvent, WindowedEvent, lookup};
+use crate::event::{REF_TEXT_FIELD, Record, SchemaEvent, WindowedEvent};
 use crate::mapping::{DATASETS, DatasetSpec, dataset, pipeline_yaml};
 use crate::rules::RuleSet;
 use crate::value_count::{self, ValueCounts};
@@ -282,15 +282,15 @@ impl Engine {
     }
 
     /// Enrich and evaluate one event; suppressions are judged against the clock now.
-    pub fn process(&mut self, event: &mut Value) -> Outcome {
+    pub fn process<R: Record + ?Sized>(&mut self, event: &mut R) -> Outcome {
         self.process_at(event, Utc::now())
     }
 
     /// Like [`Engine::process`] with an explicit "now" for suppression expiry.
-    pub fn process_at(&mut self, event: &mut Value, now: DateTime<Utc>) -> Outcome {
+    pub fn process_at<R: Record + ?Sized>(&mut self, event: &mut R, now: DateTime<Utc>) -> Outcome {
         self.stats.events += 1;
         let mut outcome = Outcome::default();
-        let Some(name) = lookup(event, "event.dataset").and_then(Value::as_str) else {
+        let Some(name) = event.field("event.dataset").and_then(Value::as_str) else {
             self.stats.unrouted += 1;
             return outcome;
         };
@@ -335,8 +335,7 @@ impl Engine {
                     || blocks.contains(&r.header.rule_title))
             })
             .collect();
-        let explained =
-            lookup(event, "ehr.access.explained").and_then(Value::as_bool) == Some(true);
+        let explained = event.field("ehr.access.explained").and_then(Value::as_bool) == Some(true);
         for result in results {
             let detection = to_detection(
                 result,
@@ -351,7 +350,8 @@ impl Engine {
                     rule_id: detection.rule_id,
                     title: detection.title,
                     user_id: user_of(event),
-                    patient_id: lookup(event, "ehr.patient.id")
+                    patient_id: event
+                        .field("ehr.patient.id")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     timestamp: at,
@@ -368,9 +368,10 @@ impl Engine {
         outcome
     }
 
-    fn enrich_ehr(&mut self, event: &mut Value, at: DateTime<Utc>) {
+    fn enrich_ehr<R: Record + ?Sized>(&mut self, event: &mut R, at: DateTime<Utc>) {
         let user = user_of(event);
-        let patient = lookup(event, "ehr.patient.id")
+        let patient = event
+            .field("ehr.patient.id")
             .and_then(Value::as_str)
             .map(str::to_owned);
         let seeded = user
@@ -378,16 +379,7 @@ impl Engine {
             .and_then(|u| self.context.user(u))
             .and_then(|u| u.baseline_daily);
         let ratio = user.as_deref().map(|u| self.baseline.record(u, seeded, at));
-        let Some(root) = event.as_object_mut() else {
-            return;
-        };
-        let ehr = root
-            .entry("ehr")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !ehr.is_object() {
-            *ehr = Value::Object(Map::new());
-        }
-        let Some(ehr) = ehr.as_object_mut() else {
+        let Some(ehr) = event.object_mut("ehr") else {
             return;
         };
         self.context
@@ -402,7 +394,12 @@ impl Engine {
         }
     }
 
-    fn is_suppressed(&self, detection: &Detection, event: &Value, now: DateTime<Utc>) -> bool {
+    fn is_suppressed<R: Record + ?Sized>(
+        &self,
+        detection: &Detection,
+        event: &R,
+        now: DateTime<Utc>,
+    ) -> bool {
         self.suppressions.iter().any(|s| {
             s.expires_at > now
                 && (s.rule_id == "*" || s.rule_id == detection.rule_id)
@@ -410,7 +407,9 @@ impl Engine {
                     .group_fields
                     .iter()
                     .any(|(k, v)| *k == s.field && *v == s.value)
-                    || lookup(event, &s.field).is_some_and(|v| value_text(v) == s.value))
+                    || event
+                        .field(&s.field)
+                        .is_some_and(|v| value_text(v) == s.value))
         })
     }
 }
@@ -652,9 +651,9 @@ pub(crate) fn building_blocks(sub: &SigmaCollection) -> HashSet<String> {
     out
 }
 
-fn to_detection(
+fn to_detection<R: Record + ?Sized>(
     result: EvaluationResult,
-    event: &Value,
+    event: &R,
     at: DateTime<Utc>,
     keep: usize,
     recent: &mut Recent,
@@ -681,7 +680,7 @@ fn to_detection(
             (body.group_key, events)
         }
         ResultBody::Detection(_) if keep > 0 => {
-            let mut copy = event.clone();
+            let mut copy = event.to_json();
             redact_event(&mut copy);
             (Vec::new(), vec![copy])
         }
@@ -732,18 +731,19 @@ fn ref_text(copy: Value) -> Option<String> {
     }
 }
 
-fn default_group(event: &Value) -> String {
+fn default_group<R: Record + ?Sized>(event: &R) -> String {
     for field in ["source.ip", "user.id", "user.name"] {
-        if let Some(v) = lookup(event, field) {
+        if let Some(v) = event.field(field) {
             return format!("{field}={}", value_text(v));
         }
     }
     String::new()
 }
 
-fn user_of(event: &Value) -> Option<String> {
-    lookup(event, "user.id")
-        .or_else(|| lookup(event, "user.name"))
+fn user_of<R: Record + ?Sized>(event: &R) -> Option<String> {
+    event
+        .field("user.id")
+        .or_else(|| event.field("user.name"))
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
@@ -755,8 +755,8 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-fn event_time(event: &Value) -> Option<DateTime<Utc>> {
-    let text = lookup(event, "@timestamp")?.as_str()?;
+fn event_time<R: Record + ?Sized>(event: &R) -> Option<DateTime<Utc>> {
+    let text = event.field("@timestamp")?.as_str()?;
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))

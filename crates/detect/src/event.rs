@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::{Map, Value};
-use webqx_events::normalize::first_step;
+use webqx_events::normalize::{self, Lookup, first_step};
 
 /// Look a dotted path up in a nested JSON object (also accepts a flat dotted key).
 pub fn lookup<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
@@ -60,18 +60,159 @@ fn flat<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
     }
 }
 
+/// An event the engine evaluates: a JSON object (the server's events, tests) or a
+/// normalized [`normalize::Event`] (`hunt`, which never turns its events into
+/// `serde_json` objects: building those was a third of a hunt).
+pub trait Record {
+    /// The value at a dotted path: nested, then a flat dotted member. Objects built
+    /// by `Event::set` are not values (see [`Record::sigma_field`]).
+    fn field(&self, path: &str) -> Option<&Value>;
+
+    /// A field as rsigma sees it, objects included. `None` leaves the question to
+    /// rsigma's own walker over [`Record::to_json`] (arrays on the way).
+    fn sigma_field(&self, path: &str) -> Option<Option<EventValue<'_>>>;
+
+    /// Visits the top-level names; `false` when the event is not an object.
+    fn visit_names(&self, visit: &mut dyn FnMut(&str)) -> bool;
+
+    /// The event as a JSON value, copied.
+    fn to_json(&self) -> Value;
+
+    /// The event as JSON text.
+    fn to_text(&self) -> String;
+
+    /// The event itself when it is JSON already (no copy for rsigma's walker).
+    fn as_json(&self) -> Option<&Value>;
+
+    /// The top-level object `name`, made an object if needed, for enrichment.
+    fn object_mut(&mut self, name: &str) -> Option<&mut Map<String, Value>>;
+}
+
+impl Record for Value {
+    fn field(&self, path: &str) -> Option<&Value> {
+        lookup(self, path)
+    }
+
+    fn sigma_field(&self, path: &str) -> Option<Option<EventValue<'_>>> {
+        if !self.is_object() {
+            return None;
+        }
+        match walk(self, path) {
+            Walk::Found(v) => Some(Some(EventValue::from(v))),
+            Walk::Array => None,
+            Walk::Missing => Some(flat(self, path).map(EventValue::from)),
+        }
+    }
+
+    fn visit_names(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        match self {
+            Value::Object(map) => {
+                map.keys().for_each(|k| visit(k));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        self.clone()
+    }
+
+    fn to_text(&self) -> String {
+        // serde_json::to_string writes straight into a buffer; Display goes through
+        // the formatter, a few percent slower over a whole hunt.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn as_json(&self) -> Option<&Value> {
+        Some(self)
+    }
+
+    fn object_mut(&mut self, name: &str) -> Option<&mut Map<String, Value>> {
+        let root = self.as_object_mut()?;
+        let member = root
+            .entry(name)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !member.is_object() {
+            *member = Value::Object(Map::new());
+        }
+        member.as_object_mut()
+    }
+}
+
+impl Record for normalize::Event {
+    fn field(&self, path: &str) -> Option<&Value> {
+        match self.get(path) {
+            Some(v) => Some(v),
+            None if path.contains('.') => self.member(path),
+            None => None,
+        }
+    }
+
+    fn sigma_field(&self, path: &str) -> Option<Option<EventValue<'_>>> {
+        match self.lookup(path) {
+            Lookup::Value(v) => Some(Some(EventValue::from(v))),
+            Lookup::Object(v) => Some(Some(owned(v))),
+            Lookup::Array => None,
+            Lookup::Missing if path.contains('.') => Some(self.member(path).map(EventValue::from)),
+            Lookup::Missing => Some(None),
+        }
+    }
+
+    fn visit_names(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        self.names().for_each(visit);
+        true
+    }
+
+    fn to_json(&self) -> Value {
+        self.to_value()
+    }
+
+    fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn as_json(&self) -> Option<&Value> {
+        None
+    }
+
+    fn object_mut(&mut self, name: &str) -> Option<&mut Map<String, Value>> {
+        Some(normalize::Event::object_mut(self, name))
+    }
+}
+
+/// A copied JSON value as rsigma's value.
+fn owned(value: Value) -> EventValue<'static> {
+    match value {
+        Value::String(s) => EventValue::Str(Cow::Owned(s)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => EventValue::Int(i),
+            None => EventValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Bool(b) => EventValue::Bool(b),
+        Value::Null => EventValue::Null,
+        Value::Array(items) => EventValue::Array(items.into_iter().map(owned).collect()),
+        Value::Object(map) => EventValue::Map(
+            map.into_iter()
+                .map(|(k, v)| (Cow::Owned(k), owned(v)))
+                .collect(),
+        ),
+    }
+}
+
 /// A borrowed schema event plus the fields keyword searches may read.
-pub(crate) struct SchemaEvent<'a> {
-    json: JsonEvent<'a>,
-    value: &'a Value,
+pub(crate) struct SchemaEvent<'a, R: Record + ?Sized> {
+    record: &'a R,
+    /// The event as JSON for rsigma's own walker, made when a path needs it.
+    json: OnceCell<Value>,
     keyword_fields: &'static [&'static str],
 }
 
-impl<'a> SchemaEvent<'a> {
-    pub(crate) fn new(value: &'a Value, keyword_fields: &'static [&'static str]) -> Self {
+impl<'a, R: Record + ?Sized> SchemaEvent<'a, R> {
+    pub(crate) fn new(record: &'a R, keyword_fields: &'static [&'static str]) -> Self {
         Self {
-            json: JsonEvent::borrow(value),
-            value,
+            record,
+            json: OnceCell::new(),
             keyword_fields,
         }
     }
@@ -79,23 +220,30 @@ impl<'a> SchemaEvent<'a> {
     fn keyword_values(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.keyword_fields
             .iter()
-            .filter_map(|f| lookup(self.value, f))
+            .filter_map(|f| self.record.field(f))
             .filter_map(Value::as_str)
+    }
+
+    /// rsigma's walker over the event's JSON.
+    fn json(&self) -> JsonEvent<'_> {
+        match self.record.as_json() {
+            Some(v) => JsonEvent::borrow(v),
+            None => JsonEvent::borrow(self.json.get_or_init(|| self.record.to_json())),
+        }
     }
 }
 
-impl Event for SchemaEvent<'_> {
+impl<R: Record + ?Sized> Event for SchemaEvent<'_, R> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         // Plain dotted paths through objects are walked here without parsing the path
         // into steps; indexes, escapes and arrays on the way go to rsigma's walker,
         // which gives the same answer for the plain case.
-        if path.bytes().any(|b| b == b'[' || b == b'\\') || !self.value.is_object() {
-            return self.json.get_field(path);
+        if path.bytes().any(|b| b == b'[' || b == b'\\') {
+            return self.json().get_field(path).map(|v| owned(v.to_json()));
         }
-        match walk(self.value, path) {
-            Walk::Found(v) => Some(EventValue::from(v)),
-            Walk::Array => self.json.get_field(path),
-            Walk::Missing => flat(self.value, path).map(EventValue::from),
+        match self.record.sigma_field(path) {
+            Some(found) => found,
+            None => self.json().get_field(path).map(|v| owned(v.to_json())),
         }
     }
 
@@ -112,11 +260,18 @@ impl Event for SchemaEvent<'_> {
     }
 
     fn to_json(&self) -> Value {
-        self.value.clone()
+        self.record.to_json()
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        self.json.top_level_keys()
+        let mut keys = Vec::new();
+        self.record
+            .visit_names(&mut |k| keys.push(Cow::Owned(k.to_owned())))
+            .then_some(keys)
+    }
+
+    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        self.record.visit_names(visit)
     }
 }
 
@@ -131,8 +286,8 @@ impl Event for SchemaEvent<'_> {
 /// for one serialization per event and no compression. The engine turns the texts
 /// back into events when a correlation fires. Every other question goes to the
 /// schema view.
-pub(crate) struct WindowedEvent<'v, 'a> {
-    view: &'v SchemaEvent<'a>,
+pub(crate) struct WindowedEvent<'v, 'a, R: Record + ?Sized> {
+    view: &'v SchemaEvent<'a, R>,
     text: OnceCell<Arc<str>>,
     /// Whether windows keep the event (its text); without, a reference has no id.
     keep: bool,
@@ -141,8 +296,8 @@ pub(crate) struct WindowedEvent<'v, 'a> {
 /// The field of [`WindowedEvent::to_json`] that rsigma reads as the reference id.
 pub(crate) const REF_TEXT_FIELD: &str = "id";
 
-impl<'v, 'a> WindowedEvent<'v, 'a> {
-    pub(crate) fn new(view: &'v SchemaEvent<'a>, keep: bool) -> Self {
+impl<'v, 'a, R: Record + ?Sized> WindowedEvent<'v, 'a, R> {
+    pub(crate) fn new(view: &'v SchemaEvent<'a, R>, keep: bool) -> Self {
         Self {
             view,
             text: OnceCell::new(),
@@ -151,23 +306,21 @@ impl<'v, 'a> WindowedEvent<'v, 'a> {
     }
 }
 
-impl WindowedEvent<'_, '_> {
+impl<R: Record + ?Sized> WindowedEvent<'_, '_, R> {
     /// The event's JSON text, written once however many windows keep it; `None` when
     /// windows keep no events.
     pub(crate) fn text(&self) -> Option<Arc<str>> {
         if !self.keep {
             return None;
         }
-        // serde_json::to_string writes straight into a buffer; Display goes through
-        // the formatter, a few percent slower over a whole hunt.
         let text = self
             .text
-            .get_or_init(|| Arc::from(serde_json::to_string(self.view.value).unwrap_or_default()));
+            .get_or_init(|| Arc::from(self.view.record.to_text()));
         Some(Arc::clone(text))
     }
 }
 
-impl Event for WindowedEvent<'_, '_> {
+impl<R: Record + ?Sized> Event for WindowedEvent<'_, '_, R> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         self.view.get_field(path)
     }
@@ -241,7 +394,7 @@ mod tests {
         });
         let view = SchemaEvent::new(&event, &[]);
         let ours = |path: &str| view.get_field(path).map(|v| format!("{v:?}"));
-        let theirs = |path: &str| view.json.get_field(path).map(|v| format!("{v:?}"));
+        let theirs = |path: &str| view.json().get_field(path).map(|v| format!("{v:?}"));
         for path in [
             "source.ip",
             "user.name",
@@ -257,5 +410,65 @@ mod tests {
         assert!(ours("source.ip").is_some());
         assert!(ours("user.name").is_some());
         assert!(ours("items[1].id").is_some());
+    }
+
+    #[test]
+    fn a_normalized_event_answers_as_its_json_does() {
+        let json = json!({
+            "source": {"ip": "192.0.2.1", "geo": {"country": "NL"}},
+            "user.name": "flat",
+            "items": [{"id": "x"}, {"id": "y"}],
+            "n": 7,
+            "nothing": null,
+        });
+        let Value::Object(map) = json.clone() else {
+            unreachable!()
+        };
+        let mut event = normalize::Event::from_map(map);
+        // Fields set by path become objects of the event's own (not JSON values).
+        event.set("host.name", "h");
+        event.set("host.os.family", "linux");
+        let json = event.to_value();
+        let as_event = SchemaEvent::new(&event, &["host.name", "user.name"]);
+        let as_json = SchemaEvent::new(&json, &["host.name", "user.name"]);
+        for path in [
+            "source.ip",
+            "source",
+            "source.geo.country",
+            "user.name",
+            "n",
+            "nothing",
+            "items",
+            "items[1].id",
+            "items.id",
+            "host",
+            "host.os",
+            "host.name",
+            "source.port",
+            "n.x",
+            "absent",
+        ] {
+            assert_eq!(
+                as_event.get_field(path).map(|v| v.to_json()),
+                as_json.get_field(path).map(|v| v.to_json()),
+                "{path}"
+            );
+        }
+        assert!(
+            as_event.get_field("user.name").is_some(),
+            "flat dotted member"
+        );
+        assert!(
+            as_event.get_field("host.os").is_some(),
+            "an object built by set"
+        );
+        assert_eq!(as_event.all_string_values(), as_json.all_string_values());
+        let names = |view: &dyn Event| {
+            let mut names = Vec::new();
+            view.visit_top_level_keys(&mut |k| names.push(k.to_owned()));
+            names
+        };
+        assert_eq!(names(&as_event), names(&as_json));
+        assert_eq!(Record::to_text(&event), Record::to_text(&json));
     }
 }

@@ -129,10 +129,104 @@ impl Event {
         }
     }
 
+    /// What a dotted path leads to, objects included (for rule engines, which may
+    /// match an object or ask whether it exists).
+    pub fn lookup(&self, path: &str) -> Lookup<'_> {
+        let mut fields = &self.root;
+        let mut rest = path;
+        loop {
+            let (name, tail) = first_step(rest);
+            let Some(field) = fields.get(name) else {
+                return Lookup::Missing;
+            };
+            match (field, tail) {
+                (Field::Object(inner), Some(tail)) => {
+                    fields = inner;
+                    rest = tail;
+                }
+                (Field::Object(inner), None) => {
+                    return Lookup::Object(Value::Object(inner.to_map()));
+                }
+                (Field::Value(v), None) => return Lookup::Value(v),
+                (Field::Value(v), Some(tail)) => return lookup_value(v, tail),
+            }
+        }
+    }
+
+    /// The top-level member named `name` exactly (dots and all: generic JSON input
+    /// may send `{"source.ip": …}`), when it is a value.
+    pub fn member(&self, name: &str) -> Option<&Value> {
+        match self.root.get(name)? {
+            Field::Value(v) => Some(v),
+            Field::Object(_) => None,
+        }
+    }
+
+    /// The top-level names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.root.0.iter().map(|(k, _)| k.as_ref())
+    }
+
+    /// The top-level member `name` as a JSON object to change in place (made one if
+    /// it is missing or holds something else; its position is kept).
+    pub fn object_mut(&mut self, name: &str) -> &mut Map<String, Value> {
+        let i = match self.root.position(name) {
+            Some(i) => i,
+            None => {
+                self.root
+                    .0
+                    .push((self::name(name), Field::Value(Value::Object(Map::new()))));
+                self.root.0.len() - 1
+            }
+        };
+        let slot = &mut self.root.0[i].1;
+        let map = match std::mem::replace(slot, Field::Value(Value::Null)) {
+            Field::Object(inner) => inner.into_map(),
+            Field::Value(Value::Object(map)) => map,
+            Field::Value(_) => Map::new(),
+        };
+        *slot = Field::Value(Value::Object(map));
+        match slot {
+            Field::Value(Value::Object(map)) => map,
+            _ => unreachable!("made an object just above"),
+        }
+    }
+
     /// Removes and returns the value at a dotted path (empty parents are kept).
     pub fn remove(&mut self, path: &str) -> Option<Value> {
         self.root.remove(path)
     }
+}
+
+/// What [`Event::lookup`] found at a path.
+#[derive(Debug, PartialEq)]
+pub enum Lookup<'a> {
+    /// A value: a leaf, or an object set whole.
+    Value(&'a Value),
+    /// An object built by [`Event::set`], copied into a JSON object.
+    Object(Value),
+    Missing,
+    /// A step on the way holds an array (which element is meant is the caller's
+    /// question).
+    Array,
+}
+
+/// The rest of a path inside a value set whole, telling arrays on the way apart.
+fn lookup_value<'a>(value: &'a Value, path: &str) -> Lookup<'a> {
+    let mut current = value;
+    let mut rest = Some(path);
+    while let Some((name, tail)) = rest.map(first_step) {
+        current = match current {
+            Value::Object(map) => match map.get(name) {
+                Some(v) => v,
+                None => return Lookup::Missing,
+            },
+            Value::Array(_) => return Lookup::Array,
+            _ => return Lookup::Missing,
+        };
+        rest = tail;
+    }
+    Lookup::Value(current)
 }
 
 /// What a path leads to.

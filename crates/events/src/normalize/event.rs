@@ -289,7 +289,13 @@ impl Fields {
                     let i = match fields.position(name) {
                         Some(i) => i,
                         None => {
-                            let inner = Fields(Vec::with_capacity(NESTED_CAPACITY));
+                            // `event` holds twice as many fields as the others.
+                            let room = if name == "event" {
+                                2 * NESTED_CAPACITY
+                            } else {
+                                NESTED_CAPACITY
+                            };
+                            let inner = Fields(Vec::with_capacity(room));
                             fields.0.push((self::name(name), Field::Object(inner)));
                             fields.0.len() - 1
                         }

@@ -9,6 +9,7 @@
 //! they were first set.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -34,9 +35,24 @@ pub struct Event {
     root: Fields,
 }
 
-/// An object's members in the order they were first set.
+/// An object's members in the order they were first set. Names are found by
+/// comparison while the object is small (an event's objects hold a few to a dozen);
+/// from [`INDEX_FROM`] members on, an index finds them, so that an object of thousands
+/// of members (a wide JSON line or document) is not searched member by member for
+/// each one it gains.
 #[derive(Debug, Clone, Default)]
-struct Fields(Vec<(Name, Field)>);
+struct Fields {
+    list: Vec<(Name, Field)>,
+    /// Boxed: most objects have none, and a small object stays small.
+    index: Option<Box<Index>>,
+}
+
+/// Member names to positions.
+#[derive(Debug, Clone, Default)]
+struct Index(HashMap<String, usize>);
+
+/// Members from which an object keeps an index of its names.
+const INDEX_FROM: usize = 24;
 
 /// A member name: the schema's names are not copied (see [`name`]).
 type Name = Cow<'static, str>;
@@ -64,7 +80,7 @@ impl Event {
     /// An empty event.
     pub fn new() -> Event {
         Event {
-            root: Fields(Vec::with_capacity(ROOT_CAPACITY)),
+            root: Fields::with_capacity(ROOT_CAPACITY),
         }
     }
 
@@ -164,7 +180,7 @@ impl Event {
 
     /// The top-level names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.root.0.iter().map(|(k, _)| k.as_ref())
+        self.root.list.iter().map(|(k, _)| k.as_ref())
     }
 
     /// The top-level member `name` as a JSON object to change in place (made one if
@@ -172,14 +188,11 @@ impl Event {
     pub fn object_mut(&mut self, name: &str) -> &mut Map<String, Value> {
         let i = match self.root.position(name) {
             Some(i) => i,
-            None => {
-                self.root
-                    .0
-                    .push((self::name(name), Field::Value(Value::Object(Map::new()))));
-                self.root.0.len() - 1
-            }
+            None => self
+                .root
+                .push(self::name(name), Field::Value(Value::Object(Map::new()))),
         };
-        let slot = &mut self.root.0[i].1;
+        let slot = &mut self.root.list[i].1;
         let map = match std::mem::replace(slot, Field::Value(Value::Null)) {
             Field::Object(inner) => inner.into_map(),
             Field::Value(Value::Object(map)) => map,
@@ -236,23 +249,78 @@ enum Found<'a> {
 }
 
 impl Fields {
+    fn with_capacity(capacity: usize) -> Fields {
+        Fields {
+            list: Vec::with_capacity(capacity),
+            index: None,
+        }
+    }
+
     fn from_map(map: Map<String, Value>) -> Fields {
-        Fields(
-            map.into_iter()
+        let mut fields = Fields {
+            list: map
+                .into_iter()
                 .map(|(k, v)| (Cow::Owned(k), Field::Value(v)))
                 .collect(),
-        )
+            index: None,
+        };
+        fields.reindex();
+        fields
     }
 
+    /// Builds the index when the object is large enough to need one.
+    #[cold]
+    fn reindex(&mut self) {
+        self.index = (self.list.len() >= INDEX_FROM).then(|| {
+            Box::new(Index(
+                self.list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.to_string(), i))
+                    .collect(),
+            ))
+        });
+    }
+
+    #[inline(always)]
     fn position(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| k.as_ref() == name)
+        match &self.index {
+            Some(index) => index.0.get(name).copied(),
+            None => self.list.iter().position(|(k, _)| k.as_ref() == name),
+        }
     }
 
+    #[inline(always)]
     fn get(&self, name: &str) -> Option<&Field> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_ref() == name)
-            .map(|(_, f)| f)
+        self.position(name).map(|i| &self.list[i].1)
+    }
+
+    /// Appends a member (whose name is not there yet); its position.
+    #[inline(always)]
+    fn push(&mut self, name: Name, field: Field) -> usize {
+        let i = self.list.len();
+        match &mut self.index {
+            Some(index) => {
+                index.0.insert(name.to_string(), i);
+                self.list.push((name, field));
+            }
+            None => {
+                self.list.push((name, field));
+                if self.list.len() >= INDEX_FROM {
+                    self.reindex();
+                }
+            }
+        }
+        i
+    }
+
+    /// Removes the member at `i`, keeping the others' order.
+    fn remove_at(&mut self, i: usize) -> Field {
+        let (_, field) = self.list.remove(i);
+        if self.index.is_some() {
+            self.reindex();
+        }
+        field
     }
 
     fn find(&self, path: &str) -> Option<Found<'_>> {
@@ -280,8 +348,10 @@ impl Fields {
             match first_step(rest) {
                 (name, None) => {
                     match fields.position(name) {
-                        Some(i) => fields.0[i].1 = Field::Value(value),
-                        None => fields.0.push((self::name(name), Field::Value(value))),
+                        Some(i) => fields.list[i].1 = Field::Value(value),
+                        None => {
+                            fields.push(self::name(name), Field::Value(value));
+                        }
                     }
                     return;
                 }
@@ -295,18 +365,17 @@ impl Fields {
                             } else {
                                 NESTED_CAPACITY
                             };
-                            let inner = Fields(Vec::with_capacity(room));
-                            fields.0.push((self::name(name), Field::Object(inner)));
-                            fields.0.len() - 1
+                            fields
+                                .push(self::name(name), Field::Object(Fields::with_capacity(room)))
                         }
                     };
-                    let slot = &mut fields.0[i].1;
+                    let slot = &mut fields.list[i].1;
                     if let Field::Value(v) = slot {
                         // An object set whole becomes fields (its order kept); any
                         // other value on the way is replaced by an object.
                         *slot = Field::Object(match v.take() {
                             Value::Object(map) => Fields::from_map(map),
-                            _ => Fields(Vec::with_capacity(NESTED_CAPACITY)),
+                            _ => Fields::with_capacity(NESTED_CAPACITY),
                         });
                     }
                     let Field::Object(inner) = slot else {
@@ -326,11 +395,11 @@ impl Fields {
             match first_step(rest) {
                 (name, None) => {
                     let i = fields.position(name)?;
-                    return Some(fields.0.remove(i).1.into_value());
+                    return Some(fields.remove_at(i).into_value());
                 }
                 (name, Some(tail)) => {
                     let i = fields.position(name)?;
-                    match &mut fields.0[i].1 {
+                    match &mut fields.list[i].1 {
                         Field::Object(inner) => fields = inner,
                         Field::Value(Value::Object(map)) => return remove_in_map(map, tail),
                         Field::Value(_) => return None,
@@ -342,8 +411,8 @@ impl Fields {
     }
 
     fn to_map(&self) -> Map<String, Value> {
-        let mut map = Map::with_capacity(self.0.len());
-        for (k, f) in &self.0 {
+        let mut map = Map::with_capacity(self.list.len());
+        for (k, f) in &self.list {
             let v = match f {
                 Field::Value(v) => v.clone(),
                 Field::Object(inner) => Value::Object(inner.to_map()),
@@ -354,8 +423,8 @@ impl Fields {
     }
 
     fn into_map(self) -> Map<String, Value> {
-        let mut map = Map::with_capacity(self.0.len());
-        for (k, f) in self.0 {
+        let mut map = Map::with_capacity(self.list.len());
+        for (k, f) in self.list {
             map.insert(k.into_owned(), f.into_value());
         }
         map
@@ -400,8 +469,8 @@ impl Serialize for Event {
 
 impl Serialize for Fields {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (k, f) in &self.0 {
+        let mut map = serializer.serialize_map(Some(self.list.len()))?;
+        for (k, f) in &self.list {
             match f {
                 Field::Value(v) => map.serialize_entry(k.as_ref(), v)?,
                 Field::Object(inner) => map.serialize_entry(k.as_ref(), inner)?,

@@ -500,37 +500,58 @@ fn read(file: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(file).map_err(|e| Failure::local(format!("cannot read {}: {e}", file.display())))
 }
 
-/// The results: every item answered, and after a failure the items not sent.
-fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
+/// The results as one JSON document: every item answered, and after a failure the
+/// items not sent.
+fn report_json(entries: &[Entry], outcomes: &Outcomes) -> Value {
     let (accepted, rejected) = outcomes.counts();
     let not_sent = outcomes.0.iter().filter(|o| o.is_none()).count();
-    if g.json {
-        let results: Vec<Value> = entries
-            .iter()
-            .zip(&outcomes.0)
-            .map(|(entry, outcome)| {
-                let mut r = match entry.at {
-                    Origin::Line(n) => json!({"line": n}),
-                    Origin::Element(n) => json!({"item": n}),
-                };
-                match outcome {
-                    Some(Outcome::Accepted) => r["status"] = json!("accepted"),
-                    Some(Outcome::Rejected(reason) | Outcome::Busy(reason)) => {
-                        r["status"] = json!("rejected");
-                        r["reason"] = json!(reason);
-                    }
-                    None => r["status"] = json!("not_sent"),
+    let results: Vec<Value> = entries
+        .iter()
+        .zip(&outcomes.0)
+        .map(|(entry, outcome)| {
+            let mut r = match entry.at {
+                Origin::Line(n) => json!({"line": n}),
+                Origin::Element(n) => json!({"item": n}),
+            };
+            match outcome {
+                Some(Outcome::Accepted) => r["status"] = json!("accepted"),
+                Some(Outcome::Rejected(reason) | Outcome::Busy(reason)) => {
+                    r["status"] = json!("rejected");
+                    r["reason"] = json!(reason);
                 }
-                r
-            })
-            .collect();
-        let mut doc = json!({"accepted": accepted, "rejected": rejected, "results": results});
-        if not_sent > 0 {
-            doc["not_sent"] = json!(not_sent);
-        }
-        print_json(&doc);
+                None => r["status"] = json!("not_sent"),
+            }
+            r
+        })
+        .collect();
+    let mut doc = json!({"accepted": accepted, "rejected": rejected, "results": results});
+    if not_sent > 0 {
+        doc["not_sent"] = json!(not_sent);
+    }
+    doc
+}
+
+/// With `--json`, a send that failed part-way prints one document: the results so far
+/// (`report`) with the failure as `error` (the server's problem document, or the
+/// message) and the whole message as `detail`. It becomes the failure's problem
+/// document, which is what `--json` prints for a failure.
+fn with_report(failure: &mut Failure, mut report: Value) {
+    report["error"] = failure
+        .problem
+        .take()
+        .unwrap_or_else(|| json!({"detail": failure.message}));
+    report["detail"] = json!(failure.message);
+    failure.problem = Some(report);
+}
+
+/// The results: every item answered, and after a failure the items not sent.
+fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
+    if g.json {
+        print_json(&report_json(entries, outcomes));
         return;
     }
+    let (accepted, rejected) = outcomes.counts();
+    let not_sent = outcomes.0.iter().filter(|o| o.is_none()).count();
     if not_sent > 0 {
         println!("{accepted} accepted, {rejected} rejected, {not_sent} not sent");
     } else {
@@ -574,7 +595,7 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
             .collect();
         let first = unsent.first().copied().unwrap_or(0);
         let at = items.entries.get(first).map_or(Origin::Line(0), |e| e.at);
-        if items.answered_to > 0 {
+        if items.answered_to > 0 && !g.json {
             report(g, &items.entries, &outcomes);
         }
         let the_rest = first >= items.answered_to;
@@ -591,6 +612,9 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> Result<i32, Failure> {
                 unsent.len()
             )
         };
+        if g.json && items.answered_to > 0 {
+            with_report(&mut failure, report_json(&items.entries, &outcomes));
+        }
         return Err(failure);
     }
     report(g, &items.entries, &outcomes);
@@ -620,6 +644,33 @@ mod tests {
 
     fn origins(items: &Items) -> Vec<Origin> {
         items.entries.iter().map(|e| e.at).collect()
+    }
+
+    #[test]
+    fn a_failed_send_reports_in_one_json_document() {
+        let items = items(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        let outcomes = Outcomes(vec![
+            Some(Outcome::Accepted),
+            Some(Outcome::Rejected("not an event".into())),
+            None,
+        ]);
+        let mut failure = Failure::new(crate::exit::Exit::Server, "the server failed");
+        failure.problem = Some(json!({"status": 503, "title": "Service Unavailable"}));
+        with_report(&mut failure, report_json(&items.entries, &outcomes));
+        let doc = failure.problem.expect("one document");
+        assert_eq!(doc["accepted"], 1);
+        assert_eq!(doc["rejected"], 1);
+        assert_eq!(doc["not_sent"], 1);
+        assert_eq!(doc["results"][2], json!({"line": 3, "status": "not_sent"}));
+        assert_eq!(doc["error"]["status"], 503);
+        assert_eq!(doc["detail"], "the server failed");
+
+        let mut local = Failure::new(crate::exit::Exit::Connect, "cannot connect");
+        with_report(&mut local, report_json(&items.entries, &outcomes));
+        assert_eq!(
+            local.problem.expect("one document")["error"],
+            json!({"detail": "cannot connect"})
+        );
     }
 
     #[test]

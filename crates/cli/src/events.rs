@@ -303,6 +303,20 @@ impl Batch {
     }
 }
 
+/// Why one item the server refused as too large on its own cannot be sent: the
+/// server's message tells a batch to split, which one item cannot.
+fn too_large_alone(problem: &Value, sent_bytes: usize, message: String) -> String {
+    let kind = problem["type"].as_str().unwrap_or_default();
+    match problem["limit"].as_u64() {
+        Some(limit) if kind.ends_with("/body-too-large") => format!(
+            "this item alone is {} bytes, over the server's limit of {limit} bytes \
+             (server.max_body_bytes): it cannot be sent",
+            sent_bytes.saturating_sub(1)
+        ),
+        _ => message,
+    }
+}
+
 /// What the server (or this command) made of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
@@ -433,7 +447,9 @@ async fn send_all(
                 let problem = f.problem.clone().unwrap_or_default();
                 if !batch.shrink(&problem, picked.len(), sent_bytes) {
                     if let Some(slot) = outcomes.0.get_mut(first) {
-                        *slot = Some(Outcome::Rejected(f.message));
+                        *slot = Some(Outcome::Rejected(too_large_alone(
+                            &problem, sent_bytes, f.message,
+                        )));
                     }
                     items.forget(first);
                     from = first + 1;
@@ -644,6 +660,23 @@ mod tests {
 
     fn origins(items: &Items) -> Vec<Origin> {
         items.entries.iter().map(|e| e.at).collect()
+    }
+
+    #[test]
+    fn one_item_over_the_body_limit_is_not_told_to_split() {
+        let problem = json!({
+            "type": "https://webqx.dev/problems/body-too-large",
+            "status": 413,
+            "limit": 1024,
+        });
+        let why = too_large_alone(&problem, 2049, "split it into smaller batches".into());
+        assert_eq!(
+            why,
+            "this item alone is 2048 bytes, over the server's limit of 1024 bytes \
+             (server.max_body_bytes): it cannot be sent"
+        );
+        let other = json!({"type": "https://webqx.dev/problems/too-many-items", "limit": 1});
+        assert_eq!(too_large_alone(&other, 10, "as given".into()), "as given");
     }
 
     #[test]

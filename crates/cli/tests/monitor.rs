@@ -940,15 +940,24 @@ async fn events_send_batches_to_the_servers_limits_and_names_lines() {
         "Dec 10 10:00:00 gw sshd[7]: Failed password for root from 203.0.113.5 port 4022 ssh2\n",
     );
     file.push_str("bin\u{0}\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}ary\n");
+    // One item over the body limit by itself: no batch can hold it.
+    let mut huge = failure("huge");
+    huge["pad"] = json!("h".repeat(70_000));
+    file.push_str(&format!("{huge}\n"));
     let path = dir.path().join("mixed.log");
     std::fs::write(&path, &file).unwrap();
 
     let out = server.cli(&["events", "send", path.to_str().unwrap()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(text.contains("13 accepted, 2 rejected"), "{text}");
+    assert!(text.contains("13 accepted, 3 rejected"), "{text}");
     assert!(text.contains("  line 14: not a JSON object"), "{text}");
     assert!(text.contains("  line 16: the line is binary"), "{text}");
+    assert!(
+        text.contains("  line 17: this item alone is ")
+            && text.contains("over the server's limit of 65536 bytes"),
+        "{text}"
+    );
     let alerts = http
         .wait_alerts("every batched line's alert", |a| {
             (0..12).all(|i| by_key(a, &format!("batch{i}")).is_some())

@@ -290,7 +290,8 @@ impl Engine {
     pub fn process_at<R: Record + ?Sized>(&mut self, event: &mut R, now: DateTime<Utc>) -> Outcome {
         self.stats.events += 1;
         let mut outcome = Outcome::default();
-        let Some(name) = event.field("event.dataset").and_then(Value::as_str) else {
+        let named = event.field("event.dataset");
+        let Some(name) = named.as_deref().and_then(Value::as_str) else {
             self.stats.unrouted += 1;
             return outcome;
         };
@@ -335,7 +336,11 @@ impl Engine {
                     || blocks.contains(&r.header.rule_title))
             })
             .collect();
-        let explained = event.field("ehr.access.explained").and_then(Value::as_bool) == Some(true);
+        let explained = event
+            .field("ehr.access.explained")
+            .as_deref()
+            .and_then(Value::as_bool)
+            == Some(true);
         for result in results {
             let detection = to_detection(
                 result,
@@ -352,6 +357,7 @@ impl Engine {
                     user_id: user_of(event),
                     patient_id: event
                         .field("ehr.patient.id")
+                        .as_deref()
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     timestamp: at,
@@ -372,6 +378,7 @@ impl Engine {
         let user = user_of(event);
         let patient = event
             .field("ehr.patient.id")
+            .as_deref()
             .and_then(Value::as_str)
             .map(str::to_owned);
         let seeded = user
@@ -409,7 +416,7 @@ impl Engine {
                     .any(|(k, v)| *k == s.field && *v == s.value)
                     || event
                         .field(&s.field)
-                        .is_some_and(|v| value_text(v) == s.value))
+                        .is_some_and(|v| value_text(&v) == s.value))
         })
     }
 }
@@ -734,7 +741,7 @@ fn ref_text(copy: Value) -> Option<String> {
 fn default_group<R: Record + ?Sized>(event: &R) -> String {
     for field in ["source.ip", "user.id", "user.name"] {
         if let Some(v) = event.field(field) {
-            return format!("{field}={}", value_text(v));
+            return format!("{field}={}", value_text(&v));
         }
     }
     String::new()
@@ -744,6 +751,7 @@ fn user_of<R: Record + ?Sized>(event: &R) -> Option<String> {
     event
         .field("user.id")
         .or_else(|| event.field("user.name"))
+        .as_deref()
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
@@ -756,7 +764,8 @@ fn value_text(v: &Value) -> String {
 }
 
 fn event_time<R: Record + ?Sized>(event: &R) -> Option<DateTime<Utc>> {
-    let text = event.field("@timestamp")?.as_str()?;
+    let time = event.field("@timestamp")?;
+    let text = time.as_str()?;
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))

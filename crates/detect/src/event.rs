@@ -64,9 +64,9 @@ fn flat<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
 /// normalized [`normalize::Event`] (`hunt`, which never turns its events into
 /// `serde_json` objects: building those was a third of a hunt).
 pub trait Record {
-    /// The value at a dotted path: nested, then a flat dotted member. Objects built
-    /// by `Event::set` are not values (see [`Record::sigma_field`]).
-    fn field(&self, path: &str) -> Option<&Value>;
+    /// The value at a dotted path: nested, then a flat dotted member (an object built
+    /// by `Event::set` comes copied).
+    fn field(&self, path: &str) -> Option<Cow<'_, Value>>;
 
     /// A field as rsigma sees it, objects included. `None` leaves the question to
     /// rsigma's own walker over [`Record::to_json`] (arrays on the way).
@@ -89,8 +89,8 @@ pub trait Record {
 }
 
 impl Record for Value {
-    fn field(&self, path: &str) -> Option<&Value> {
-        lookup(self, path)
+    fn field(&self, path: &str) -> Option<Cow<'_, Value>> {
+        lookup(self, path).map(Cow::Borrowed)
     }
 
     fn sigma_field(&self, path: &str) -> Option<Option<EventValue<'_>>> {
@@ -141,11 +141,16 @@ impl Record for Value {
 }
 
 impl Record for normalize::Event {
-    fn field(&self, path: &str) -> Option<&Value> {
-        match self.get(path) {
-            Some(v) => Some(v),
-            None if path.contains('.') => self.member(path),
-            None => None,
+    fn field(&self, path: &str) -> Option<Cow<'_, Value>> {
+        // As `lookup` reads a JSON value: the nested walk (objects included), then,
+        // when it finds nothing or meets an array, a flat dotted member.
+        match self.lookup(path) {
+            Lookup::Value(v) => Some(Cow::Borrowed(v)),
+            Lookup::Object(v) => Some(Cow::Owned(v)),
+            Lookup::Missing | Lookup::Array if path.contains('.') => {
+                self.member(path).map(Cow::Borrowed)
+            }
+            Lookup::Missing | Lookup::Array => None,
         }
     }
 
@@ -220,8 +225,11 @@ impl<'a, R: Record + ?Sized> SchemaEvent<'a, R> {
     fn keyword_values(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.keyword_fields
             .iter()
-            .filter_map(|f| self.record.field(f))
-            .filter_map(Value::as_str)
+            .filter_map(|f| match self.record.field(f)? {
+                Cow::Borrowed(v) => v.as_str(),
+                // An object is no keyword text.
+                Cow::Owned(_) => None,
+            })
     }
 
     /// rsigma's walker over the event's JSON.

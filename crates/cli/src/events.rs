@@ -34,7 +34,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use webqx_events::normalize::{self, Format, Options, SshSessions};
+use webqx_events::normalize::{self, Format, Options, SshSessions, Years};
 
 /// Most bytes in one request body (the server's default `server.max_body_bytes` is
 /// 32 MiB; smaller requests keep each answer quick).
@@ -119,6 +119,9 @@ struct Items {
     /// Links the lines of one sshd connection; fed in file order, since items are
     /// first sent in file order.
     sessions: SshSessions,
+    /// The year of BSD timestamps: the first line's from the clock, then following
+    /// the file across New Year (lines are normalized in file order).
+    years: Years,
     /// One past the last item the server has answered (in any round).
     answered_to: usize,
 }
@@ -144,6 +147,7 @@ impl Items {
             entries,
             options: Options::default(),
             sessions: SshSessions::new(),
+            years: Years::archive(None),
             answered_to: 0,
         }
     }
@@ -156,6 +160,9 @@ impl Items {
         };
         if let Payload::Line(range) = &entry.payload {
             let line = self.bytes.get(range.clone()).unwrap_or_default();
+            self.options.year =
+                self.years
+                    .year_for(line, self.options.utc_offset(), self.options.year);
             let made = normalize::normalize_line(line, Format::Auto, &self.options)
                 .map(|mut event| {
                     self.sessions.observe(&mut event);

@@ -25,6 +25,7 @@ use std::time::Instant;
 use webqx_detect::{Context, Detection, Engine, Level, Options as DetectOptions, RuleSet};
 use webqx_events::normalize::{
     self, Event, Format, MAX_DOCUMENT_LEN, Options as NormalizeOptions, RejectCounts, SshSessions,
+    Years,
 };
 
 /// Exit code when something fired at or above `--fail-on`.
@@ -88,8 +89,9 @@ pub struct HuntArgs {
     /// Lowest severity reported.
     #[arg(long, default_value = "informational", value_name = "LEVEL")]
     pub min_level: String,
-    /// The year of BSD syslog timestamps, which have none (default: this year; 1970 to
-    /// 9999).
+    /// The year of each file's first BSD syslog timestamp, which has none (default: the
+    /// year that does not put it in the future; 1970 to 9999). Later lines follow the
+    /// file: December to January begins the next year.
     #[arg(long, value_name = "YYYY", value_parser = clap::value_parser!(i32).range(1970..=9999))]
     pub year: Option<i32>,
     /// Also write the normalized events as NDJSON to this file.
@@ -227,9 +229,16 @@ fn hunt(json_out: bool, args: &HuntArgs) -> Result<i32, HuntError> {
     let started = Instant::now();
     let mut detector = Detector::new(engine, min_level);
     let report = if args.threads == 2 {
-        run_threaded(inputs, &options, input_format, emit, &mut detector)
+        run_threaded(
+            inputs,
+            &options,
+            args.year,
+            input_format,
+            emit,
+            &mut detector,
+        )
     } else {
-        let mut reader = Reader::new(options, input_format, emit, SINGLE_BATCH);
+        let mut reader = Reader::new(options, args.year, input_format, emit, SINGLE_BATCH);
         reader.read_all(inputs, &mut |mut batch| detector.take(&mut batch));
         reader.finish()
     };
@@ -376,6 +385,7 @@ impl ReadReport {
 fn run_threaded(
     inputs: Vec<Input>,
     options: &NormalizeOptions,
+    first_year: Option<i32>,
     input_format: Option<Format>,
     emit: Option<BufWriter<File>>,
     detector: &mut Detector,
@@ -391,7 +401,7 @@ fn run_threaded(
     let options = options.clone();
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || {
-            let mut reader = Reader::new(options, input_format, emit, BATCH);
+            let mut reader = Reader::new(options, first_year, input_format, emit, BATCH);
             reader.read_all(inputs, &mut |batch| {
                 done_rx.try_iter().for_each(drop);
                 // The receiver only goes away when detection has ended; nothing to do.
@@ -417,6 +427,9 @@ fn run_threaded(
 /// Reads inputs, normalizes lines into events and hands them on in batches.
 struct Reader {
     options: NormalizeOptions,
+    /// `--year`: the year of each file's first BSD timestamp (else placed by the
+    /// clock); later lines follow the file across New Year ([`Years`]).
+    first_year: Option<i32>,
     /// `--input-format`: every file in this format, not detected.
     input_format: Option<Format>,
     emit: Option<BufWriter<File>>,
@@ -429,12 +442,14 @@ struct Reader {
 impl Reader {
     fn new(
         options: NormalizeOptions,
+        first_year: Option<i32>,
         input_format: Option<Format>,
         emit: Option<BufWriter<File>>,
         batch_size: usize,
     ) -> Reader {
         Reader {
             options,
+            first_year,
             input_format,
             emit,
             report: ReadReport::default(),
@@ -496,10 +511,15 @@ impl Reader {
         sink: &mut dyn FnMut(Vec<Event>),
     ) -> io::Result<()> {
         let mut sessions = SshSessions::new();
+        let mut years = Years::archive(self.first_year);
         while let Some(line) = lines.next_line()? {
             file.lines += 1;
             let result = match line {
-                Line::Text(text) => normalize::normalize_line(text, format, &self.options),
+                Line::Text(text) => {
+                    self.options.year =
+                        years.year_for(text, self.options.utc_offset(), self.options.year);
+                    normalize::normalize_line(text, format, &self.options)
+                }
                 Line::TooLong(len) => Err(normalize::Rejected::TooLong {
                     len,
                     max: self.options.max_line_len,

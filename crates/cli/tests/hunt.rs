@@ -265,6 +265,70 @@ fn a_file_given_twice_is_not_twice_the_attack() {
     );
 }
 
+/// BSD timestamps carry no year: a brute force that runs from 31 December into
+/// 1 January is one attack, whose January lines are in the next year (with a fixed
+/// year the clock stepped back eleven months at midnight, the windows were dropped, and
+/// nothing fired). A late December line after midnight stays in December.
+#[test]
+fn a_brute_force_across_new_year_is_one_attack() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("new-year.log");
+    let mut text = String::new();
+    for (i, stamp) in [
+        "Dec 31 23:58:00",
+        "Dec 31 23:58:30",
+        "Dec 31 23:59:00",
+        "Dec 31 23:59:30",
+        "Dec 31 23:59:59",
+        "Jan  1 00:00:10",
+        "Dec 31 23:59:58",
+        "Jan  1 00:00:30",
+        "Jan  1 00:01:00",
+        "Jan  1 00:01:30",
+        "Jan  1 00:02:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "{stamp} gw sshd[{i}]: Failed password for root from 198.51.100.23 port 4{i:03} \
+             ssh2\n"
+        ));
+    }
+    std::fs::write(&log, text).expect("write");
+    let events = dir.path().join("events.ndjson");
+    let out = hunt(&[
+        "--format",
+        "json",
+        "--year",
+        "2026",
+        "--emit-events",
+        path(&events),
+        path(&log),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let brute = alerts_for(&documents(&out), BRUTE_FORCE)
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(brute.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    let times: Vec<String> = std::fs::read_to_string(&events)
+        .expect("events")
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).expect("event");
+            e["@timestamp"].as_str().expect("time").to_owned()
+        })
+        .collect();
+    assert_eq!(times[4], "2026-12-31T23:59:59Z");
+    assert_eq!(times[5], "2027-01-01T00:00:10Z");
+    assert_eq!(
+        times[6], "2026-12-31T23:59:58Z",
+        "a late line stays in December"
+    );
+    assert_eq!(times[10], "2027-01-01T00:02:00Z");
+}
+
 /// `--input-format` overrides detection for every file. Thirteen JSON objects and then
 /// twelve sshd failures: detection says JSON lines (most sampled lines are objects),
 /// and the sshd lines among them are still read as syslog (review finding: they were

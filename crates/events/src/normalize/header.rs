@@ -64,17 +64,26 @@ fn split_pri(line: &str) -> (Option<u8>, &str) {
     }
 }
 
-/// The timestamp (BSD `Mmm dd hh:mm:ss`, or RFC 3339) and the rest of the line.
-/// A BSD time that names no real date (30 February) gives `None` as the time but
-/// still counts as a header.
-fn timestamp<'a>(text: &'a str, options: &Options) -> Option<(Option<String>, &'a str)> {
-    let bytes = text.as_bytes();
-    if bytes.first().is_some_and(u8::is_ascii_digit) {
-        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
-        let time = DateTime::parse_from_rfc3339(word).ok()?;
-        let utc = time.with_timezone(&Utc);
-        return Some((Some(utc.to_rfc3339_opts(SecondsFormat::AutoSi, true)), rest));
+/// The month and day a syslog-file line's BSD timestamp names (after an optional
+/// `<PRI>`), without reading the rest of the line; `None` for any other line. What
+/// [`super::Years`] follows from line to line.
+pub(crate) fn bsd_month_day(line: &[u8]) -> Option<(u32, u32)> {
+    let mut rest = line;
+    if rest.first() == Some(&b'<') {
+        // `<PRI>` as `split_pri` takes it: one to three digits.
+        let close = rest.iter().take(5).position(|b| *b == b'>')?;
+        if close < 2 || !rest[1..close].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        rest = &rest[close + 1..];
     }
+    let start = rest.iter().position(|b| *b != b' ')?;
+    month_day(&rest[start..]).map(|(month, day, _)| (month, day))
+}
+
+/// `Mmm dd ` or `Mmm  d ` at the start of `bytes`: month, day and where the space
+/// after the day is.
+fn month_day(bytes: &[u8]) -> Option<(u32, u32, usize)> {
     let month = month_number(bytes.get(..3)?)?;
     if bytes.get(3) != Some(&b' ') {
         return None;
@@ -98,6 +107,21 @@ fn timestamp<'a>(text: &'a str, options: &Options) -> Option<(Option<String>, &'
     if bytes.get(at) != Some(&b' ') {
         return None;
     }
+    Some((month, day, at))
+}
+
+/// The timestamp (BSD `Mmm dd hh:mm:ss`, or RFC 3339) and the rest of the line.
+/// A BSD time that names no real date (30 February) gives `None` as the time but
+/// still counts as a header.
+fn timestamp<'a>(text: &'a str, options: &Options) -> Option<(Option<String>, &'a str)> {
+    let bytes = text.as_bytes();
+    if bytes.first().is_some_and(u8::is_ascii_digit) {
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let time = DateTime::parse_from_rfc3339(word).ok()?;
+        let utc = time.with_timezone(&Utc);
+        return Some((Some(utc.to_rfc3339_opts(SecondsFormat::AutoSi, true)), rest));
+    }
+    let (month, day, at) = month_day(bytes)?;
     let hms = at + 1;
     let (hour, minute, second) = (
         two_digits(bytes, hms)?,

@@ -35,6 +35,7 @@ mod redact;
 mod session;
 mod sshd;
 mod text;
+mod years;
 
 use chrono::{Datelike, FixedOffset, Offset, Utc};
 use serde_json::Value;
@@ -47,6 +48,7 @@ pub use redact::{
 };
 pub use session::SshSessions;
 pub use sshd::counts_as_ssh_failure;
+pub use years::Years;
 
 /// Default [`Options::max_line_len`]: 64 KiB.
 pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;

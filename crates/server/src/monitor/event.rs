@@ -19,7 +19,7 @@
 
 use serde_json::{Map, Value, json};
 use webqx_audit::Entry;
-use webqx_events::normalize::{self, Format, Options, Rejected, SshSessions};
+use webqx_events::normalize::{self, Format, Options, Rejected, SshSessions, Years};
 
 /// Longest `event.original` kept, in bytes.
 pub const MAX_ORIGINAL: usize = 8 * 1024;
@@ -92,6 +92,8 @@ pub struct LineReader {
     input: String,
     options: Options,
     sessions: SshSessions,
+    /// The year of BSD timestamps, from the clock (they carry none).
+    years: Years,
 }
 
 impl LineReader {
@@ -106,6 +108,7 @@ impl LineReader {
                 ..Options::default()
             },
             sessions: SshSessions::new(),
+            years: Years::live(),
         }
     }
 
@@ -117,6 +120,9 @@ impl LineReader {
     /// One line (without or with its newline) as an event; `None` for a blank line or
     /// a line refused as hostile (counted).
     pub fn line(&mut self, line: &[u8]) -> Option<Value> {
+        self.options.year = self
+            .years
+            .year_for(line, self.options.utc_offset(), self.options.year);
         match normalize::normalize_line(line, Format::Auto, &self.options) {
             Ok(mut event) => {
                 self.sessions.observe(&mut event);

@@ -82,7 +82,7 @@ fn nearest_past(today: NaiveDate, month: u32, day: u32) -> i32 {
     let this_year = today.year();
     // 29 February in a year without one: judged as 1 March.
     let date = NaiveDate::from_ymd_opt(this_year, month, day)
-        .or_else(|| NaiveDate::from_ymd_opt(this_year, month, day - 1))
+        .or_else(|| NaiveDate::from_ymd_opt(this_year, month, day.saturating_sub(1)))
         .unwrap_or(today);
     if date > today + Duration::days(1) {
         this_year - 1
@@ -147,6 +147,22 @@ mod tests {
             2027,
             "no 29 February in 2027"
         );
+        // Days no month has (the header reads any one or two digits): this year.
+        assert_eq!(nearest_past(on(2027, 3, 1), 12, 0), 2027);
+        assert_eq!(nearest_past(on(2027, 3, 1), 12, 99), 2027);
+        let mut archive = Years::archive(Some(2026));
+        assert_eq!(
+            archive.year_for(b"Dec  0 00:00:00 h x: y", utc(), 2026),
+            2026
+        );
+        // What the fuzzer found (a day of 0 read by the live rule).
+        assert_eq!(
+            Years::live().year_for(b"\x04Dec  0 10:0 roo", utc(), 7),
+            7,
+            "no BSD header"
+        );
+        let mut live = Years::live();
+        let _ = live.year_for(b"Dec  0 10:00:00 h sshd[1]: x", utc(), 7);
         let mut live = Years::live();
         let now = Utc::now().date_naive();
         let line = format!("{} 12:00:00 h sshd[1]: x", now.format("%b %e"));

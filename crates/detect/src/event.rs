@@ -12,41 +12,16 @@ use std::sync::Arc;
 
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::{Map, Value};
-use webqx_events::normalize::{self, Lookup, first_step};
+use webqx_events::normalize::{self, Lookup, lookup_in};
 
 /// Look a dotted path up in a nested JSON object (also accepts a flat dotted key).
 pub fn lookup<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
-    match walk(event, path) {
-        Walk::Found(v) => Some(v),
-        Walk::Missing | Walk::Array => flat(event, path),
+    // The nested walk first: the schema nests every field, so it finds them, with one
+    // hash per step.
+    match lookup_in(event, path) {
+        Lookup::Value(v) => Some(v),
+        _ => flat(event, path),
     }
-}
-
-/// Where a walk down a dotted path ended.
-enum Walk<'a> {
-    Found(&'a Value),
-    Missing,
-    /// A step on the way holds an array (rsigma's walker knows what to do there).
-    Array,
-}
-
-/// The nested walk, tried first: the schema nests every field, so this is the lookup
-/// that finds it, with one hash per step.
-fn walk<'a>(event: &'a Value, path: &str) -> Walk<'a> {
-    let mut current = event;
-    let mut rest = Some(path);
-    while let Some((step, tail)) = rest.map(first_step) {
-        current = match current {
-            Value::Object(map) => match map.get(step) {
-                Some(v) => v,
-                None => return Walk::Missing,
-            },
-            Value::Array(_) => return Walk::Array,
-            _ => return Walk::Missing,
-        };
-        rest = tail;
-    }
-    Walk::Found(current)
 }
 
 /// A flat dotted key (`{"source.ip": …}`), as generic JSON input may send it. Only
@@ -97,10 +72,11 @@ impl Record for Value {
         if !self.is_object() {
             return None;
         }
-        match walk(self, path) {
-            Walk::Found(v) => Some(Some(EventValue::from(v))),
-            Walk::Array => None,
-            Walk::Missing => Some(flat(self, path).map(EventValue::from)),
+        match lookup_in(self, path) {
+            Lookup::Value(v) => Some(Some(EventValue::from(v))),
+            // rsigma's walker knows what to do with an array on the way.
+            Lookup::Array => None,
+            Lookup::Missing | Lookup::Object(_) => Some(flat(self, path).map(EventValue::from)),
         }
     }
 

@@ -164,7 +164,7 @@ impl Event {
                     return Lookup::Object(Value::Object(inner.to_map()));
                 }
                 (Field::Value(v), None) => return Lookup::Value(v),
-                (Field::Value(v), Some(tail)) => return lookup_value(v, tail),
+                (Field::Value(v), Some(tail)) => return lookup_in(v, tail),
             }
         }
     }
@@ -224,8 +224,9 @@ pub enum Lookup<'a> {
     Array,
 }
 
-/// The rest of a path inside a value set whole, telling arrays on the way apart.
-fn lookup_value<'a>(value: &'a Value, path: &str) -> Lookup<'a> {
+/// A dotted path walked through a JSON value's objects, telling arrays on the way
+/// apart (also the rest of a path inside a value set whole).
+pub fn lookup_in<'a>(value: &'a Value, path: &str) -> Lookup<'a> {
     let mut current = value;
     let mut rest = Some(path);
     while let Some((name, tail)) = rest.map(first_step) {

@@ -42,7 +42,7 @@ use serde_json::Value;
 
 pub use access::decode_url;
 pub use audit::{from_audit_entry, from_audit_record};
-pub use event::{Event, Lookup, first_step};
+pub use event::{Event, Lookup, first_step, lookup_in};
 pub use redact::{
     CREDENTIAL_HEADERS, REDACTED, SECRET_NAMES, redact_cookies, redact_event, redact_params,
 };

@@ -160,15 +160,16 @@ impl Items {
         };
         if let Payload::Line(range) = &entry.payload {
             let line = self.bytes.get(range.clone()).unwrap_or_default();
-            self.options.year =
-                self.years
-                    .year_for(line, self.options.utc_offset(), self.options.year);
+            self.years.follow(line, &mut self.options);
             let made = normalize::normalize_line(line, Format::Auto, &self.options)
-                .map(|mut event| {
+                .map_err(|rejected| rejected.to_string())
+                .and_then(|mut event| {
                     self.sessions.observe(&mut event);
-                    event.into_value().to_string().into_bytes()
-                })
-                .map_err(|rejected| rejected.to_string());
+                    // Written from the event itself: the same text as its JSON value,
+                    // without building one.
+                    serde_json::to_vec(&event)
+                        .map_err(|e| format!("the event could not be written as JSON: {e}"))
+                });
             match made {
                 Ok(text) => entry.payload = Payload::Ready(text),
                 Err(why) => {
@@ -351,6 +352,11 @@ impl Outcomes {
         (accepted, rejected)
     }
 
+    /// Entries not sent (after a failure).
+    fn not_sent(&self) -> usize {
+        self.0.iter().filter(|o| o.is_none()).count()
+    }
+
     /// Entries refused for now become unsent again; how many.
     fn resend_busy(&mut self) -> usize {
         let mut n = 0;
@@ -527,7 +533,7 @@ fn read(file: &Path) -> Result<Vec<u8>, Failure> {
 /// items not sent.
 fn report_json(entries: &[Entry], outcomes: &Outcomes) -> Value {
     let (accepted, rejected) = outcomes.counts();
-    let not_sent = outcomes.0.iter().filter(|o| o.is_none()).count();
+    let not_sent = outcomes.not_sent();
     let results: Vec<Value> = entries
         .iter()
         .zip(&outcomes.0)
@@ -574,7 +580,7 @@ fn report(g: &Global, entries: &[Entry], outcomes: &Outcomes) {
         return;
     }
     let (accepted, rejected) = outcomes.counts();
-    let not_sent = outcomes.0.iter().filter(|o| o.is_none()).count();
+    let not_sent = outcomes.not_sent();
     if not_sent > 0 {
         println!("{accepted} accepted, {rejected} rejected, {not_sent} not sent");
     } else {

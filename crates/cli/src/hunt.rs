@@ -516,8 +516,7 @@ impl Reader {
             file.lines += 1;
             let result = match line {
                 Line::Text(text) => {
-                    self.options.year =
-                        years.year_for(text, self.options.utc_offset(), self.options.year);
+                    years.follow(text, &mut self.options);
                     normalize::normalize_line(text, format, &self.options)
                 }
                 Line::TooLong(len) => Err(normalize::Rejected::TooLong {

@@ -184,8 +184,9 @@ fn owned(value: Value) -> EventValue<'static> {
 /// A borrowed schema event plus the fields keyword searches may read.
 pub(crate) struct SchemaEvent<'a, R: Record + ?Sized> {
     record: &'a R,
-    /// The event as JSON for rsigma's own walker, made when a path needs it.
-    json: OnceCell<Value>,
+    /// rsigma's own walker over the event's JSON (borrowed when the event is JSON,
+    /// else a copy), made when a path needs it.
+    json: OnceCell<JsonEvent<'a>>,
     keyword_fields: &'static [&'static str],
 }
 
@@ -209,11 +210,12 @@ impl<'a, R: Record + ?Sized> SchemaEvent<'a, R> {
     }
 
     /// rsigma's walker over the event's JSON.
-    fn json(&self) -> JsonEvent<'_> {
-        match self.record.as_json() {
+    fn json(&self) -> &JsonEvent<'a> {
+        let record = self.record;
+        self.json.get_or_init(|| match record.as_json() {
             Some(v) => JsonEvent::borrow(v),
-            None => JsonEvent::borrow(self.json.get_or_init(|| self.record.to_json())),
-        }
+            None => JsonEvent::owned(record.to_json()),
+        })
     }
 }
 
@@ -223,11 +225,11 @@ impl<R: Record + ?Sized> Event for SchemaEvent<'_, R> {
         // into steps; indexes, escapes and arrays on the way go to rsigma's walker,
         // which gives the same answer for the plain case.
         if path.bytes().any(|b| b == b'[' || b == b'\\') {
-            return self.json().get_field(path).map(|v| owned(v.to_json()));
+            return self.json().get_field(path);
         }
         match self.record.sigma_field(path) {
             Some(found) => found,
-            None => self.json().get_field(path).map(|v| owned(v.to_json())),
+            None => self.json().get_field(path),
         }
     }
 

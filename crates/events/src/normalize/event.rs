@@ -110,9 +110,9 @@ impl Event {
     /// the next name. An object built by [`set`](Self::set) is not a value: read its
     /// fields (or [`has`](Self::has) to ask whether it is there).
     pub fn get(&self, path: &str) -> Option<&Value> {
-        match self.root.find(path)? {
+        match self.root.find(path) {
             Found::Value(v) => Some(v),
-            Found::Object => None,
+            Found::Object(_) | Found::Missing | Found::Array => None,
         }
     }
 
@@ -123,7 +123,7 @@ impl Event {
 
     /// Whether the dotted path holds a value or an object.
     pub fn has(&self, path: &str) -> bool {
-        self.root.find(path).is_some()
+        matches!(self.root.find(path), Found::Value(_) | Found::Object(_))
     }
 
     /// Sets the value at a dotted path, creating the objects on the way. A step that
@@ -148,24 +148,11 @@ impl Event {
     /// What a dotted path leads to, objects included (for rule engines, which may
     /// match an object or ask whether it exists).
     pub fn lookup(&self, path: &str) -> Lookup<'_> {
-        let mut fields = &self.root;
-        let mut rest = path;
-        loop {
-            let (name, tail) = first_step(rest);
-            let Some(field) = fields.get(name) else {
-                return Lookup::Missing;
-            };
-            match (field, tail) {
-                (Field::Object(inner), Some(tail)) => {
-                    fields = inner;
-                    rest = tail;
-                }
-                (Field::Object(inner), None) => {
-                    return Lookup::Object(Value::Object(inner.to_map()));
-                }
-                (Field::Value(v), None) => return Lookup::Value(v),
-                (Field::Value(v), Some(tail)) => return lookup_in(v, tail),
-            }
+        match self.root.find(path) {
+            Found::Value(v) => Lookup::Value(v),
+            Found::Object(fields) => Lookup::Object(Value::Object(fields.to_map())),
+            Found::Missing => Lookup::Missing,
+            Found::Array => Lookup::Array,
         }
     }
 
@@ -243,10 +230,12 @@ pub fn lookup_in<'a>(value: &'a Value, path: &str) -> Lookup<'a> {
     Lookup::Value(current)
 }
 
-/// What a path leads to.
+/// What a path leads to, an object built by `set` as it is.
 enum Found<'a> {
     Value(&'a Value),
-    Object,
+    Object(&'a Fields),
+    Missing,
+    Array,
 }
 
 impl Fields {
@@ -324,19 +313,30 @@ impl Fields {
         field
     }
 
-    fn find(&self, path: &str) -> Option<Found<'_>> {
+    /// The one walk down a dotted path: through the event's own objects, then on
+    /// through a value set whole ([`lookup_in`]).
+    fn find(&self, path: &str) -> Found<'_> {
         let mut fields = self;
         let mut rest = path;
         loop {
             let (name, tail) = first_step(rest);
-            match (fields.get(name)?, tail) {
+            let Some(field) = fields.get(name) else {
+                return Found::Missing;
+            };
+            match (field, tail) {
                 (Field::Object(inner), Some(tail)) => {
                     fields = inner;
                     rest = tail;
                 }
-                (Field::Object(_), None) => return Some(Found::Object),
-                (Field::Value(v), None) => return Some(Found::Value(v)),
-                (Field::Value(v), Some(tail)) => return walk_value(v, tail).map(Found::Value),
+                (Field::Object(inner), None) => return Found::Object(inner),
+                (Field::Value(v), None) => return Found::Value(v),
+                (Field::Value(v), Some(tail)) => {
+                    return match lookup_in(v, tail) {
+                        Lookup::Value(v) => Found::Value(v),
+                        Lookup::Array => Found::Array,
+                        Lookup::Missing | Lookup::Object(_) => Found::Missing,
+                    };
+                }
             }
         }
     }
@@ -439,17 +439,6 @@ impl Field {
             Field::Object(inner) => Value::Object(inner.into_map()),
         }
     }
-}
-
-/// The rest of a path inside a value set whole.
-fn walk_value<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut current = value;
-    let mut rest = Some(path);
-    while let Some((name, tail)) = rest.map(first_step) {
-        current = current.as_object()?.get(name)?;
-        rest = tail;
-    }
-    Some(current)
 }
 
 fn remove_in_map(map: &mut Map<String, Value>, path: &str) -> Option<Value> {

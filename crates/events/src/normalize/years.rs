@@ -16,6 +16,7 @@
 
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Utc};
 
+use super::Options;
 use super::header::bsd_month_day;
 
 /// Follows the year of one input's BSD timestamps (see the module documentation).
@@ -47,9 +48,15 @@ impl Years {
         }
     }
 
+    /// Sets `options.year` to the year to read `line` in (unchanged for a line
+    /// without a BSD timestamp).
+    pub fn follow(&mut self, line: &[u8], options: &mut Options) {
+        options.year = self.year_for(line, options.utc_offset(), options.year);
+    }
+
     /// The year to read `line` in, its BSD time local at `offset`; `current` (the
     /// options' year) for a line without a BSD timestamp.
-    pub fn year_for(&mut self, line: &[u8], offset: FixedOffset, current: i32) -> i32 {
+    fn year_for(&mut self, line: &[u8], offset: FixedOffset, current: i32) -> i32 {
         let Some((month, day)) = bsd_month_day(line) else {
             return current;
         };
@@ -77,18 +84,23 @@ impl Years {
     }
 }
 
-/// The year in which `month`/`day` is not more than a day after `today`.
+/// The latest year in which `month`/`day` is not more than a day after `today`: next
+/// year's 1 January on 31 December (a sender's clock a little ahead), else this year,
+/// else last year. A day no month has gives this year.
 fn nearest_past(today: NaiveDate, month: u32, day: u32) -> i32 {
     let this_year = today.year();
+    let latest = today + Duration::days(1);
     // 29 February in a year without one: judged as 1 March.
-    let date = NaiveDate::from_ymd_opt(this_year, month, day)
-        .or_else(|| NaiveDate::from_ymd_opt(this_year, month, day.saturating_sub(1)))
-        .unwrap_or(today);
-    if date > today + Duration::days(1) {
-        this_year - 1
-    } else {
-        this_year
-    }
+    let date = |year| {
+        NaiveDate::from_ymd_opt(year, month, day).or_else(|| match (month, day) {
+            (2, 29) => NaiveDate::from_ymd_opt(year, 3, 1),
+            _ => None,
+        })
+    };
+    [this_year + 1, this_year, this_year - 1]
+        .into_iter()
+        .find(|&year| date(year).is_some_and(|d| d <= latest))
+        .unwrap_or(this_year)
 }
 
 #[cfg(test)]
@@ -141,7 +153,13 @@ mod tests {
             "a day ahead: clock skew"
         );
         assert_eq!(nearest_past(on(2027, 1, 2), 1, 4), 2026);
-        assert_eq!(nearest_past(on(2026, 12, 31), 1, 1), 2026);
+        assert_eq!(
+            nearest_past(on(2026, 12, 31), 1, 1),
+            2027,
+            "New Year's Eve, the sender's clock a little ahead"
+        );
+        assert_eq!(nearest_past(on(2026, 12, 31), 1, 2), 2026);
+        assert_eq!(nearest_past(on(2026, 12, 31), 12, 31), 2026);
         assert_eq!(
             nearest_past(on(2027, 3, 1), 2, 29),
             2027,

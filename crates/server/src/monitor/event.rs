@@ -120,9 +120,7 @@ impl LineReader {
     /// One line (without or with its newline) as an event; `None` for a blank line or
     /// a line refused as hostile (counted).
     pub fn line(&mut self, line: &[u8]) -> Option<Value> {
-        self.options.year = self
-            .years
-            .year_for(line, self.options.utc_offset(), self.options.year);
+        self.years.follow(line, &mut self.options);
         match normalize::normalize_line(line, Format::Auto, &self.options) {
             Ok(mut event) => {
                 self.sessions.observe(&mut event);

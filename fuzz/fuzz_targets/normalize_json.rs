@@ -1,6 +1,7 @@
 //! JSON normalization (one line, and whole documents: AuditEvents, Bundles, trail
 //! entries, any object): no panic, nesting bounded, every event keeps its dataset and
-//! is written as the same JSON whether serialized itself or as a `serde_json` value.
+//! is written as the same JSON whether serialized itself, as a `serde_json` value or by
+//! the hand-written writer.
 
 #![no_main]
 
@@ -12,6 +13,11 @@ fn same_json(event: &Event) {
     assert_eq!(
         text,
         serde_json::to_string(&event.to_value()).expect("its value too")
+    );
+    assert_eq!(
+        text,
+        event.to_json_text(),
+        "the hand-written writer differs"
     );
 }
 

@@ -22,7 +22,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
-use webqx_detect::{Context, Detection, Engine, Level, Options as DetectOptions, RuleSet};
+use webqx_detect::{
+    Context, Detection, Engine, EventText, Level, Options as DetectOptions, RuleSet,
+};
 use webqx_events::normalize::{
     self, Event, Format, MAX_DOCUMENT_LEN, Options as NormalizeOptions, RejectCounts, SshSessions,
     Years,
@@ -707,8 +709,9 @@ struct Alert {
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
     count: u64,
-    /// Triggering events as compact JSON text (a third of the memory of `Value`s).
-    events: Vec<String>,
+    /// Triggering events as compact JSON text (a third of the memory of `Value`s),
+    /// shared with the engine's detections.
+    events: Vec<EventText>,
 }
 
 /// Triggering events kept by all alerts together, within [`EVENT_BUDGET_BYTES`].
@@ -724,7 +727,11 @@ struct EventBudget {
 impl EventBudget {
     /// `events` as an alert keeps them: at most `room`, each replaced by a note when
     /// over 16 KiB, none once the budget is spent.
-    fn keep(&mut self, events: Vec<Value>, room: usize) -> impl Iterator<Item = String> + '_ {
+    fn keep(
+        &mut self,
+        events: Vec<EventText>,
+        room: usize,
+    ) -> impl Iterator<Item = EventText> + '_ {
         if self.spent {
             self.not_kept += 1;
         }
@@ -732,13 +739,12 @@ impl EventBudget {
             if self.spent {
                 return None;
             }
-            let mut text = event.to_string();
+            let mut text = event;
             if text.len() > MAX_ALERT_EVENT_BYTES {
-                text = json!({"note": format!(
+                text = EventText::from_value(&json!({"note": format!(
                     "event of {} bytes left out (over 16 KiB)",
                     text.len()
-                )})
-                .to_string();
+                )}));
             }
             if self.used + text.len() > EVENT_BUDGET_BYTES {
                 self.spent = true;
@@ -917,7 +923,7 @@ fn alert_json(a: &Alert) -> Value {
         "events": a
             .events
             .iter()
-            .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+            .map(EventText::to_value)
             .collect::<Vec<_>>(),
     })
 }
@@ -1134,10 +1140,10 @@ mod tests {
             used: EVENT_BUDGET_BYTES - 10,
             ..EventBudget::default()
         };
-        let small = json!({"a": 1}); // 7 bytes as text
+        let small = EventText::from_value(&json!({"a": 1})); // 7 bytes as text
         assert_eq!(budget.keep(vec![small.clone()], 20).count(), 1);
         assert!(!budget.spent);
-        let big = json!({"message": "longer than what is left"});
+        let big = EventText::from_value(&json!({"message": "longer than what is left"}));
         assert_eq!(budget.keep(vec![big, small.clone()], 20).count(), 0);
         assert!(budget.spent);
         assert_eq!(budget.keep(vec![small.clone()], 20).count(), 0);

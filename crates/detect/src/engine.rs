@@ -19,7 +19,7 @@ use crate::event::{REF_TEXT_FIELD, Record, SchemaEvent, WindowedEvent};
 use crate::mapping::{DATASETS, DatasetSpec, dataset, pipeline_yaml};
 use crate::rules::RuleSet;
 use crate::value_count::{self, ValueCounts};
-use crate::{Detection, Explained, Level, Outcome, Suppression};
+use crate::{Detection, EventText, Explained, Level, Outcome, Suppression};
 
 /// Tag that marks an EHR privacy rule whose hits are explained by a care relationship.
 pub const EXPLAINABLE_TAG: &str = "webqx.explainable";
@@ -98,14 +98,14 @@ pub struct Engine {
     recent: Recent,
 }
 
-/// Triggering events lately turned back from their text and redacted. A correlation
-/// that fires on every event of a burst (a spray, where the server reports every
-/// firing) lists nearly the same twenty events each time, and several correlations
-/// list the same events: parsing and redacting each once is most of what a firing
-/// costs.
+/// Triggering events lately turned back from their window text, redacted and written
+/// again. A correlation that fires on every event of a burst (a spray, where the server
+/// reports every firing) lists nearly the same twenty events each time, and several
+/// correlations list the same events: each is redacted once, and the detections share
+/// its text.
 #[derive(Default)]
 struct Recent {
-    events: HashMap<Arc<str>, Value>,
+    events: HashMap<Arc<str>, EventText>,
     order: VecDeque<Arc<str>>,
 }
 
@@ -114,12 +114,18 @@ impl Recent {
     const CAPACITY: usize = 128;
 
     /// The event written as `text`, redacted; `None` when it is not JSON.
-    fn event(&mut self, text: &str) -> Option<Value> {
+    fn event(&mut self, text: &str) -> Option<EventText> {
         if let Some(known) = self.events.get(text) {
             return Some(known.clone());
         }
         let mut event: Value = serde_json::from_str(text).ok()?;
-        redact_event(&mut event);
+        // Compact JSON read and written again is the same text: an event with nothing
+        // to redact (most) keeps the text it came as.
+        let event = if redact_event(&mut event) {
+            EventText::from_value(&event)
+        } else {
+            EventText::from(text)
+        };
         if self.order.len() >= Self::CAPACITY
             && let Some(oldest) = self.order.pop_front()
         {
@@ -669,7 +675,7 @@ fn to_detection<R: Record + ?Sized>(
     let level = header.level.map_or(Level::Medium, Level::from);
     // Rules saw the request whole; what an alert keeps and sends goes without session
     // cookies, tokens and passwords.
-    let (group_fields, events): (_, Vec<Value>) = match result.body {
+    let (group_fields, events): (_, Vec<EventText>) = match result.body {
         ResultBody::Correlation(body) => {
             // References carry the event's JSON text (see `WindowedEvent`); a rule
             // that asks rsigma for whole events gets the same text inside its copy.
@@ -689,7 +695,7 @@ fn to_detection<R: Record + ?Sized>(
         ResultBody::Detection(_) if keep > 0 => {
             let mut copy = event.to_json();
             redact_event(&mut copy);
-            (Vec::new(), vec![copy])
+            (Vec::new(), vec![EventText::from_value(&copy)])
         }
         ResultBody::Detection(_) => (Vec::new(), Vec::new()),
     };

@@ -95,9 +95,9 @@ impl Record for Value {
     }
 
     fn to_text(&self) -> String {
-        // serde_json::to_string writes straight into a buffer; Display goes through
-        // the formatter, a few percent slower over a whole hunt.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = String::with_capacity(1024);
+        webqx_events::normalize::write_json(self, &mut out);
+        out
     }
 
     fn as_json(&self) -> Option<&Value> {
@@ -150,7 +150,7 @@ impl Record for normalize::Event {
     }
 
     fn to_text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        self.to_json_text()
     }
 
     fn as_json(&self) -> Option<&Value> {

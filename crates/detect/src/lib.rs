@@ -24,6 +24,7 @@ pub mod context;
 mod engine;
 pub mod error;
 pub mod event;
+mod event_text;
 pub mod mapping;
 mod rules;
 mod value_count;
@@ -37,6 +38,7 @@ pub use context::{
 };
 pub use engine::{EXPLAINABLE_TAG, Engine, MAX_TRIGGER_EVENTS, Options, Stats};
 pub use error::{ContextError, LoadError};
+pub use event_text::EventText;
 pub use rules::{MAX_RULE_FILE_BYTES, RuleSet};
 
 /// Severity, as Sigma's `level`.
@@ -90,8 +92,9 @@ pub struct Detection {
     pub group_fields: Vec<(String, String)>,
     /// Event time of the (last) triggering event.
     pub timestamp: DateTime<Utc>,
-    /// The triggering events; for correlations the last ones (at most 20).
-    pub events: Vec<serde_json::Value>,
+    /// The triggering events, redacted, as JSON text; for correlations the last ones
+    /// (at most 20).
+    pub events: Vec<EventText>,
 }
 
 impl Detection {

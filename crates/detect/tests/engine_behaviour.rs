@@ -129,7 +129,10 @@ fn correlation_detection_carries_group_tags_and_bounded_events() {
     assert!(d.mitre.contains(&"attack.t1110.001".to_owned()));
     assert!(d.hipaa.contains(&"hipaa.164.312.b".to_owned()));
     assert!(!d.events.is_empty() && d.events.len() <= webqx_detect::MAX_TRIGGER_EVENTS);
-    assert_eq!(d.events.last().expect("event")["source"]["ip"], "192.0.2.9");
+    assert_eq!(
+        d.events.last().expect("event").to_value()["source"]["ip"],
+        "192.0.2.9"
+    );
 }
 
 /// The ssh pack with every correlation firing again at once (no re-alert hold-back).

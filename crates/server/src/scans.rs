@@ -350,7 +350,7 @@ fn alert_details(
 /// one triggering event per new finding (`tls.*`, `server.address`), from the details
 /// of its `alert.raised` record.
 fn regression_alert(t: &Target, record: &webqx_audit::AuditRecord) -> crate::monitor::Finding {
-    use crate::monitor::{Finding, Severity};
+    use crate::monitor::{EventText, Finding, Severity};
     let detail = |name: &str| record.details.get(name).cloned().unwrap_or(Value::Null);
     let severity = detail("severity");
     let now = now_ms();
@@ -369,10 +369,10 @@ fn regression_alert(t: &Target, record: &webqx_audit::AuditRecord) -> crate::mon
             .map(|finding| {
                 let mut event = base.clone();
                 event["tls"]["finding"] = finding;
-                event
+                EventText::from_value(&event)
             })
             .collect(),
-        _ => vec![base],
+        _ => vec![EventText::from_value(&base)],
     };
     Finding {
         rule_id: "tls-scan-regression".into(),

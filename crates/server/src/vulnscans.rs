@@ -809,7 +809,7 @@ fn new_findings_alert(
     let events = new
         .iter()
         .map(|f| {
-            json!({
+            crate::monitor::EventText::from_value(&json!({
                 "@timestamp": rfc3339(finished_ms),
                 "event": {"kind": "alert", "category": ["vulnerability"],
                           "dataset": "webqx.vuln", "reference": f.id},
@@ -820,7 +820,7 @@ fn new_findings_alert(
                             "type": f.ecosystem},
                 "file": {"path": f.location},
                 "webqx": {"vuln_target": {"id": target.id, "name": target.name}},
-            })
+            }))
         })
         .collect();
     Finding {

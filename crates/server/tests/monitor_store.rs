@@ -5,7 +5,7 @@
 use serde_json::json;
 use webqx_audit::{AuditLog, RequestContext, TrailQuery};
 use webqx_server::monitor::alerts::{self, Applied, ListQuery, NewSuppression};
-use webqx_server::monitor::{Finding, Mark, Severity};
+use webqx_server::monitor::{EventText, Finding, Mark, Severity};
 use webqx_store::Store;
 
 const MIN: i64 = 60_000;
@@ -19,7 +19,9 @@ fn finding(rule: &str, key: &str, at: i64, ip: &str) -> Finding {
         tags: vec!["attack.t1110".into()],
         group_key: key.into(),
         timestamp_ms: at,
-        events: vec![json!({"source": {"ip": ip}, "event": {"outcome": "failure"}})],
+        events: vec![EventText::from_value(
+            &json!({"source": {"ip": ip}, "event": {"outcome": "failure"}}),
+        )],
     }
 }
 

@@ -91,6 +91,15 @@ impl Event {
         }
     }
 
+    /// The event as compact JSON text: the text `serde_json::to_string` writes for it,
+    /// written without serde (see [`super::write_json`]).
+    pub fn to_json_text(&self) -> String {
+        // An sshd or web event is 400 to 900 bytes: one allocation for most.
+        let mut out = String::with_capacity(1024);
+        self.root.write_json(&mut out);
+        out
+    }
+
     /// The event as a JSON object, copied.
     pub fn to_value(&self) -> Value {
         Value::Object(self.root.to_map())
@@ -454,6 +463,24 @@ fn remove_in_map(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.root.serialize(serializer)
+    }
+}
+
+impl Fields {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, (k, f)) in self.list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            super::json_text::write_str(k, out);
+            out.push(':');
+            match f {
+                Field::Value(v) => super::json_text::write_value(v, out),
+                Field::Object(inner) => inner.write_json(out),
+            }
+        }
+        out.push('}');
     }
 }
 

@@ -30,6 +30,7 @@ mod event;
 mod fhir;
 mod header;
 mod json;
+mod json_text;
 mod modsec;
 mod redact;
 mod session;
@@ -43,6 +44,7 @@ use serde_json::Value;
 pub use access::decode_url;
 pub use audit::{from_audit_entry, from_audit_record};
 pub use event::{Event, Lookup, first_step, lookup_in};
+pub use json_text::write_value as write_json;
 pub use redact::{
     CREDENTIAL_HEADERS, REDACTED, SECRET_NAMES, redact_cookies, redact_event, redact_params,
 };

@@ -5,7 +5,7 @@
 //! Every change to an alert takes the next `change_seq` under the store's writer lock,
 //! so a live stream can resume after the last change it saw.
 
-use super::{Finding, Mark, Monitor, Processed, Severity};
+use super::{EventText, Finding, Mark, Monitor, Processed, Severity};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -150,9 +150,9 @@ struct Suppression {
 impl Suppression {
     fn matches(&self, f: &Finding) -> bool {
         (self.rule_id == "*" || self.rule_id == f.rule_id)
-            && f.events
-                .iter()
-                .any(|e| field_text(e, &self.field).as_deref() == Some(self.value.as_str()))
+            && f.events.iter().any(|e| {
+                field_text(&e.to_value(), &self.field).as_deref() == Some(self.value.as_str())
+            })
     }
 }
 
@@ -179,13 +179,17 @@ async fn next_change(tx: &mut WriteTx) -> Result<i64, sqlx::Error> {
     Ok(row.try_get::<i64, _>(0)? + 1)
 }
 
-fn event_texts(events: &[Value]) -> Vec<Value> {
+/// The events an alert keeps of `events`: the first [`MAX_EVENTS`], each over
+/// [`MAX_EVENT_TEXT`] replaced by a note.
+fn event_texts(events: &[EventText]) -> Vec<EventText> {
     events
         .iter()
         .take(MAX_EVENTS)
         .map(|e| {
-            if text_len(e) > MAX_EVENT_TEXT {
-                json!({"event": {"original": "(event larger than 16 KiB: not kept)"}})
+            if e.len() > MAX_EVENT_TEXT {
+                EventText::from_value(
+                    &json!({"event": {"original": "(event larger than 16 KiB: not kept)"}}),
+                )
             } else {
                 e.clone()
             }
@@ -193,22 +197,17 @@ fn event_texts(events: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// The length of `value` as compact JSON text, counted without building the text.
-fn text_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
+/// `events` as one JSON array text.
+fn array_text(events: impl IntoIterator<Item = EventText>) -> String {
+    let mut out = String::from("[");
+    for (i, event) in events.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        out.push_str(event.as_str());
     }
-    let mut count = Count(0);
-    // Writing into a counter cannot fail; a failure would count what was written.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
+    out.push(']');
+    out
 }
 
 /// What applying one finding did.
@@ -353,7 +352,7 @@ async fn apply_run(
         let room = MAX_EVENTS.saturating_sub(held);
         let events_now = if room > 0 {
             let mut all: Vec<Value> = serde_json::from_str(&stored_events).unwrap_or_default();
-            all.extend(events().take(room));
+            all.extend(events().take(room).map(|e| e.to_value()));
             Value::Array(all).to_string()
         } else {
             stored_events
@@ -377,7 +376,7 @@ async fn apply_run(
         count,
         first_ms,
         last_ms,
-        events: Value::Array(events().collect()).to_string(),
+        events: array_text(events()),
     };
     let id = insert(tx, f, &key, &new, change).await?;
     audit.append(tx, &raised_record(&id, f)).await?;
@@ -453,7 +452,7 @@ pub async fn raise_in(
         count: 1,
         first_ms: f.timestamp_ms,
         last_ms: f.timestamp_ms,
-        events: Value::Array(event_texts(&f.events)).to_string(),
+        events: array_text(event_texts(&f.events)),
     };
     let id = insert(tx, f, &key, &new, change).await?;
     record
@@ -486,7 +485,7 @@ impl webqx_audit::AlertSink for StoredAlerts {
                 tags: alert.tags.clone(),
                 group_key: alert.group_key.clone(),
                 timestamp_ms: alert.timestamp_ms,
-                events: alert.events.clone(),
+                events: alert.events.iter().map(EventText::from_value).collect(),
             };
             raise_in(tx, audit, &finding, record)
                 .await

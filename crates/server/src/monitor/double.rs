@@ -46,7 +46,7 @@ impl Detector for OutcomeFailure {
             tags: vec!["attack.t1110".into(), "hipaa.164.312.b".into()],
             group_key: key,
             timestamp_ms: time_ms(event),
-            events: vec![event.clone()],
+            events: vec![super::EventText::from_value(event)],
         }]
     }
 }

@@ -38,6 +38,8 @@ use tokio::sync::{Notify, mpsc};
 use webqx_audit::AuditLog;
 use webqx_store::Store;
 
+pub use webqx_detect::EventText;
+
 /// How serious a finding is (Sigma's levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,8 +110,9 @@ pub struct Finding {
     pub group_key: String,
     /// When it happened (the newest triggering event), ms since the epoch.
     pub timestamp_ms: i64,
-    /// The triggering events, in the event schema.
-    pub events: Vec<Value>,
+    /// The triggering events, in the event schema, as JSON text (redacted by the
+    /// engine for detections).
+    pub events: Vec<EventText>,
 }
 
 /// Detection as the pipeline sees it. Runs on one blocking thread, one event at a time.

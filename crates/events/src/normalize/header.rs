@@ -171,15 +171,40 @@ fn convert_bsd(options: &Options, month: u32, day: u32, hms: (u32, u32, u32)) ->
         .from_local_datetime(&local)
         .single()?
         .with_timezone(&Utc);
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        utc.year(),
-        utc.month(),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second()
-    ))
+    let year = utc.year();
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
+        return Some(format!(
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            utc.month(),
+            utc.day(),
+            utc.hour(),
+            utc.minute(),
+            utc.second()
+        ));
+    };
+    // By hand: `format!` with six padded numbers was most of a line's header.
+    let mut text = String::with_capacity(20);
+    push_digits(&mut text, year, 4);
+    for (separator, n) in [
+        ('-', utc.month()),
+        ('-', utc.day()),
+        ('T', utc.hour()),
+        (':', utc.minute()),
+        (':', utc.second()),
+    ] {
+        text.push(separator);
+        push_digits(&mut text, n, 2);
+    }
+    text.push('Z');
+    Some(text)
+}
+
+/// The last `width` decimal digits of `n`, zero-padded.
+fn push_digits(text: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = n / 10u32.pow(place) % 10;
+        text.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+    }
 }
 
 /// The host name, unless the next word is already the TAG (`sshd[1]:`, `[sshd]`,
@@ -230,7 +255,7 @@ fn rfc5424<'a>(line: &'a str, options: &Options) -> Option<Header<'a>> {
         t.with_timezone(&Utc)
             .to_rfc3339_opts(SecondsFormat::AutoSi, true)
     });
-    let msg = String::from_utf8_lossy(message.msg_bytes()).into_owned();
+    let msg = super::text::utf8_lossy(message.msg_bytes()).into_owned();
     Some(Header {
         timestamp,
         host: message.hostname().map(|h| Cow::Owned(h.to_owned())),
@@ -250,6 +275,49 @@ mod tests {
             year: 2026,
             ..Options::default()
         }
+    }
+
+    /// The hand-written text is chrono's RFC 3339 text, across offsets that move the
+    /// day, month and year; years past 9999 keep the padded form.
+    #[test]
+    fn bsd_times_are_written_as_chrono_writes_them() {
+        for (year, offset) in [(2026, 0), (2026, 14 * 3600), (1, -12 * 3600), (9999, 0)] {
+            let options = Options {
+                year,
+                utc_offset_seconds: offset,
+                ..Options::default()
+            };
+            for (month, day, hms) in [
+                (1, 1, (0, 0, 0)),
+                (12, 31, (23, 59, 59)),
+                (2, 28, (9, 5, 7)),
+            ] {
+                let local = NaiveDate::from_ymd_opt(year, month, day)
+                    .and_then(|d| d.and_hms_opt(hms.0, hms.1, hms.2))
+                    .expect("a valid time");
+                let expected = options
+                    .utc_offset()
+                    .from_local_datetime(&local)
+                    .single()
+                    .map(|t| {
+                        t.with_timezone(&Utc)
+                            .to_rfc3339_opts(SecondsFormat::Secs, true)
+                    });
+                assert_eq!(
+                    convert_bsd(&options, month, day, hms),
+                    expected,
+                    "{year} {offset}"
+                );
+            }
+        }
+        let far = Options {
+            year: 12026,
+            ..Options::default()
+        };
+        assert_eq!(
+            convert_bsd(&far, 3, 4, (5, 6, 7)).as_deref(),
+            Some("12026-03-04T05:06:07Z")
+        );
     }
 
     /// The one-entry cache gives what the conversion gives, whatever came before it.

@@ -394,7 +394,7 @@ pub fn normalize_line(line: &[u8], format: Format, options: &Options) -> Result<
     if is_binary(line) {
         return Err(Rejected::Binary);
     }
-    let text = String::from_utf8_lossy(line);
+    let text = text::utf8_lossy(line);
     let format = match format {
         Format::Auto => sniff_line(&text, options),
         // JSON lines with plain log lines among them (a collector that wraps some
@@ -438,7 +438,7 @@ pub fn normalize_document(document: &[u8], options: &Options) -> Result<Vec<Even
             max: options.max_json_depth,
         });
     }
-    let text = String::from_utf8_lossy(document);
+    let text = text::utf8_lossy(document);
     let value: Value = match serde_json::from_str(&text) {
         Ok(value) => value,
         Err(e) => {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The server's monitor under a password spray from one address, beside ordinary
+# OpenSSH lines (issue 7; docs/benchmarks.md). The same inputs as bench/hunt_spray.sh:
+# LINES failed passwords for invalid users from 10.9.9.9, and LINES lines of the
+# repeated OpenSSH log. Each goes into a fresh `serve` (SQLite, release build) with
+# `webqx-sec events send`; the time is from the start of the send until
+# /v1/sys/health shows every event accepted and the queue empty.
+#
+#   bash bench/server_spray.sh [LINES] [BINARY] [PORT]
+#     LINES   lines of each input (default 100000)
+#     BINARY  default target/release/webqx-sec
+#     PORT    127.0.0.1 port for the servers (default 18443)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines="${1:-100000}"
+bin="${2:-target/release/webqx-sec}"
+port="${3:-18443}"
+[ -x "$bin" ] || { echo "build first: cargo build --release -p webqx-cli" >&2; exit 2; }
+[[ "$lines" =~ ^[1-9][0-9]*$ ]] || { echo "LINES must be a positive integer" >&2; exit 2; }
+command -v curl >/dev/null || { echo "install curl" >&2; exit 2; }
+bin=$(realpath "$bin")
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+echo "date: $(date -u +%FT%TZ); load: $(cut -d' ' -f1-3 /proc/loadavg); binary: $bin"
+
+awk -v n="$lines" 'BEGIN {
+    for (i = 0; i < n; i++) {
+        t = int(i / 20); h = 6 + int(t / 3600); m = int(t / 60) % 60; s = t % 60
+        printf "Dec 10 %02d:%02d:%02d LabSZ sshd[%d]: Failed password for invalid user u%d from 10.9.9.9 port %d ssh2\n",
+            h % 24, m, s, 20000 + i % 5000, i % 7, 1024 + i % 60000
+    }
+}' > "$work/spray.log"
+src=../shared/data/ssh-logs/loghub_OpenSSH_2k.log
+copies=$(( lines / 2000 + 1 ))
+for _ in $(seq "$copies"); do awk 1 "$src"; done | awk -v n="$lines" 'NR <= n' > "$work/mixed.log"
+
+addr="https://127.0.0.1:$port"
+for f in mixed spray; do
+    data="$work/data-$f"
+    "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" > "$work/serve-$f.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 120); do
+        "$bin" status --data-dir "$data" --addr "$addr" > /dev/null 2>&1 && break
+        sleep 0.5
+    done
+    health() { curl -s --cacert "$data/tls/ca.pem" "$addr/v1/sys/health"; }
+    start=$(date +%s.%N)
+    "$bin" events send --data-dir "$data" --addr "$addr" "$work/$f.log" > "$work/send-$f.txt"
+    sent=$(date +%s.%N)
+    # Drained: every line accepted over HTTP and nothing queued.
+    until health | grep -q "\"queued\":0,.*\"http\":$lines[,}]"; do sleep 0.1; done
+    end=$(date +%s.%N)
+    alerts=$("$bin" alerts list --data-dir "$data" --addr "$addr" --json 2>/dev/null |
+        grep -o '"rule_id"' | wc -l || true)
+    awk -v f="$f" -v n="$lines" -v a="$start" -v b="$sent" -v c="$end" -v k="$alerts" 'BEGIN {
+        printf "%-6s %d lines: sent in %.1f s, drained in %.1f s = %.0f events/s; %d alerts\n",
+            f, n, b - a, c - a, n / (c - a), k }'
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=""
+done

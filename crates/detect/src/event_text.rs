@@ -40,6 +40,13 @@ impl EventText {
         self.0.is_empty()
     }
 
+    /// Identity of the shared text: the same for an `EventText` and its clones,
+    /// different for any other text alive at the same time. Lets a caller read each
+    /// of a burst's events once, however many detections list it.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<u8>() as usize
+    }
+
     /// The event read back as a JSON value (`Null` for text that is not JSON, which
     /// this crate never makes).
     pub fn to_value(&self) -> Value {
@@ -104,5 +111,7 @@ mod tests {
         assert_eq!(format!("{text:?}"), text.as_str());
         assert_eq!(text.len(), text.as_str().len());
         assert!(!text.is_empty());
+        assert_eq!(text.clone().id(), text.id());
+        assert_ne!(EventText::from_value(&event).id(), text.id());
     }
 }

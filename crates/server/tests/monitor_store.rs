@@ -173,6 +173,8 @@ async fn grouping_suppression_positions_on_every_backend() {
             &[
                 finding("r1", "x", t0, "10.9.9.9"),
                 finding("r2", "x", t0, "10.9.9.9"),
+                finding("r1", "y", t0, "10.1.1.1"),
+                finding("r1", "x", t0 + 1, "10.9.9.9"),
             ],
             &[],
             &[],
@@ -181,6 +183,8 @@ async fn grouping_suppression_positions_on_every_backend() {
         .unwrap();
         assert_eq!(f[0], Applied::Suppressed, "{label}");
         assert!(matches!(f[1], Applied::Raised(_)), "{label}: another rule");
+        assert!(matches!(f[2], Applied::Raised(_)), "{label}: another address");
+        assert_eq!(f[3], Applied::Suppressed, "{label}: again");
         assert_eq!(alerts::suppressions(&store).await.unwrap().len(), 1);
         alerts::remove_suppression(&audit, &ctx, made["id"].as_str().unwrap())
             .await
@@ -212,7 +216,7 @@ async fn grouping_suppression_positions_on_every_backend() {
         )
         .await
         .unwrap();
-        assert_eq!(rest.len(), 3, "{label}: 5 alerts in all");
+        assert_eq!(rest.len(), 4, "{label}: 6 alerts in all");
         assert!(end.is_none());
         let (open_r2, _) = alerts::list(
             &store,

@@ -148,11 +148,39 @@ struct Suppression {
 }
 
 impl Suppression {
-    fn matches(&self, f: &Finding) -> bool {
-        (self.rule_id == "*" || self.rule_id == f.rule_id)
-            && f.events.iter().any(|e| {
-                field_text(&e.to_value(), &self.field).as_deref() == Some(self.value.as_str())
-            })
+    fn names(&self, rule_id: &str) -> bool {
+        self.rule_id == "*" || self.rule_id == rule_id
+    }
+
+    fn matches(&self, event: &Value) -> bool {
+        field_text(event, &self.field).as_deref() == Some(self.value.as_str())
+    }
+}
+
+/// Findings' events read back as JSON for the suppressions, each once: a burst's
+/// findings list the same shared events (see [`EventText::id`]).
+#[derive(Default)]
+struct ReadEvents(std::collections::HashMap<usize, Value>);
+
+impl ReadEvents {
+    /// Whether an active suppression silences `f`. Its events are read only when a
+    /// suppression names its rule (or every rule).
+    fn suppressed(&mut self, suppressions: &[Suppression], f: &Finding) -> bool {
+        let mut named = suppressions
+            .iter()
+            .filter(|s| s.names(&f.rule_id))
+            .peekable();
+        if named.peek().is_none() {
+            return false;
+        }
+        for e in &f.events {
+            self.0.entry(e.id()).or_insert_with(|| e.to_value());
+        }
+        named.any(|s| {
+            f.events
+                .iter()
+                .any(|e| self.0.get(&e.id()).is_some_and(|v| s.matches(v)))
+        })
     }
 }
 
@@ -243,8 +271,9 @@ pub async fn apply(
     let mut change = next_change(&mut tx).await?;
     let mut out = vec![Applied::Suppressed; findings.len()];
     let mut kept = Vec::with_capacity(findings.len());
+    let mut read = ReadEvents::default();
     for (i, f) in findings.iter().enumerate() {
-        if suppressions.iter().any(|s| s.matches(f)) {
+        if read.suppressed(&suppressions, f) {
             metrics::counter!("webqx_monitor_suppressed_total").increment(1);
         } else {
             kept.push(i);
@@ -442,7 +471,7 @@ pub async fn raise_in(
     f: &Finding,
     mut record: webqx_audit::AuditRecord,
 ) -> Result<Option<String>, AlertError> {
-    if active_suppressions(tx).await?.iter().any(|s| s.matches(f)) {
+    if ReadEvents::default().suppressed(&active_suppressions(tx).await?, f) {
         metrics::counter!("webqx_monitor_suppressed_total").increment(1);
         return Ok(None);
     }

@@ -29,16 +29,7 @@ cleanup() {
 trap cleanup EXIT
 echo "date: $(date -u +%FT%TZ); load: $(cut -d' ' -f1-3 /proc/loadavg); binary: $bin"
 
-awk -v n="$lines" 'BEGIN {
-    for (i = 0; i < n; i++) {
-        t = int(i / 20); h = 6 + int(t / 3600); m = int(t / 60) % 60; s = t % 60
-        printf "Dec 10 %02d:%02d:%02d LabSZ sshd[%d]: Failed password for invalid user u%d from 10.9.9.9 port %d ssh2\n",
-            h % 24, m, s, 20000 + i % 5000, i % 7, 1024 + i % 60000
-    }
-}' > "$work/spray.log"
-src=../shared/data/ssh-logs/loghub_OpenSSH_2k.log
-copies=$(( lines / 2000 + 1 ))
-for _ in $(seq "$copies"); do awk 1 "$src"; done | awk -v n="$lines" 'NR <= n' > "$work/mixed.log"
+bash bench/spray_inputs.sh "$lines" "$work"
 
 addr="https://127.0.0.1:$port"
 for f in mixed spray; do

@@ -183,7 +183,10 @@ async fn grouping_suppression_positions_on_every_backend() {
         .unwrap();
         assert_eq!(f[0], Applied::Suppressed, "{label}");
         assert!(matches!(f[1], Applied::Raised(_)), "{label}: another rule");
-        assert!(matches!(f[2], Applied::Raised(_)), "{label}: another address");
+        assert!(
+            matches!(f[2], Applied::Raised(_)),
+            "{label}: another address"
+        );
         assert_eq!(f[3], Applied::Suppressed, "{label}: again");
         assert_eq!(alerts::suppressions(&store).await.unwrap().len(), 1);
         alerts::remove_suppression(&audit, &ctx, made["id"].as_str().unwrap())

@@ -819,7 +819,13 @@ impl Detector {
             alert.first_seen = alert.first_seen.min(d.timestamp);
             alert.last_seen = alert.last_seen.max(d.timestamp);
             let room = MAX_ALERT_EVENTS.saturating_sub(alert.events.len());
-            alert.events.extend(self.budget.keep(d.events, room));
+            // Successive firings list overlapping windows: each event once.
+            let new: Vec<EventText> = d
+                .events
+                .into_iter()
+                .filter(|e| !alert.events.contains(e))
+                .collect();
+            alert.events.extend(self.budget.keep(new, room));
             return;
         }
         if self.alerts.len() >= MAX_ALERTS {

@@ -96,6 +96,26 @@ fn openssh_brute_force_sources_are_alerted_and_the_one_login_is_not() {
         );
     }
     assert!(alerts_for(&alerts, SUCCESS_AFTER_FAILURES).is_empty());
+    // Read twice, the log's correlations fire again, mostly into the same alerts
+    // (same times): each event is listed once.
+    let twice = hunt(&[
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+        "--year",
+        "2026",
+        path(&log),
+        path(&log),
+    ]);
+    let again = documents(&twice);
+    assert!(findings(&again) > findings(&alerts), "{}", stderr(&twice));
+    for a in &again {
+        let events = a["events"].as_array().expect("events");
+        let distinct: std::collections::HashSet<String> =
+            events.iter().map(Value::to_string).collect();
+        assert_eq!(distinct.len(), events.len(), "an event listed twice: {a}");
+    }
     assert!(
         stderr(&out).contains("2000 lines"),
         "summary: {}",

@@ -19,8 +19,9 @@ fn finding(rule: &str, key: &str, at: i64, ip: &str) -> Finding {
         tags: vec!["attack.t1110".into()],
         group_key: key.into(),
         timestamp_ms: at,
+        // Real events differ at least in their time.
         events: vec![EventText::from_value(
-            &json!({"source": {"ip": ip}, "event": {"outcome": "failure"}}),
+            &json!({"@timestamp": at, "source": {"ip": ip}, "event": {"outcome": "failure"}}),
         )],
     }
 }
@@ -557,5 +558,64 @@ async fn a_batch_of_one_groups_findings_is_applied_as_one_by_one() {
         let (alone, together) = (summary(&one_by_one).await, summary(&at_once).await);
         assert!(alone.len() > 6, "{label}: {alone:?}");
         assert_eq!(together, alone, "{label}");
+    }
+}
+
+/// A correlation's successive firings list overlapping windows (the same shared
+/// events): the alert keeps each event once, within a batch and across batches.
+#[tokio::test]
+async fn overlapping_firings_keep_each_event_once() {
+    for t in webqx_testkit::test_stores() {
+        let store = Store::open(&t.config).await.unwrap();
+        let audit = AuditLog::start(store.clone());
+        let label = t.label;
+        let t0 = 1_800_000_000_000;
+        let e: Vec<EventText> = (0..6)
+            .map(|n| EventText::from_value(&json!({"source": {"ip": "10.0.0.9"}, "n": n})))
+            .collect();
+        let firing = |at: i64, events: &[usize]| Finding {
+            events: events.iter().map(|&i| e[i].clone()).collect(),
+            ..finding("burst", "10.0.0.9", at, "10.0.0.9")
+        };
+        let batch = [
+            firing(t0, &[0, 1]),
+            firing(t0 + 1, &[0, 1, 2]),
+            firing(t0 + 2, &[1, 2, 3]),
+        ];
+        alerts::apply(&store, &audit, WINDOW, &batch, &[], &[])
+            .await
+            .unwrap();
+        // A later batch, and a copy of an event made apart from the shared one.
+        let copy = EventText::from_value(&e[3].to_value());
+        let later = Finding {
+            events: vec![e[2].clone(), copy, e[4].clone(), e[5].clone()],
+            ..finding("burst", "10.0.0.9", t0 + 3, "10.0.0.9")
+        };
+        alerts::apply(&store, &audit, WINDOW, &[later], &[], &[])
+            .await
+            .unwrap();
+        let (all, _) = alerts::list(
+            &store,
+            &ListQuery {
+                limit: 10,
+                rule: Some("burst".into()),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(all.len(), 1, "{label}: one alert");
+        assert_eq!(all[0]["count"], 4, "{label}");
+        let numbers: Vec<i64> = all[0]["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|v| v["n"].as_i64())
+            .collect();
+        assert_eq!(
+            numbers,
+            [0, 1, 2, 3, 4, 5],
+            "{label}: each event once, in order"
+        );
     }
 }

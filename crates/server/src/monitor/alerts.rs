@@ -352,11 +352,19 @@ async fn apply_run(
     let first_ms = times.clone().min().unwrap_or(f.timestamp_ms);
     let last_ms = times.max().unwrap_or(f.timestamp_ms);
     let count = i64::try_from(run.len()).unwrap_or(i64::MAX);
-    // The run's events, oldest finding first, as far as an alert keeps them.
+    // The run's events, oldest finding first, as far as an alert keeps them. A
+    // correlation's successive firings list overlapping windows: each event once.
     let events = || {
-        run.iter()
-            .flat_map(|&i| event_texts(&findings[i].events))
-            .take(MAX_EVENTS)
+        let mut distinct: Vec<EventText> = Vec::with_capacity(MAX_EVENTS);
+        for e in run.iter().flat_map(|&i| event_texts(&findings[i].events)) {
+            if distinct.len() == MAX_EVENTS {
+                break;
+            }
+            if !distinct.contains(&e) {
+                distinct.push(e);
+            }
+        }
+        distinct.into_iter()
     };
     let open = query(
         "SELECT id, count, events, first_seen, last_seen FROM alerts \
@@ -381,7 +389,12 @@ async fn apply_run(
         let room = MAX_EVENTS.saturating_sub(held);
         let events_now = if room > 0 {
             let mut all: Vec<Value> = serde_json::from_str(&stored_events).unwrap_or_default();
-            all.extend(events().take(room).map(|e| e.to_value()));
+            let new: Vec<Value> = events()
+                .map(|e| e.to_value())
+                .filter(|e| !all.contains(e))
+                .take(room)
+                .collect();
+            all.extend(new);
             Value::Array(all).to_string()
         } else {
             stored_events

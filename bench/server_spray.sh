@@ -42,12 +42,25 @@ for f in mixed spray; do
     done
     health() { curl -s --cacert "$data/tls/ca.pem" "$addr/v1/sys/health"; }
     start=$(date +%s.%N)
-    "$bin" events send --data-dir "$data" --addr "$addr" "$work/$f.log" > "$work/send-$f.txt"
+    "$bin" events send --data-dir "$data" --addr "$addr" "$work/$f.log" > "$work/send-$f.txt" || {
+        echo "$f: events send failed:" >&2
+        tail -n 5 "$work/send-$f.txt" >&2
+        exit 1
+    }
     sent=$(date +%s.%N)
-    # Drained: every line accepted over HTTP and nothing queued.
-    until health | grep -q "\"queued\":0,.*\"http\":$lines[,}]"; do sleep 0.1; done
+    # Drained: every line accepted over HTTP and nothing queued (ten minutes at most).
+    waited=0
+    until health | grep -q "\"queued\":0,.*\"http\":$lines[,}]"; do
+        waited=$((waited + 1))
+        if [ "$waited" -gt 6000 ]; then
+            echo "$f: the server did not accept all $lines lines within ten minutes:" >&2
+            cat "$work/send-$f.txt" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
     end=$(date +%s.%N)
-    alerts=$("$bin" alerts list --data-dir "$data" --addr "$addr" --json 2>/dev/null |
+    alerts=$("$bin" alerts list --data-dir "$data" --addr "$addr" --limit 1000 --json 2>/dev/null |
         grep -o '"rule_id"' | wc -l || true)
     awk -v f="$f" -v n="$lines" -v a="$start" -v b="$sent" -v c="$end" -v k="$alerts" 'BEGIN {
         printf "%-6s %d lines: sent in %.1f s, drained in %.1f s = %.0f events/s; %d alerts\n",

@@ -124,7 +124,7 @@ impl Recent {
         let event = if redact_event(&mut event) {
             EventText::from_value(&event)
         } else {
-            EventText::from(text)
+            EventText::from_redacted_text(text)
         };
         if self.order.len() >= Self::CAPACITY
             && let Some(oldest) = self.order.pop_front()

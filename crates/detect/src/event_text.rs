@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// One event as compact JSON text, with secrets already redacted
 /// ([`webqx_events::normalize::redact_event`]). Cheap to clone.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EventText(Arc<str>);
 
 impl EventText {
@@ -23,6 +23,13 @@ impl EventText {
     /// carry secrets.
     pub fn from_value(value: &Value) -> Self {
         Self(Arc::from(value.to_string()))
+    }
+
+    /// `text`, which the engine knows to be one event as compact JSON with nothing
+    /// left to redact. Not public: text from elsewhere goes through
+    /// [`EventText::from_value`] after redaction.
+    pub(crate) fn from_redacted_text(text: &str) -> Self {
+        Self(Arc::from(text))
     }
 
     /// The JSON text.
@@ -51,13 +58,6 @@ impl EventText {
     /// this crate never makes).
     pub fn to_value(&self) -> Value {
         serde_json::from_str(&self.0).unwrap_or(Value::Null)
-    }
-}
-
-/// Text the caller knows to be one event as compact JSON, secrets redacted.
-impl From<&str> for EventText {
-    fn from(text: &str) -> Self {
-        Self(Arc::from(text))
     }
 }
 

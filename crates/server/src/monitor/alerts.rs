@@ -356,15 +356,15 @@ async fn apply_run(
     // correlation's successive firings list overlapping windows: each event once.
     let events = || {
         let mut distinct: Vec<EventText> = Vec::with_capacity(MAX_EVENTS);
-        for e in run.iter().flat_map(|&i| event_texts(&findings[i].events)) {
+        for e in run.iter().flat_map(|&i| &findings[i].events) {
             if distinct.len() == MAX_EVENTS {
                 break;
             }
-            if !distinct.contains(&e) {
-                distinct.push(e);
+            if !distinct.contains(e) {
+                distinct.push(e.clone());
             }
         }
-        distinct.into_iter()
+        event_texts(&distinct).into_iter()
     };
     let open = query(
         "SELECT id, count, events, first_seen, last_seen FROM alerts \

@@ -13,11 +13,16 @@
 //!   given, or the live rule's; after that a month more than six months before the
 //!   last line's begins the next year (December → January), and one more than six
 //!   months after it goes back a year (a late December line just after midnight).
+//!   Years stay within 0 to 9999, the years RFC 3339 writes: a log given `--year 9999`
+//!   that runs into January stays in 9999 (its January lines then read as a step back).
 
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Utc};
 
 use super::Options;
 use super::header::bsd_month_day;
+
+/// The years an event time can be written in (RFC 3339: four digits).
+const YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
 
 /// Follows the year of one input's BSD timestamps (see the module documentation).
 #[derive(Debug, Clone)]
@@ -66,9 +71,9 @@ impl Years {
                     // The first BSD line: the year given.
                     year
                 } else if month + 6 < self.month {
-                    year + 1
+                    (year + 1).min(*YEARS.end())
                 } else if self.month + 6 < month {
-                    year - 1
+                    (year - 1).max(*YEARS.start())
                 } else {
                     year
                 }
@@ -140,6 +145,25 @@ mod tests {
                 2026, 2026, 2027, 2026, 2027, 2026, 2026, 2027, 2027, 2026, 2027
             ]
         );
+    }
+
+    /// Stop 20's review: `--year 9999` across New Year gave `10000-01-01T…`, which is
+    /// not RFC 3339, and alert times fell back to the clock.
+    #[test]
+    fn years_stay_within_four_digits() {
+        let new_year = [
+            "Dec 31 23:59:59 h sshd[1]: a",
+            "Jan  1 00:00:01 h sshd[1]: b",
+        ];
+        assert_eq!(
+            years(&mut Years::archive(Some(9999)), &new_year, 9999),
+            [9999, 9999]
+        );
+        let back = [
+            "Jan  1 00:00:01 h sshd[1]: a",
+            "Dec 31 23:59:59 h sshd[1]: b",
+        ];
+        assert_eq!(years(&mut Years::archive(Some(0)), &back, 0), [0, 0]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Secret redaction (`redact_event`, `redact_params`, `redact_cookies`) over any line
+//! Secret redaction (`redact_event`, `redact_text`, `redact_cookies`) over any line
 //! the normalizer takes: no panic, no cookie value left in the cookie fields, and a
 //! second pass changes nothing (what was kept once is kept as it is).
 
@@ -6,13 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use webqx_events::normalize::{
-    Format, Options, REDACTED, normalize_line, redact_cookies, redact_event, redact_params,
+    Format, Options, REDACTED, normalize_line, redact_cookies, redact_event, redact_text,
 };
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let once = redact_params(&text).into_owned();
-    assert_eq!(redact_params(&once), once.as_str());
+    let once = redact_text(&text).into_owned();
+    assert_eq!(redact_text(&once), once.as_str());
     let cookies = redact_cookies(&text).into_owned();
     assert_eq!(redact_cookies(&cookies), cookies.as_str());
 

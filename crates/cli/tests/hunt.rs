@@ -482,6 +482,68 @@ fn modsecurity_audit_log_payloads_in_cookies_and_headers_are_found() {
     );
 }
 
+/// A brute force whose NDJSON events carry secrets in every place stop 20's hostile
+/// review found one kept: family names (`new_password`, `api_token`, …), arrays of
+/// arrays, a dotted top-level name, a member given twice, form parameters, free text,
+/// URLs with a password, command lines and the user agent. The alert lists the events;
+/// none of the secrets.
+#[test]
+fn secrets_anywhere_in_triggering_events_are_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("secrets.ndjson");
+    let carriers = [
+        concat!(
+            r#""new_password":"ZQ01","old_password":"ZQ02","password_confirmation":"ZQ03","#,
+            r#""private_key_jwt":"ZQ26","session_token":"ZQ27","bearer_token":"ZQ28""#
+        ),
+        r#""passphrase":"ZQ04","userPassword":"ZQ05","db_password":"ZQ06""#,
+        r#""api_token":"ZQ07","aws_session_token":"ZQ08","credentials":{"k":"ZQ09"}"#,
+        r#""x":[[{"password":"ZQ10"}]],"dotted.password":"ZQ11""#,
+        r#""password":"ZQ12","password":null"#,
+        r#""url":{"original":"/login?user[password]=ZQ13&u%5Bpassword%5D=ZQ14"}"#,
+        r#""message":"login password: ZQ15, Authorization: Bearer ZQ16abcdef""#,
+        concat!(
+            r#""message":"fetch https://u:ZQ17@h/ and postgres://app:ZQ18@db/ehr","#,
+            r#""error":{"message":"a|password=ZQ23 b:password=ZQ24"},"proxy_password":"ZQ25""#
+        ),
+        r#""process":{"command_line":"curl -u admin:ZQ19 h; mysql -pZQ20 --password=ZQ21"}"#,
+        r#""user_agent":{"original":"bot/1.0 token=ZQ22"}"#,
+    ];
+    // Ten failures: the brute force fires once and lists them all.
+    let mut text = String::new();
+    for (i, carrier) in carriers.iter().enumerate() {
+        text.push_str(&format!(
+            "{{\"@timestamp\":\"2026-12-06T10:00:{i:02}Z\",\"event\":{{\"dataset\":\"sshd\",\
+             \"action\":\"ssh_failed_password\",\"outcome\":\"failure\"}},\"source\":{{\"ip\":\
+             \"203.0.113.9\"}},\"user\":{{\"name\":\"user{i}\"}},{carrier}}}\n"
+        ));
+    }
+    std::fs::write(&log, text).expect("write");
+    for format in ["json", "ecs", "table"] {
+        let out = hunt(&["--format", format, path(&log)]);
+        assert_eq!(code(&out), 1, "{format}: {}", stderr(&out));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        if format == "json" {
+            let alerts = documents(&out);
+            let brute = alerts_for(&alerts, BRUTE_FORCE);
+            assert_eq!(brute.len(), 1, "{printed}");
+            let events = brute[0]["events"].as_array().expect("events");
+            assert_eq!(events.len(), carriers.len(), "{printed}");
+            assert!(
+                printed.contains("user9"),
+                "the events are listed: {printed}"
+            );
+        }
+        for n in 1..=28 {
+            let secret = format!("ZQ{n:02}");
+            assert!(
+                !printed.contains(&secret),
+                "{format}: {secret} in {printed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn hostile_input_is_counted_not_fatal() {
     let dir = tempfile::tempdir().expect("tempdir");

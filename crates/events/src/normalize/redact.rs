@@ -8,19 +8,28 @@
 //! - cookie fields (`http.request.cookies`, `http.request.headers.cookie`) keep each
 //!   cookie's name and lose its value: `sid=[redacted]; theme=[redacted]`;
 //! - text fields (`event.original`, `message`, URL parts, referrer, body and header
-//!   text) lose the values of well-known secret parameters ([`SECRET_NAMES`]), as in
-//!   `/cb?code=1&access_token=[redacted]`: after `?`, `&`, `;`, `#` or a space, with the
-//!   name or the `=` percent-encoded, the value quoted (its quotes kept) or not;
+//!   text, the user agent, a command line, error and break-the-glass text) go through
+//!   [`redact_text`]: the values of secret-named parameters, as in
+//!   `/cb?code=1&access_token=[redacted]` or `password: [redacted]`, the password of a
+//!   URL's user information (`postgres://app:[redacted]@db`), a bearer token, and
+//!   secrets given on a command line (`curl -u admin:[redacted]`,
+//!   `mysql -p[redacted]`, `--token [redacted]`);
 //! - text that is JSON (a JSON line kept in `event.original`, a JSON request body, a
 //!   ModSecurity record) is read and written back with the same rules applied to its
-//!   members; such text cut short, which cannot be read back, is dropped to `[redacted]`;
+//!   members (a member given twice keeps only the value the event was read with); an
+//!   object cut short, which cannot be read back, is dropped to `[redacted]`, while text
+//!   opening with `[` that does not read as JSON (an Apache error line) is searched as
+//!   text;
 //! - in a ModSecurity record, `Cookie`/`Set-Cookie` headers lose their values,
 //!   credential headers ([`CREDENTIAL_HEADERS`]) and rule messages' `Matched Data` are
 //!   redacted whole;
-//! - members named like a secret (`password`, `client_secret`, `privateKey`, …) hold
-//!   `[redacted]` whatever their value (string, number, array, object).
+//! - members named like a secret (`password`, `client_secret`, `privateKey`,
+//!   `new_password`, `api_token`, …: see [`is_secret_name`]) hold `[redacted]` whatever
+//!   their value (string, number, array, object), at any depth, inside arrays of arrays
+//!   too.
 //!
-//! Names compare case-insensitively with `_`, `-`, `.` and spaces ignored.
+//! Names compare case-insensitively with `_`, `-`, `.` and spaces ignored; a name made
+//! of parts (`db.password`, `user[password]`) is a secret when any part is.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -91,9 +100,16 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
     "x-session-token",
 ];
 
-/// Fields searched for `name=value` secrets (JSON text among them is read as JSON).
+/// Fields searched for secrets in text ([`redact_text`]; JSON text among them is read
+/// as JSON).
 const TEXT_FIELDS: &[&[&str]] = &[
     &["message"],
+    &["user_agent", "original"],
+    &["process", "command_line"],
+    &["error", "message"],
+    &["event", "reason"],
+    &["ehr", "break_glass_reason"],
+    &["ehr", "query"],
     &["url", "original"],
     &["url", "full"],
     &["url", "path"],
@@ -144,54 +160,347 @@ pub fn redact_event(event: &mut Value) -> bool {
     changed
 }
 
-/// The values of [`SECRET_NAMES`] parameters in `text` replaced (see the module
-/// documentation for what counts as a parameter).
-pub fn redact_params(text: &str) -> Cow<'_, str> {
-    if !text.contains('=') && !text.contains("%3") {
+/// Secrets in free text replaced by [`REDACTED`]; text without any is borrowed back.
+///
+/// - Parameters named like a secret ([`is_secret_name`]): `name=value` after `?`, `&`,
+///   `;`, `#`, `|`, `:`, a quote, a bracket or a space, with the name or the `=`
+///   percent-encoded, spaces around the `=` or not; `name: value` (a space after the
+///   colon, or the name quoted as in `"password":"…"`). A value that opens with a quote
+///   loses what lies between its quotes, which are kept; any other ends at the next
+///   `&`, `;`, `,`, `?`, `#`, quote, `<`, `>` or whitespace. `Authorization: Bearer X`
+///   keeps its scheme. A `PWD`-like name (ending in `pwd`) whose value starts with `/`
+///   is a working directory (sudo's `PWD=/home/bob`) and is kept.
+/// - The password of a URL's user information: `scheme://user:[redacted]@host`.
+/// - A token after the word `Bearer` (eight characters or more, holding a digit or a
+///   symbol, or twenty characters or more).
+/// - Command-line secrets: the value after `--NAME` where NAME is a secret name, the
+///   password of `-u`/`--user USER:PASSWORD`, and `-pPASSWORD` once a `mysql`,
+///   `mariadb` (or their tools') command has been named.
+///
+/// Redacting the result again changes nothing.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(text);
+    for pass in [
+        redact_pairs,
+        redact_userinfo,
+        redact_bearer,
+        redact_command_args,
+    ] {
+        let next = match pass(&out) {
+            Cow::Owned(new) => Some(new),
+            Cow::Borrowed(_) => None,
+        };
+        if let Some(new) = next {
+            out = Cow::Owned(new);
+        }
+    }
+    out
+}
+
+/// Text with some spans replaced by [`REDACTED`], built as the spans are found.
+struct Rewrite<'a> {
+    text: &'a str,
+    out: String,
+    copied: usize,
+}
+
+impl<'a> Rewrite<'a> {
+    fn new(text: &'a str) -> Self {
+        Rewrite {
+            text,
+            out: String::new(),
+            copied: 0,
+        }
+    }
+
+    /// `span` replaced, unless it is empty or already reads [`REDACTED`]. Spans come in
+    /// order and do not overlap.
+    fn redact(&mut self, span: Range<usize>) {
+        if span.is_empty() || span.start < self.copied || self.text[span.clone()] == *REDACTED {
+            return;
+        }
+        self.out.push_str(&self.text[self.copied..span.start]);
+        self.out.push_str(REDACTED);
+        self.copied = span.end;
+    }
+
+    fn finish(mut self) -> Cow<'a, str> {
+        if self.copied == 0 {
+            return Cow::Borrowed(self.text);
+        }
+        self.out.push_str(&self.text[self.copied..]);
+        Cow::Owned(self.out)
+    }
+}
+
+/// `name=value` and `name: value` pairs with a secret name (see [`redact_text`]).
+fn redact_pairs(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'=' | b':')) && !text.contains("%3") {
         return Cow::Borrowed(text);
     }
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
+    let mut rewrite = Rewrite::new(text);
     let mut i = 0;
     while i < bytes.len() {
-        // `=`, or `%3D` (an encoded `=`).
-        let eq_len = match bytes[i] {
-            b'=' => 1,
+        // `=`, `%3D` (an encoded `=`) or `:`.
+        let (sep_len, colon) = match bytes[i] {
+            b'=' => (1, false),
+            b':' => (1, true),
             b'%' if bytes.get(i + 1) == Some(&b'3')
                 && matches!(bytes.get(i + 2), Some(b'd' | b'D')) =>
             {
-                3
+                (3, false)
             }
             _ => {
                 i += 1;
                 continue;
             }
         };
-        let eq = i;
-        i += eq_len;
-        let start = bytes[..eq]
+        let sep = i;
+        i += sep_len;
+        // The name: spaces before the separator skipped, a closing quote too.
+        let mut name_end = sep;
+        while name_end > 0 && matches!(bytes[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
+        }
+        let spaced = name_end < sep;
+        let quote = match name_end.checked_sub(1).map(|p| bytes[p]) {
+            Some(q @ (b'"' | b'\'')) if !spaced => {
+                name_end -= 1;
+                Some(q)
+            }
+            _ => None,
+        };
+        // After a colon, brackets and `%` end a name: `passwd[12]: …` is a program.
+        let in_name = |b: u8| {
+            if colon {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+            } else {
+                is_name_byte(b)
+            }
+        };
+        let mut start = bytes[..name_end]
             .iter()
-            .rposition(|b| !is_name_byte(*b))
+            .rposition(|b| !in_name(*b))
             .map_or(0, |p| p + 1);
-        let boundary = start == 0 || is_boundary(bytes[start - 1]);
-        if start == eq || !boundary || !is_secret_name(&percent_decoded(&text[start..eq])) {
+        // A value already redacted is never part of a name: what a first pass wrote
+        // must not name a secret to the second.
+        let mut after_redacted = false;
+        if let Some(p) = text[start..name_end].rfind(REDACTED) {
+            start += p + REDACTED.len();
+            after_redacted = true;
+        }
+        let boundary = match quote {
+            Some(q) => start > 0 && bytes[start - 1] == q,
+            None => start == 0 || after_redacted || is_boundary(bytes[start - 1]),
+        };
+        if start == name_end || !boundary {
             continue;
         }
-        let (inner, end) = value_span(bytes, i);
-        if inner.is_empty() || text[inner.clone()] == *REDACTED {
+        // A colon separates only before a space, or after a quoted name (`"token":"…"`):
+        // `pam_unix(passwd:chauthtok)` and `https://` are not pairs.
+        let spaced_after = matches!(bytes.get(i), Some(b' ' | b'\t'));
+        if colon && !spaced_after && quote.is_none() {
             continue;
         }
-        out.push_str(&text[copied..inner.start]);
-        out.push_str(REDACTED);
-        copied = inner.end;
-        i = end;
+        let name = percent_decoded(&text[start..name_end]);
+        if !is_secret_name(&name) {
+            continue;
+        }
+        let mut from = i;
+        if colon || spaced || quote.is_some() {
+            while matches!(bytes.get(from), Some(b' ' | b'\t')) {
+                from += 1;
+            }
+        }
+        if is_authorization(&name) {
+            from = after_auth_scheme(bytes, from);
+        }
+        let (inner, end) = value_span(bytes, from);
+        let directory =
+            bytes.get(inner.start) == Some(&b'/') && with_folded(&name, |f| f.ends_with("pwd"));
+        if !directory {
+            rewrite.redact(inner);
+        }
+        i = end.max(i);
     }
-    if copied == 0 {
+    rewrite.finish()
+}
+
+/// `Authorization` or `Proxy-Authorization`, any spelling.
+fn is_authorization(name: &str) -> bool {
+    name.len() <= 24
+        && with_folded(name, |f| {
+            matches!(f, "authorization" | "proxyauthorization")
+        })
+}
+
+/// Past an authorization scheme (`Bearer `, `Basic `, `AWS4-HMAC-SHA256 `) that opens
+/// a value at `from`, so that the scheme is kept and the credential goes.
+fn after_auth_scheme(bytes: &[u8], from: usize) -> usize {
+    let word = bytes[from..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
+        .map_or(bytes.len(), |p| from + p);
+    if word == from || !matches!(bytes.get(word), Some(b' ')) {
+        return from;
+    }
+    let mut next = word;
+    while bytes.get(next) == Some(&b' ') {
+        next += 1;
+    }
+    if next < bytes.len() && !is_value_end(bytes[next]) {
+        next
+    } else {
+        from
+    }
+}
+
+/// `scheme://user:password@host`: the password goes, the user stays.
+fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
         return Cow::Borrowed(text);
     }
-    out.push_str(&text[copied..]);
-    Cow::Owned(out)
+    let bytes = text.as_bytes();
+    let mut rewrite = Rewrite::new(text);
+    let mut search = 0;
+    while let Some(p) = text[search..].find("://") {
+        let host_start = search + p + 3;
+        let authority_end = bytes[host_start..]
+            .iter()
+            .position(|b| {
+                b.is_ascii_whitespace()
+                    || matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
+            })
+            .map_or(bytes.len(), |q| host_start + q);
+        let authority = &text[host_start..authority_end];
+        if let Some(at) = authority.rfind('@')
+            && let Some(colon) = authority[..at].find(':')
+        {
+            rewrite.redact(host_start + colon + 1..host_start + at);
+        }
+        search = authority_end.max(host_start);
+    }
+    rewrite.finish()
+}
+
+/// `Bearer TOKEN` in free text.
+fn redact_bearer(text: &str) -> Cow<'_, str> {
+    const WORD: &[u8] = b"bearer";
+    let bytes = text.as_bytes();
+    if bytes.len() < WORD.len() + 2 {
+        return Cow::Borrowed(text);
+    }
+    let mut rewrite = Rewrite::new(text);
+    let mut i = 0;
+    while i + WORD.len() < bytes.len() {
+        let at_word = bytes[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && matches!(bytes[i + WORD.len()], b' ' | b'\t');
+        if !at_word {
+            i += 1;
+            continue;
+        }
+        let mut from = i + WORD.len();
+        while matches!(bytes.get(from), Some(b' ' | b'\t')) {
+            from += 1;
+        }
+        let end = bytes[from..]
+            .iter()
+            .position(|b| {
+                b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b',' | b';' | b'<' | b'>')
+            })
+            .map_or(bytes.len(), |p| from + p);
+        let token = &bytes[from..end];
+        let shaped = token.len() >= 20
+            || (token.len() >= 8
+                && token.iter().any(|b| {
+                    b.is_ascii_digit()
+                        || matches!(b, b'.' | b'-' | b'_' | b'~' | b'+' | b'/' | b'=')
+                }));
+        if shaped {
+            rewrite.redact(from..end);
+        }
+        i = end.max(i + 1);
+    }
+    rewrite.finish()
+}
+
+/// Programs whose `-pPASSWORD` is a password (MySQL's and MariaDB's clients).
+fn takes_attached_password(program: &str) -> bool {
+    let base = program.rsplit(['/', '=']).next().unwrap_or(program);
+    base.starts_with("mysql") || base.starts_with("mariadb")
+}
+
+/// Secrets passed as command-line arguments (see [`redact_text`]).
+fn redact_command_args(text: &str) -> Cow<'_, str> {
+    if !text.contains(" -") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut rewrite = Rewrite::new(text);
+    let mut attached_password = false;
+    // What the previous word asks of this one.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Wants {
+        Nothing,
+        Secret,
+        UserPassword,
+    }
+    let mut wants = Wants::Nothing;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let end = bytes[i..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |p| i + p);
+        i = end;
+        let word = &text[start..end];
+        // Quotes around a value stay outside what is redacted.
+        let unquoted = {
+            let lead = usize::from(word.starts_with(['"', '\'']));
+            let trail = usize::from(word.len() > lead && word.ends_with(['"', '\'']));
+            start + lead..end - trail
+        };
+        match std::mem::replace(&mut wants, Wants::Nothing) {
+            Wants::Secret if !word.starts_with('-') => {
+                rewrite.redact(unquoted);
+                continue;
+            }
+            Wants::UserPassword if !word.starts_with('-') => {
+                if let Some(colon) = text[unquoted.clone()].find(':') {
+                    rewrite.redact(unquoted.start + colon + 1..unquoted.end);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            if long == "user" {
+                wants = Wants::UserPassword;
+            } else if let Some(value) = long.strip_prefix("user=") {
+                if let Some(colon) = value.find(':') {
+                    rewrite.redact(start + 7 + colon + 1..unquoted.end.max(start + 7 + colon + 1));
+                }
+            } else if !long.contains('=') && is_secret_name(long) {
+                wants = Wants::Secret;
+            }
+        } else if word == "-u" {
+            wants = Wants::UserPassword;
+        } else if let Some(password) = word.strip_prefix("-p") {
+            if attached_password && !password.is_empty() {
+                rewrite.redact(start + 2..unquoted.end.max(start + 2));
+            }
+        } else if takes_attached_password(word) {
+            attached_password = true;
+        }
+    }
+    rewrite.finish()
 }
 
 /// A `Cookie` header's pairs with their values replaced (names kept); a part without
@@ -249,23 +558,31 @@ fn value_span(bytes: &[u8], from: usize) -> (Range<usize>, usize) {
 }
 
 /// A text value (or a list of them) redacted in place: JSON text as JSON, other text
-/// by parameter. `drop_unreadable`: JSON-looking text that does not parse (cut short)
-/// becomes [`REDACTED`]; otherwise it is searched as text.
+/// by [`redact_text`]. `drop_unreadable`: JSON-looking text that does not parse (cut
+/// short) becomes [`REDACTED`]; otherwise only an object does, and text opening with
+/// `[` is searched as text.
 fn redact_text_value(value: &mut Value, drop_unreadable: bool) -> bool {
     match value {
         Value::String(text) => {
             let trimmed = text.trim_start();
             if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-                return apply(text, redact_params);
+                return apply(text, redact_text);
             }
             match serde_json::from_str::<Value>(text) {
                 Ok(mut doc) => {
-                    if redact_json(&mut doc, 0) {
-                        *text = doc.to_string();
-                        true
-                    } else {
-                        false
+                    // A member given twice (`"password":"S","password":null`) is read
+                    // with its last value: when the text shows a secret that the value
+                    // read does not, the text is written again from what was read.
+                    let changed = redact_json(&mut doc, 0);
+                    if !changed && matches!(redact_text(text), Cow::Borrowed(_)) {
+                        return false;
                     }
+                    let written = doc.to_string();
+                    if written == *text {
+                        return false;
+                    }
+                    *text = written;
+                    true
                 }
                 Err(_) if drop_unreadable || trimmed.starts_with('{') => {
                     // JSON cut short (a 16 KiB `event.original`): its members cannot be
@@ -274,7 +591,7 @@ fn redact_text_value(value: &mut Value, drop_unreadable: bool) -> bool {
                     *text = REDACTED.to_owned();
                     changed
                 }
-                Err(_) => apply(text, redact_params),
+                Err(_) => apply(text, redact_text),
             }
         }
         Value::Array(items) => items.iter_mut().fold(false, |c, item| {
@@ -363,34 +680,33 @@ fn redact_cookie_value(value: &mut Value) -> bool {
 /// Members named like a secret hold [`REDACTED`] instead of their value; cookie
 /// members keep their cookie names.
 fn redact_members(map: &mut Map<String, Value>, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
-        return false;
-    }
     let mut changed = false;
     for (key, value) in map.iter_mut() {
-        let (cookie, secret) = if key.len() > 48 {
-            (false, false)
-        } else {
-            with_folded(key, |f| {
-                (key.len() <= 16 && is_cookie_folded(f), is_secret_folded(f))
-            })
-        };
+        let (cookie, secret) = with_folded(key, |f| {
+            (key.len() <= 16 && is_cookie_folded(f), is_secret_folded(f))
+        });
         changed |= if cookie {
             redact_cookie_value(value)
-        } else if secret {
+        } else if secret || is_secret_by_parts(key) {
             set_redacted(value)
         } else {
-            match value {
-                Value::Object(inner) => redact_members(inner, depth + 1),
-                Value::Array(items) => items.iter_mut().fold(false, |c, item| match item {
-                    Value::Object(inner) => redact_members(inner, depth + 1) | c,
-                    _ => c,
-                }),
-                _ => false,
-            }
+            redact_member_value(value, depth + 1)
         };
     }
     changed
+}
+
+/// The members of objects in `value`, through arrays of any depth; what lies deeper
+/// than [`MAX_DEPTH`] is dropped to [`REDACTED`].
+fn redact_member_value(value: &mut Value, depth: usize) -> bool {
+    match value {
+        Value::Object(_) | Value::Array(_) if depth > MAX_DEPTH => set_redacted(value),
+        Value::Object(inner) => redact_members(inner, depth),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, item| redact_member_value(item, depth + 1) | c),
+        _ => false,
+    }
 }
 
 /// `value` replaced by [`REDACTED`] (null stays null); whether it changed.
@@ -462,21 +778,105 @@ fn with_folded<T>(name: &str, f: impl FnOnce(&str) -> T) -> T {
     f(std::str::from_utf8(&buf[..len]).unwrap_or_default())
 }
 
-/// `cookie`, `set-cookie`, `cookie2` (any case and separators): cookie lists.
+/// `cookie`, `cookies`, `set-cookie`, `cookie2` (any case and separators): cookie lists.
 fn is_cookie_name(name: &str) -> bool {
     name.len() <= 16 && with_folded(name, is_cookie_folded)
 }
 
 fn is_cookie_folded(folded: &str) -> bool {
-    matches!(folded, "cookie" | "setcookie" | "cookie2")
+    matches!(folded, "cookie" | "cookies" | "setcookie" | "cookie2")
 }
 
-fn is_secret_name(name: &str) -> bool {
-    name.len() <= 48 && with_folded(name, is_secret_folded)
+/// Whether a member, parameter or header name names a secret. Names compare without
+/// case, `_`, `-`, `.` or spaces. A secret name is
+///
+/// - one of [`SECRET_NAMES`] or [`CREDENTIAL_HEADERS`];
+/// - a name holding `password`, `passwd`, `passphrase`, `secret`, `credential`,
+///   `privatekey` or `apikey` (`new_password`, `userPassword`, `PGPASSWORD`,
+///   `db_secret`, `credentials`), except a fact about a password (`password_last_set`,
+///   `password_expires`, `password_policy`, … [`PASSWORD_FACTS`]) and `secretary`;
+/// - a name ending in `token`, `tokens`, `pwd`, `sessionid`, `sessionkey`,
+///   `assertion` or `accesskey` (`api_token`, `aws_session_token`, `MYSQL_PWD`), so
+///   that `token_type` and `token_endpoint` are not;
+/// - a name of parts (`db.password`, `user[password]`) with a secret part.
+///
+/// `code` is not a secret name: FHIR resources are full of `code` members.
+pub fn is_secret_name(name: &str) -> bool {
+    with_folded(name, is_secret_folded) || is_secret_by_parts(name)
 }
 
-/// Whether a folded name is a secret parameter or a credential header.
+/// What follows `password` (or `passwd`, `passphrase`) in the folded names of facts
+/// about a password, which are kept.
+pub const PASSWORD_FACTS: &[&str] = &[
+    "lastset",
+    "lastchanged",
+    "changed",
+    "changedat",
+    "expires",
+    "expiresat",
+    "expired",
+    "expiry",
+    "expiration",
+    "age",
+    "policy",
+    "length",
+    "strength",
+    "authentication",
+];
+
+/// A name of parts (`a.b`, `a[b]`) with a secret part.
+fn is_secret_by_parts(name: &str) -> bool {
+    name.contains(['.', '[', ']'])
+        && name
+            .split(['.', '[', ']'])
+            .any(|part| !part.is_empty() && with_folded(part, is_secret_folded))
+}
+
+/// Whether a folded name is a secret (see [`is_secret_name`]).
 fn is_secret_folded(folded_name: &str) -> bool {
+    is_listed_secret(folded_name) || is_secret_family(folded_name)
+}
+
+/// Names built on a secret word (see [`is_secret_name`]).
+fn is_secret_family(f: &str) -> bool {
+    const ENDINGS: &[&str] = &[
+        "token",
+        "tokens",
+        "pwd",
+        "sessionid",
+        "sessionkey",
+        "assertion",
+        "accesskey",
+    ];
+    // Bytes, not `str`: a folded name may hold other letters than ASCII.
+    let bytes = f.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        let rest = &bytes[i..];
+        let word: &[u8] = match b {
+            b'p' if rest.starts_with(b"password") => b"password",
+            b'p' if rest.starts_with(b"passwd") => b"passwd",
+            b'p' if rest.starts_with(b"passphrase") => b"passphrase",
+            b'p' if rest.starts_with(b"privatekey") => return true,
+            b's' if rest.starts_with(b"secret") => {
+                if rest.starts_with(b"secretar") {
+                    continue;
+                }
+                return true;
+            }
+            b'c' if rest.starts_with(b"credential") => return true,
+            b'a' if rest.starts_with(b"apikey") => return true,
+            _ => continue,
+        };
+        let after = &rest[word.len()..];
+        if !PASSWORD_FACTS.iter().any(|fact| fact.as_bytes() == after) {
+            return true;
+        }
+    }
+    ENDINGS.iter().any(|e| f.ends_with(e))
+}
+
+/// Whether a folded name is one of [`SECRET_NAMES`] or [`CREDENTIAL_HEADERS`].
+fn is_listed_secret(folded_name: &str) -> bool {
     // Folded and sorted once: folding every header name on every call was a tenth of
     // `hunt`.
     static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
@@ -518,15 +918,17 @@ fn percent_decoded(name: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// A byte of a parameter name before `=`: `user[password]=` and its encoded form are
+/// one name.
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%')
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%' | b'[' | b']')
 }
 
 fn is_boundary(b: u8) -> bool {
     b.is_ascii_whitespace()
         || matches!(
             b,
-            b'?' | b'&' | b';' | b'#' | b'"' | b'\'' | b'{' | b',' | b'(' | b'/'
+            b'?' | b'&' | b';' | b'#' | b'"' | b'\'' | b'{' | b',' | b'(' | b'/' | b'|' | b':'
         )
 }
 
@@ -545,6 +947,30 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// Redacting what was redacted changes nothing.
+        #[test]
+        fn text_redaction_is_stable(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("password"), proptest::strategy::Just("token"),
+                proptest::strategy::Just("Authorization"), proptest::strategy::Just("pwd"),
+                proptest::strategy::Just("="), proptest::strategy::Just(":"),
+                proptest::strategy::Just(" "), proptest::strategy::Just("\""),
+                proptest::strategy::Just("'"), proptest::strategy::Just("%3D"),
+                proptest::strategy::Just("["), proptest::strategy::Just("]"),
+                proptest::strategy::Just("-p"), proptest::strategy::Just("-u"),
+                proptest::strategy::Just("--token"), proptest::strategy::Just("mysql"),
+                proptest::strategy::Just("://"), proptest::strategy::Just("@"),
+                proptest::strategy::Just("Bearer"), proptest::strategy::Just("/"),
+                proptest::strategy::Just("&"), proptest::strategy::Just("x1"),
+                proptest::strategy::Just("é"), proptest::strategy::Just(REDACTED),
+            ], 0..24),
+        ) {
+            // Whatever the text, redacting what was redacted changes nothing.
+            let text = parts.concat();
+            let once = redact_text(&text).into_owned();
+            proptest::prop_assert_eq!(redact_text(&once), once.as_str());
+        }
+
         /// Folding on the stack gives what `folded` gives, for any name.
         #[test]
         fn names_fold_on_the_stack_as_they_do_on_the_heap(
@@ -570,38 +996,73 @@ mod tests {
         }
         for name in [
             "token_type",
+            "token_endpoint",
             "user",
             "cookies-policy",
-            "passwords_page_title_x",
+            "password_last_set",
+            "PasswordExpires",
+            "passwordPolicy",
+            "secretary",
+            "code",
+            "bypass",
+            "keyword",
         ] {
             assert!(!is_secret_name(name) && !is_cookie_name(name), "{name}");
+        }
+    }
+
+    /// The hostile review's names (stop 20): secrets by family, not only by the list.
+    #[test]
+    fn names_built_on_a_secret_word_are_secrets() {
+        for name in [
+            "new_password",
+            "old_password",
+            "current_password",
+            "password_confirmation",
+            "passphrase",
+            "db_password",
+            "userPassword",
+            "proxy_password",
+            "PGPASSWORD",
+            "MYSQL_PWD",
+            "api_token",
+            "session_token",
+            "bearer_token",
+            "aws_session_token",
+            "private_key_jwt",
+            "credentials",
+            "webhook_secret",
+            "Stripe-Api-Key",
+            "dotted.password",
+            "db.pass",
+            "user[password]",
+            "a.b.sid",
+            "passwords_page_title_x",
+        ] {
+            assert!(is_secret_name(name), "{name}");
         }
     }
 
     #[test]
     fn secret_parameters_lose_their_values_and_nothing_else_does() {
         assert_eq!(
-            redact_params("GET /cb?code=x&access_token=eyJ.abc&state=1 HTTP/1.1"),
+            redact_text("GET /cb?code=x&access_token=eyJ.abc&state=1 HTTP/1.1"),
             "GET /cb?code=x&access_token=[redacted]&state=1 HTTP/1.1"
         );
         assert_eq!(
-            redact_params("/login;jsessionid=ABC123?Password=hunter2"),
+            redact_text("/login;jsessionid=ABC123?Password=hunter2"),
             "/login;jsessionid=[redacted]?Password=[redacted]"
         );
         assert_eq!(
-            redact_params("a=1&passwords=2&mysid=3"),
-            "a=1&passwords=2&mysid=3"
+            redact_text("a=1&passwords=2&mysid=3&token_type=bearer"),
+            "a=1&passwords=[redacted]&mysid=3&token_type=bearer"
         );
-        assert_eq!(redact_params("X-Api-Key=k"), "X-Api-Key=[redacted]");
-        assert_eq!(redact_params("api-key=k"), "api-key=[redacted]");
-        assert_eq!(redact_params("sid="), "sid=", "an empty value is left");
-        assert_eq!(redact_params("no secrets here"), "no secrets here");
-        let once = redact_params("token=1&pwd=2").into_owned();
-        assert_eq!(
-            redact_params(&once),
-            once,
-            "redacting twice changes nothing"
-        );
+        assert_eq!(redact_text("X-Api-Key=k"), "X-Api-Key=[redacted]");
+        assert_eq!(redact_text("api-key=k"), "api-key=[redacted]");
+        assert_eq!(redact_text("sid="), "sid=", "an empty value is left");
+        assert_eq!(redact_text("no secrets here"), "no secrets here");
+        let once = redact_text("token=1&pwd=2").into_owned();
+        assert_eq!(redact_text(&once), once, "redacting twice changes nothing");
     }
 
     /// The hostile review's cases: quoted values, fragments, encoded names and `=`.
@@ -641,9 +1102,121 @@ mod tests {
                 "?token=[redacted]&privateKey=[redacted]",
             ),
         ] {
-            assert_eq!(redact_params(text), want, "{text}");
-            assert_eq!(redact_params(want), want, "idempotent: {want}");
+            assert_eq!(redact_text(text), want, "{text}");
+            assert_eq!(redact_text(want), want, "idempotent: {want}");
         }
+    }
+
+    /// The hostile review's free-text secrets (stop 20), and what must stay.
+    #[test]
+    fn free_text_secrets_are_found() {
+        for (text, want) in [
+            ("login password: S1 ok", "login password: [redacted] ok"),
+            ("password = S2", "password = [redacted]"),
+            (
+                "db_password=S3 port=5432",
+                "db_password=[redacted] port=5432",
+            ),
+            (
+                "Authorization: Bearer S4.abc",
+                "Authorization: Bearer [redacted]",
+            ),
+            (
+                "authorization: Basic dXNlcjpTNQ==",
+                "authorization: Basic [redacted]",
+            ),
+            (
+                "sent with bearer eyJhbGciOiJIUzI1NiJ9.S6",
+                "sent with bearer [redacted]",
+            ),
+            (
+                "fetch https://user:S7@host/x failed",
+                "fetch https://user:[redacted]@host/x failed",
+            ),
+            (
+                "connect postgres://app:S8@db:5432/ehr",
+                "connect postgres://app:[redacted]@db:5432/ehr",
+            ),
+            (
+                "curl -s -u admin:S9 https://h/",
+                "curl -s -u admin:[redacted] https://h/",
+            ),
+            (
+                "curl --user 'admin:S10' x",
+                "curl --user 'admin:[redacted]' x",
+            ),
+            // `|` does not end a value (a password may hold one): the rest goes too.
+            ("a|password=S11|b", "a|password=[redacted]"),
+            ("a:password=S12", "a:password=[redacted]"),
+            (
+                "COMMAND=/usr/bin/mysql -u root -pS13 ehr",
+                "COMMAND=/usr/bin/mysql -u root -p[redacted] ehr",
+            ),
+            (
+                "/usr/bin/tool --password=S14 --token S15 -v",
+                "/usr/bin/tool --password=[redacted] --token [redacted] -v",
+            ),
+            (
+                "/login?user[password]=S16&user[name]=bob",
+                "/login?user[password]=[redacted]&user[name]=bob",
+            ),
+            (
+                "/login?user%5Bpassword%5D=S17",
+                "/login?user%5Bpassword%5D=[redacted]",
+            ),
+            (
+                r#"{"a":1,"password":"S18""#,
+                r#"{"a":1,"password":"[redacted]""#,
+            ),
+            ("PGPASSWORD=S19 psql", "PGPASSWORD=[redacted] psql"),
+        ] {
+            assert_eq!(redact_text(text), want, "{text}");
+            assert_eq!(redact_text(want), want, "idempotent: {want}");
+        }
+        for kept in [
+            "bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls",
+            "passwd[4242]: pam_unix(passwd:chauthtok): password changed for bob",
+            "Failed password for invalid user admin from 10.0.0.1 port 22 ssh2",
+            "missing bearer token",
+            "mkdir -p /tmp/x && ssh -p 2222 host",
+            "sudo -u root /bin/ls",
+            "see https://example.org/a@b and mailto:x@y",
+            "token_type=bearer&expires_in=3600",
+            "at 12:00:00 token_count=3",
+        ] {
+            assert_eq!(redact_text(kept), kept);
+        }
+    }
+
+    /// Secrets nested in arrays of arrays, dotted top-level names, user agents and
+    /// command lines, and a JSON line that names a secret twice (stop 20's review).
+    #[test]
+    fn nested_dotted_and_repeated_secrets_are_redacted() {
+        let line =
+            r#"{"x":[[{"password":"R1"}]],"dotted.password":"R2","password":"R3","password":null}"#;
+        let mut event = json!({
+            "event": {"dataset": "json", "original": line},
+            "x": [[{"password": "R1"}], [[{"api_token": "R4"}]]],
+            "dotted": {"password": "R2"},
+            "user_agent": {"original": "bot token=R5"},
+            "process": {"command_line": "/usr/bin/mysql -pR6 --password=R7"},
+            "error": {"message": "connect postgres://u:R8@db failed"},
+        });
+        assert!(redact_event(&mut event));
+        let text = event.to_string();
+        for n in 1..=8 {
+            assert!(!text.contains(&format!("R{n}")), "R{n} left in {text}");
+        }
+        let again = event.clone();
+        assert!(!redact_event(&mut event), "{again} became {event}");
+        // Text opening with `[` that is not JSON (an Apache error line) is searched as
+        // text, not dropped.
+        let mut apache = json!({"message": "[error] [client 10.0.0.1] password=R9 bad"});
+        assert!(redact_event(&mut apache));
+        assert_eq!(
+            apache["message"],
+            "[error] [client 10.0.0.1] password=[redacted] bad"
+        );
     }
 
     #[test]

@@ -485,7 +485,9 @@ fn modsecurity_audit_log_payloads_in_cookies_and_headers_are_found() {
 /// A brute force whose NDJSON events carry secrets in every place stop 20's hostile
 /// review found one kept: family names (`new_password`, `api_token`, …), arrays of
 /// arrays, a dotted top-level name, a member given twice, form parameters, free text,
-/// URLs with a password, command lines and the user agent. The alert lists the events;
+/// URLs with a password, command lines and the user agent; and where this session's
+/// review found more: argument lists, response headers, a Ruby parameter dump in a
+/// field no rule reads. The alert lists the events;
 /// none of the secrets.
 #[test]
 fn secrets_anywhere_in_triggering_events_are_redacted() {
@@ -500,14 +502,23 @@ fn secrets_anywhere_in_triggering_events_are_redacted() {
         r#""api_token":"ZQ07","aws_session_token":"ZQ08","credentials":{"k":"ZQ09"}"#,
         r#""x":[[{"password":"ZQ10"}]],"dotted.password":"ZQ11""#,
         r#""password":"ZQ12","password":null"#,
-        r#""url":{"original":"/login?user[password]=ZQ13&u%5Bpassword%5D=ZQ14"}"#,
+        concat!(
+            r#""url":{"original":"/login?user[password]=ZQ13&u%5Bpassword%5D=ZQ14"},"#,
+            r#""labels":{"note":"Parameters: {\"password\"=>\"ZQ31\"}"}"#
+        ),
         r#""message":"login password: ZQ15, Authorization: Bearer ZQ16abcdef""#,
         concat!(
             r#""message":"fetch https://u:ZQ17@h/ and postgres://app:ZQ18@db/ehr","#,
             r#""error":{"message":"a|password=ZQ23 b:password=ZQ24"},"proxy_password":"ZQ25""#
         ),
-        r#""process":{"command_line":"curl -u admin:ZQ19 h; mysql -pZQ20 --password=ZQ21"}"#,
-        r#""user_agent":{"original":"bot/1.0 token=ZQ22"}"#,
+        concat!(
+            r#""process":{"command_line":"curl -u admin:ZQ19 h; mysql -pZQ20 --password=ZQ21","#,
+            r#""args":["mysql","-pZQ29"]}"#
+        ),
+        concat!(
+            r#""user_agent":{"original":"bot/1.0 token=ZQ22"},"#,
+            r#""http":{"response":{"headers":{"location":"https://a/cb#access_token=ZQ30"}}}"#
+        ),
     ];
     // Ten failures: the brute force fires once and lists them all.
     let mut text = String::new();
@@ -534,7 +545,7 @@ fn secrets_anywhere_in_triggering_events_are_redacted() {
                 "the events are listed: {printed}"
             );
         }
-        for n in 1..=28 {
+        for n in 1..=31 {
             let secret = format!("ZQ{n:02}");
             assert!(
                 !printed.contains(&secret),

@@ -46,7 +46,7 @@ pub use audit::{from_audit_entry, from_audit_record};
 pub use event::{Event, Lookup, first_step, lookup_in};
 pub use json_text::write_value as write_json;
 pub use redact::{
-    CREDENTIAL_HEADERS, PASSWORD_FACTS, REDACTED, SECRET_NAMES, is_secret_name, redact_cookies,
+    CREDENTIAL_HEADERS, REDACTED, SECRET_ENDINGS, SECRET_NAMES, is_secret_name, redact_cookies,
     redact_event, redact_text,
 };
 pub use session::SshSessions;

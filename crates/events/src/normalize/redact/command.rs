@@ -36,6 +36,8 @@ const PROGRAMS: &[(&str, &[(&str, Form)])] = &[
     ("ldap", &[("-w", Form::Next)]),
     ("redis-cli", &[("-a", Form::Next)]),
     ("mongo", &[("-p", Form::Next)]),
+    ("psexec", &[("-p", Form::Next)]),
+    ("paexec", &[("-p", Form::Next)]),
     (
         "keytool",
         &[
@@ -97,112 +99,183 @@ const LAUNCHERS: &[&str] = &[
 /// `env` …, or any word naming one of [`PROGRAMS`] (`sudo -u root /usr/bin/mysql`).
 /// Quoted words are one word (`-p'a b'`); their quotes are kept.
 pub(super) fn redact_command_args(text: &str) -> Cow<'_, str> {
-    if !text.contains(" -") && !text.contains("chpasswd") && !text.contains("sqlplus") {
+    if !text.contains(['-', '/', '\\']) && !text.contains("chpasswd") {
         return Cow::Borrowed(text);
     }
-    let words = shell_words(text);
+    // `echo X | passwd --stdin`, `echo bob:X | chpasswd`: what is echoed is a secret.
+    let piped_secret = if text.contains("chpasswd") {
+        Some(Form::AfterColon)
+    } else if text.contains("--stdin") || text.contains("-stdin") {
+        Some(Form::Next)
+    } else {
+        None
+    };
     let mut rewrite = Rewrite::new(text);
-    let chpasswd = text.contains("chpasswd");
-    let mut program = "";
-    let mut command_position = true;
-    let mut pending: Option<Form> = None;
-    let mut login = false;
-    let mut htpasswd_batch = false;
-    let mut last_positional: Option<Range<usize>> = None;
+    let mut state = State {
+        command_position: true,
+        ..State::default()
+    };
     let mut previous = "";
-    for span in words {
+    for span in shell_words(text) {
         let word = &text[span.clone()];
         let inner = unquoted(text, span.clone());
-        if let Some(form) = pending.take()
+        state.word(
+            &mut rewrite,
+            text,
+            word,
+            span,
+            inner,
+            previous,
+            piped_secret,
+        );
+        previous = word;
+    }
+    state.end(&mut rewrite);
+    rewrite.finish()
+}
+
+/// What the words read so far say about the next.
+#[derive(Default)]
+struct State<'t> {
+    /// The program named last (its file name).
+    program: &'t str,
+    /// The next word names a program.
+    command_position: bool,
+    /// How the next word carries a secret.
+    pending: Option<Form>,
+    /// `docker login` (and other registry clients').
+    login: bool,
+    /// `htpasswd -b`: its last argument is the password.
+    htpasswd_batch: bool,
+    /// The last argument that is not an option.
+    last_positional: Option<Range<usize>>,
+    /// Arguments after `net user`.
+    net_user_args: Option<usize>,
+}
+
+impl<'t> State<'t> {
+    #[allow(clippy::too_many_arguments)]
+    fn word(
+        &mut self,
+        rewrite: &mut Rewrite<'t>,
+        text: &'t str,
+        word: &'t str,
+        span: Range<usize>,
+        inner: Range<usize>,
+        previous: &str,
+        piped_secret: Option<Form>,
+    ) {
+        if let Some(form) = self.pending.take()
             && !word.starts_with('-')
         {
-            redact_value(&mut rewrite, text, inner.clone(), form);
-            previous = word;
-            continue;
+            redact_value(rewrite, text, inner, form);
+            return;
+        }
+        // `sh -c "mysql -pX"`: the quoted command is read as a command line too.
+        if previous == "-c" && inner != span {
+            if let Cow::Owned(new) = redact_command_args(&text[inner.clone()]) {
+                rewrite.replace(inner, &new);
+            }
+            return;
         }
         // `NAME=value` before a command (an environment setting, sudo's `COMMAND=`).
         let assignment = word.split_once('=').filter(|(name, _)| {
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         });
-        let base = assignment
-            .map_or(word, |(_, value)| value)
+        let path = assignment.map_or(word, |(_, value)| value);
+        let base = path
             .trim_end_matches(';')
             .trim_matches(['"', '\''])
-            .rsplit('/')
+            .rsplit(['/', '\\'])
             .next()
             .unwrap_or(word);
-        let known = PROGRAMS.iter().any(|(p, _)| base.starts_with(p))
-            || LOGIN_CLIENTS.contains(&base)
-            || matches!(base, "htpasswd" | "sqlplus");
-        if known || (command_position && assignment.is_none()) {
-            if program == "htpasswd"
-                && htpasswd_batch
-                && let Some(last) = last_positional.take()
-            {
-                rewrite.redact(last);
+        // A word elsewhere names a program when it is a bare name or a file in a
+        // `bin` folder (`sudo -u root /usr/bin/mysql`), not a data path
+        // (`rsync /var/lib/mysql`).
+        let program_like = !path.contains('/') || path.contains("bin/");
+        let known = program_like
+            && (PROGRAMS.iter().any(|(p, _)| base.starts_with(p))
+                || LOGIN_CLIENTS.contains(&base)
+                || matches!(base, "htpasswd" | "sqlplus" | "net" | "net.exe"));
+        let option = word.starts_with('-');
+        if known || (self.command_position && assignment.is_none() && !option) {
+            self.end(rewrite);
+            *self = State {
+                program: base,
+                command_position: LAUNCHERS.contains(&base) || word.ends_with(';'),
+                ..State::default()
+            };
+            if base.eq_ignore_ascii_case("convertto-securestring") {
+                self.pending = Some(Form::Next);
             }
-            program = base;
-            login = false;
-            htpasswd_batch = false;
-            last_positional = None;
-            command_position = LAUNCHERS.contains(&base) || word.ends_with(';');
-            previous = word;
-            continue;
+            return;
         }
-        if command_position {
+        if self.command_position && !option {
             // An environment setting: the command is still to come.
-            previous = word;
-            continue;
+            return;
         }
         if LAUNCHERS.contains(&word) || word.ends_with(';') {
-            if program == "htpasswd"
-                && htpasswd_batch
-                && let Some(last) = last_positional.take()
-            {
-                rewrite.redact(last);
-            }
-            command_position = true;
-            previous = word;
-            continue;
+            self.end(rewrite);
+            self.command_position = true;
+            return;
         }
-        if word == "login" && LOGIN_CLIENTS.contains(&program) {
-            login = true;
+        if let Some(form) = piped_secret
+            && matches!(self.program, "echo" | "printf")
+            && !word.starts_with('-')
+        {
+            redact_value(rewrite, text, inner, form);
+            return;
         }
-        if let Some(form) = option_form(program, word, login) {
-            match form {
+        if word == "login" && LOGIN_CLIENTS.contains(&self.program) {
+            self.login = true;
+        }
+        if matches!(self.program, "net" | "net.exe") {
+            self.net_user(rewrite, word, inner);
+            return;
+        }
+        if let Some((form, rest)) = option_form(self.program, word, self.login) {
+            match (form, rest) {
                 (Form::Attached | Form::NextOrAttached | Form::AfterColon, Some(rest))
                     if !rest.is_empty() =>
                 {
-                    // The rest of the word, without the quote that may open it.
-                    let from = span.start + word.len() - rest.len()
-                        + usize::from(rest.starts_with(['"', '\'']));
-                    let value = from..inner.end.max(from);
-                    redact_value(
-                        &mut rewrite,
-                        text,
-                        value,
-                        if form.0 == Form::AfterColon {
-                            Form::AfterColon
-                        } else {
-                            Form::Next
-                        },
-                    );
+                    // The rest of the word, without the quotes around it.
+                    let quoted = is_quoted(rest);
+                    let from = span.start + word.len() - rest.len() + usize::from(quoted);
+                    let value = from..span.end - usize::from(quoted);
+                    let form = if form == Form::AfterColon {
+                        Form::AfterColon
+                    } else {
+                        Form::Next
+                    };
+                    redact_value(rewrite, text, value, form);
                 }
                 (Form::Attached, _) => {}
-                (form, _) => pending = Some(form),
+                (form, _) => self.pending = Some(form),
             }
         } else if let Some(name) = word.strip_prefix("--").or_else(|| word.strip_prefix('-'))
             && name.len() >= 3
             && !name.contains('=')
             && is_secret_name(name)
         {
-            pending = Some(Form::Next);
-        } else if program == "htpasswd" && word.starts_with('-') && word.contains('b') {
-            htpasswd_batch = true;
+            self.pending = Some(Form::Next);
+        } else if word.eq_ignore_ascii_case("convertto-securestring")
+            || (self.program.eq_ignore_ascii_case("convertto-securestring")
+                && word.eq_ignore_ascii_case("-string"))
+        {
+            // PowerShell: `ConvertTo-SecureString [-String] 'X' -AsPlainText`.
+            self.pending = Some(Form::Next);
+        } else if let Some(option) = word.strip_prefix('/')
+            && let Some((name, _)) = option.split_once(':')
+            && (is_secret_name(name) || (name == "p" && self.program.contains("freerdp")))
+        {
+            // Windows: `cmdkey /pass:X`, `wmic /password:X`, `xfreerdp /p:X`.
+            redact_value(rewrite, text, inner, Form::AfterColon);
+        } else if self.program == "htpasswd" && word.starts_with('-') && word.contains('b') {
+            self.htpasswd_batch = true;
         } else if !word.starts_with('-') {
-            if program == "sqlplus" && last_positional.is_none() {
+            if self.program == "sqlplus" && self.last_positional.is_none() {
                 // `user/password@db`: the password goes.
-                if let Some(slash) = inner_text(text, &inner).find('/') {
+                if let Some(slash) = inner_text(text, &inner).find('/').filter(|s| *s > 0) {
                     let after = inner.start + slash + 1;
                     let end = text[after..inner.end]
                         .find('@')
@@ -210,20 +283,34 @@ pub(super) fn redact_command_args(text: &str) -> Cow<'_, str> {
                     rewrite.redact(after..end);
                 }
             }
-            if chpasswd && previous == "echo" {
-                redact_value(&mut rewrite, text, inner.clone(), Form::AfterColon);
-            }
-            last_positional = Some(inner.clone());
+            self.last_positional = Some(inner);
         }
-        previous = word;
     }
-    if program == "htpasswd"
-        && htpasswd_batch
-        && let Some(last) = last_positional
-    {
-        rewrite.redact(last);
+
+    /// `net user NAME PASSWORD`: the second argument after `user` (not `*`, which
+    /// asks, nor a `/option`).
+    fn net_user(&mut self, rewrite: &mut Rewrite<'_>, word: &str, inner: Range<usize>) {
+        match self.net_user_args {
+            None if word.eq_ignore_ascii_case("user") => self.net_user_args = Some(0),
+            Some(n) if !word.starts_with('/') => {
+                if n == 1 && word != "*" {
+                    rewrite.redact(inner);
+                }
+                self.net_user_args = Some(n + 1);
+            }
+            _ => {}
+        }
     }
-    rewrite.finish()
+
+    /// The command ends: `htpasswd -b`'s last argument goes.
+    fn end(&mut self, rewrite: &mut Rewrite<'_>) {
+        if self.program == "htpasswd"
+            && self.htpasswd_batch
+            && let Some(last) = self.last_positional.take()
+        {
+            rewrite.redact(last);
+        }
+    }
 }
 
 /// How `word` carries a secret for `program`: the form, and for a word that starts
@@ -267,12 +354,20 @@ fn inner_text<'t>(text: &'t str, range: &Range<usize>) -> &'t str {
     text.get(range.clone()).unwrap_or_default()
 }
 
-/// A word's span without the quotes that open and close it.
+/// A word's span without the quotes that open and close it (the same quote at both
+/// ends).
 fn unquoted(text: &str, span: Range<usize>) -> Range<usize> {
-    let word = &text[span.clone()];
-    let lead = usize::from(word.starts_with(['"', '\'']));
-    let trail = usize::from(word.len() > lead && word.ends_with(['"', '\'']));
-    span.start + lead..span.end - trail
+    if is_quoted(&text[span.clone()]) {
+        span.start + 1..span.end - 1
+    } else {
+        span
+    }
+}
+
+fn is_quoted(word: &str) -> bool {
+    word.len() >= 2
+        && ((word.starts_with('"') && word.ends_with('"'))
+            || (word.starts_with('\'') && word.ends_with('\'')))
 }
 
 /// The words of a shell line: split at whitespace outside quotes.
@@ -295,6 +390,13 @@ fn shell_words(text: &str) -> Vec<Range<usize>> {
                 _ => {}
             }
             i += 1;
+        }
+        if quote.is_some() {
+            // A quote never closed: the word ends at the next whitespace.
+            i = bytes[start..]
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map_or(bytes.len(), |p| start + p);
         }
         words.push(start..i);
     }

@@ -52,7 +52,8 @@ use text::{Ends, redact_text_ending};
 pub const REDACTED: &str = "[redacted]";
 
 /// Deepest JSON nesting walked; deeper objects and arrays are dropped to [`REDACTED`].
-const MAX_DEPTH: usize = 64;
+/// serde_json reads no deeper than 128 levels, so all JSON text read is walked whole.
+const MAX_DEPTH: usize = 128;
 
 /// Text fields decoded from a query or a form body, where a secret's value runs to
 /// the end of its line ([`Ends::AtLineEnd`]).
@@ -241,18 +242,36 @@ pub fn redact_cookies(text: &str) -> Cow<'_, str> {
 }
 
 /// ModSecurity's `Matched Data: … found within ARGS:password: …` quotes the request;
-/// everything from `Matched Data:` to the next ` [` (v2's `[file …]`) or the end goes.
+/// everything from each `Matched Data:` to the next ` [` (v2's `[file …]`) or the end
+/// goes.
 fn redact_matched_data(text: &str) -> Cow<'_, str> {
     const MARK: &str = "Matched Data:";
-    let Some(at) = text.find(MARK) else {
-        return Cow::Borrowed(text);
-    };
-    let from = at + MARK.len();
-    if text[from..].trim_start().starts_with(REDACTED) {
+    if !text.contains(MARK) {
         return Cow::Borrowed(text);
     }
-    let end = text[from..].find(" [").map_or(text.len(), |p| from + p);
-    Cow::Owned(format!("{} {REDACTED}{}", &text[..from], &text[end..]))
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let from = at + MARK.len();
+        let after = &rest[from..];
+        if after.trim_start().starts_with(REDACTED) {
+            let kept = from + (after.len() - after.trim_start().len()) + REDACTED.len();
+            out.push_str(&rest[..kept]);
+            rest = &rest[kept..];
+            continue;
+        }
+        let end = rest[from..].find(" [").map_or(rest.len(), |p| from + p);
+        out.push_str(&rest[..from]);
+        out.push(' ');
+        out.push_str(REDACTED);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    if out == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(out)
+    }
 }
 
 /// A cookie list (a string or an array of strings) with its values replaced; anything
@@ -322,6 +341,14 @@ mod tests {
                 proptest::strategy::Just("Bearer"), proptest::strategy::Just("/"),
                 proptest::strategy::Just("&"), proptest::strategy::Just("x1"),
                 proptest::strategy::Just("é"), proptest::strategy::Just(REDACTED),
+                proptest::strategy::Just("=>"), proptest::strategy::Just("-c"),
+                proptest::strategy::Just("echo"), proptest::strategy::Just("|"),
+                proptest::strategy::Just("chpasswd"), proptest::strategy::Just("<password>"),
+                proptest::strategy::Just("</password>"), proptest::strategy::Just("identified by"),
+                proptest::strategy::Just("\\"), proptest::strategy::Just("net user"),
+                proptest::strategy::Just("/pass:"), proptest::strategy::Just("{"),
+                proptest::strategy::Just("\n"), proptest::strategy::Just("Matched Data:"),
+                proptest::strategy::Just("sqlplus"), proptest::strategy::Just("--stdin"),
             ], 0..24),
         ) {
             // Whatever the text, redacting what was redacted changes nothing.
@@ -427,7 +454,7 @@ mod tests {
         );
         assert_eq!(
             redact_text("/login;jsessionid=ABC123?Password=hunter2"),
-            "/login;jsessionid=[redacted]?Password=[redacted]"
+            "/login;jsessionid=[redacted]"
         );
         assert_eq!(
             redact_text("a=1&passwords=2&mysid=3&token_type=bearer"),
@@ -722,7 +749,7 @@ mod tests {
             "destination": {"url": "https://u:B10@h/"},
             "file": {"path": "/tmp/x?token=B11"},
             "labels": {"note": "password=B12"},
-            "log": {"syslog": {"structured_data": {"meta": {"pass_hash": "B13", "auth": "B14"}}}},
+            "log": {"syslog": {"structured_data": {"meta": {"pass_hash": "B13", "auth_key": "B14"}}}},
             "message": "{user=bob, src=203.0.113.9}",
         });
         assert!(redact_event(&mut event));
@@ -739,6 +766,160 @@ mod tests {
         assert_eq!(redact_text(&padded), padded.as_str());
         let padded = format!("/a?q={}password%3Dx", "a%3D".repeat(50_000));
         assert!(redact_text(&padded).ends_with("password%3D[redacted]"));
+    }
+
+    /// The third hostile review (this session): leaks, and evidence a stray quote or
+    /// bracket wiped.
+    #[test]
+    fn third_review_text_cases() {
+        let long = format!("\"{}_password\":\"C01\"", "x".repeat(140));
+        let long_want = format!("\"{}_password\":\"[redacted]\"", "x".repeat(140));
+        for (text, want) in [
+            (
+                r#"COMMAND=/bin/sh -c "mysql -uroot -pC02 ehr""#,
+                r#"COMMAND=/bin/sh -c "mysql -uroot -p[redacted] ehr""#,
+            ),
+            (
+                "/bin/bash -c 'sshpass -p C03 ssh root@db'",
+                "/bin/bash -c 'sshpass -p [redacted] ssh root@db'",
+            ),
+            (
+                "mysql --password=Abc#C04x ehr",
+                "mysql --password=[redacted] ehr",
+            ),
+            ("PGPASSWORD=Winter,C05x psql", "PGPASSWORD=[redacted] psql"),
+            ("password=#C06secret x", "password=[redacted] x"),
+            (
+                "net user administrator C07P@ss /add",
+                "net user administrator [redacted] /add",
+            ),
+            (
+                r"psexec \\host -u DOM\admin -p C08 cmd.exe",
+                r"psexec \\host -u DOM\admin -p [redacted] cmd.exe",
+            ),
+            (
+                "cmdkey /generic:h /user:bob /pass:C09",
+                "cmdkey /generic:h /user:bob /pass:[redacted]",
+            ),
+            (
+                "wmic /node:h /password:C10 process",
+                "wmic /node:h /password:[redacted] process",
+            ),
+            (
+                "xfreerdp /v:h /u:bob /p:C11",
+                "xfreerdp /v:h /u:bob /p:[redacted]",
+            ),
+            (
+                "ConvertTo-SecureString 'C12' -AsPlainText -Force",
+                "ConvertTo-SecureString '[redacted]' -AsPlainText -Force",
+            ),
+            (
+                "echo C13 | passwd --stdin bob",
+                "echo [redacted] | passwd --stdin bob",
+            ),
+            (
+                "printf 'bob:C14' | chpasswd",
+                "printf 'bob:[redacted]' | chpasswd",
+            ),
+            (
+                "echo -e \"bob:C15\" | chpasswd",
+                "echo -e \"bob:[redacted]\" | chpasswd",
+            ),
+            (
+                "SET PASSWORD FOR 'bob'@'localhost' = 'C16'",
+                "SET PASSWORD FOR 'bob'@'localhost' = '[redacted]'",
+            ),
+            (
+                "ALTER USER 'bob'@'%' IDENTIFIED WITH mysql_native_password BY 'C17'",
+                "ALTER USER 'bob'@'%' IDENTIFIED WITH mysql_native_password BY '[redacted]'",
+            ),
+            (
+                "ALTER USER app IDENTIFIED BY C18;",
+                "ALTER USER app IDENTIFIED BY [redacted];",
+            ),
+            (
+                "SET PASSWORD FOR bob = PASSWORD('C19')",
+                "SET PASSWORD FOR bob = PASSWORD('[redacted]')",
+            ),
+            (
+                "Cookie: sid=abc; OpenEMR=C20; theme=x",
+                "Cookie: sid=[redacted]; OpenEMR=[redacted]; theme=x",
+            ),
+            (
+                "/fhir/Patient?subscription-key=C21&jwt=eyJ.C22",
+                "/fhir/Patient?subscription-key=[redacted]&jwt=[redacted]",
+            ),
+            ("a\u{a0}password=C23 b", "a\u{a0}password=[redacted] b"),
+            (
+                "user=bob\u{3000}password=C24",
+                "user=bob\u{3000}password=[redacted]",
+            ),
+            ("ログインpassword=C25", "ログインpassword=[redacted]"),
+            (long.as_str(), long_want.as_str()),
+            (
+                "Authorization: C26tokenvalue-abc rejected",
+                "Authorization: [redacted] rejected",
+            ),
+            ("--password C27 -h db", "--password [redacted] -h db"),
+            ("sshpass\t-pC28 ssh h", "sshpass\t-p[redacted] ssh h"),
+            (
+                "Matched Data: C29 found [id \"1\"] Warning. Matched Data: C30 found",
+                "Matched Data: [redacted] [id \"1\"] Warning. Matched Data: [redacted]",
+            ),
+            // A stray quote or bracket takes no more than a plain value would.
+            (
+                "/validateUser.php?password={&u=admin'+UNION+SELECT+1-- HTTP/1.1",
+                "/validateUser.php?password=[redacted]&u=admin'+UNION+SELECT+1-- HTTP/1.1",
+            ),
+            (
+                "/login.php?pass='+OR+1=1--+&site=default",
+                "/login.php?pass='[redacted]&site=default",
+            ),
+            (
+                r#"password="a\\" user=bob src=10.0.0.8"#,
+                r#"password="[redacted]" user=bob src=10.0.0.8"#,
+            ),
+        ] {
+            assert_eq!(redact_matched_data(&redact_text(text)), want, "{text}");
+            assert_eq!(
+                redact_matched_data(&redact_text(want)),
+                want,
+                "idempotent: {want}"
+            );
+        }
+        for kept in [
+            "pg_dump --no-password ehr_prod",
+            "mysql --skip-password ehr_prod",
+            "sqlplus -s /nolog @/opt/scripts/export_patients.sql",
+            "rsync -a /var/lib/mysql -pogt backup:/srv",
+            "dovecot: auth: pam(bob,10.0.0.5): ok",
+            "/interface/main/main_screen.php?auth=login&site=default",
+        ] {
+            assert_eq!(redact_text(kept), kept);
+        }
+        let mut event = json!({
+            "auditd": {"session": "42"},
+            "kubernetes": {"annotations": {"authorization.k8s.io/decision": "allow"}},
+            "http": {"request": {"headers": {"ocp-apim-subscription-key": "C31",
+                "x-forwarded-authorization": "Basic C32", "x-registry-auth": "C33"}}},
+        });
+        assert!(redact_event(&mut event));
+        let text = event.to_string();
+        for n in 31..=33 {
+            assert!(!text.contains(&format!("C{n}")), "C{n} left in {text}");
+        }
+        assert_eq!(event["auditd"]["session"], "42");
+        assert_eq!(
+            event["kubernetes"]["annotations"]["authorization.k8s.io/decision"],
+            "allow"
+        );
+    }
+
+    /// Linear time on the third review's quadratic input (self-closing secret tags).
+    #[test]
+    fn many_self_closing_secret_tags_are_read_once() {
+        let text = format!("</{}/>", "<password a/".repeat(100_000));
+        assert_eq!(redact_text(&text), text.as_str());
     }
 
     /// Secrets nested in arrays of arrays, dotted top-level names, user agents and

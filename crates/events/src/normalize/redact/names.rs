@@ -28,7 +28,15 @@ pub const SECRET_NAMES: &[&str] = &[
     "pass",
     "clearpass",
     "passhash",
-    "auth",
+    "authkey",
+    "jwt",
+    "subscriptionkey",
+    "ocpapimsubscriptionkey",
+    "xregistryauth",
+    "xauthkey",
+    "xfunctionskey",
+    "rememberme",
+    "openemr",
     "secret",
     "secretkey",
     "awssecretaccesskey",
@@ -127,22 +135,26 @@ pub const SECRET_ENDINGS: &[&str] = &[
 ///   `credential`, `privatekey`, `apikey`, `token` or `pwd` followed by nothing or by
 ///   one of [`SECRET_ENDINGS`] (`new_password`, `userPassword`, `PGPASSWORD`,
 ///   `credentials`, `api_token`, `aws_session_token`, `MYSQL_PWD`, `secret_key`), and
-///   not right after `has` or `is` (`has_password` is a flag);
-/// - a name ending in `sessionid`, `sessionkey`, `session`, `assertion` or `accesskey`
-///   (`laravel_session`, `saml_assertion`);
-/// - a name of parts (`db.password`, `user[password]`) with a secret part.
+///   not right after `has`, `is`, `no`, `skip` or `without` (`has_password` is a flag,
+///   `--no-password` an option);
+/// - a name ending in `sessionid`, `sessionkey`, `session`, `assertion`, `accesskey`
+///   or `authorization` (`laravel_session`, `saml_assertion`,
+///   `X-Forwarded-Authorization`);
+/// - a name of parts (`db.password`, `user[password]`) whose last part is a secret.
 ///
 /// `code` is not a secret name: FHIR resources are full of `code` members.
 pub fn is_secret_name(name: &str) -> bool {
     with_folded(name, is_secret_folded) || is_secret_by_parts(name)
 }
 
-/// A name of parts (`a.b`, `a[b]`) with a secret part.
+/// A name of parts (`a.b`, `user[password]`) whose last part is a secret
+/// (`authorization.k8s.io/decision` is a decision, not a credential).
 pub(super) fn is_secret_by_parts(name: &str) -> bool {
     name.contains(['.', '[', ']'])
         && name
             .split(['.', '[', ']'])
-            .any(|part| !part.is_empty() && with_folded(part, is_secret_folded))
+            .rfind(|part| !part.is_empty())
+            .is_some_and(|part| with_folded(part, is_secret_folded))
 }
 
 /// Whether a folded name is a secret (see [`is_secret_name`]).
@@ -169,6 +181,7 @@ fn is_secret_family(f: &str) -> bool {
         "session",
         "assertion",
         "accesskey",
+        "authorization",
     ];
     // Bytes, not `str`: a folded name may hold other letters than ASCII.
     let bytes = f.as_bytes();
@@ -180,8 +193,13 @@ fn is_secret_family(f: &str) -> bool {
         let Some(word) = WORDS.iter().find(|w| rest.starts_with(w)) else {
             continue;
         };
+        // `has_password`, `is_password_set`: flags; `no_password`, `skip_password`:
+        // options that ask for none.
         let before = &bytes[..i];
-        if before.ends_with(b"has") || before.ends_with(b"is") {
+        if [&b"has"[..], b"is", b"no", b"skip", b"without"]
+            .iter()
+            .any(|p| before.ends_with(p))
+        {
             continue;
         }
         let after = &rest[word.len()..];
@@ -225,7 +243,8 @@ pub(super) fn is_kept_value(name: &str, value: &str) -> bool {
     (directory || identifier)
         && name.len() <= 32
         && with_folded(name, |f| {
-            (directory && f.ends_with("pwd")) || (identifier && matches!(f, "sid" | "sessionid"))
+            (directory && f.ends_with("pwd"))
+                || (identifier && matches!(f, "sid" | "sessionid" | "session"))
         })
 }
 

@@ -55,21 +55,62 @@ pub(super) fn redact_text_ending(text: &str, ends: Ends) -> Cow<'_, str> {
         Ends::AtDelimiter => |t| redact_pairs(t, Ends::AtDelimiter),
         Ends::AtLineEnd => |t| redact_pairs(t, Ends::AtLineEnd),
     };
-    let passes: [Pass; 6] = [
-        pairs,
-        redact_userinfo,
-        redact_bearer,
-        redact_sql_literals,
-        redact_xml_elements,
-        redact_command_args,
+    // Each pass needs some byte in the text: most strings of an event (times, names,
+    // addresses) have none and cost one look at each byte. Redacting only writes
+    // `[redacted]`, which holds none of them, so what one pass writes never calls
+    // for a pass skipped here.
+    let shape = Shape::of(text);
+    let passes: [(bool, Pass); 6] = [
+        (shape.separator, pairs),
+        (shape.separator && shape.at, redact_userinfo),
+        (shape.b, redact_bearer),
+        (shape.quote || shape.b, redact_sql_literals),
+        (shape.angle, redact_xml_elements),
+        (
+            shape.dash || shape.separator || shape.at || shape.slash,
+            redact_command_args,
+        ),
     ];
     let mut out = Cow::Borrowed(text);
-    for pass in passes {
-        if let Some(new) = owned(pass(&out)) {
+    for (needed, pass) in passes {
+        if needed && let Some(new) = owned(pass(&out)) {
             out = Cow::Owned(new);
         }
     }
     out
+}
+
+/// Which of the bytes the passes of [`redact_text`] look for a text holds.
+#[derive(Debug, Default)]
+struct Shape {
+    /// `=`, `:` or `%`.
+    separator: bool,
+    at: bool,
+    b: bool,
+    quote: bool,
+    angle: bool,
+    dash: bool,
+    /// `/` or a backslash.
+    slash: bool,
+}
+
+impl Shape {
+    fn of(text: &str) -> Shape {
+        let mut shape = Shape::default();
+        for b in text.bytes() {
+            match b {
+                b'=' | b':' | b'%' => shape.separator = true,
+                b'@' => shape.at = true,
+                b'b' | b'B' => shape.b = true,
+                b'"' | b'\'' => shape.quote = true,
+                b'<' => shape.angle = true,
+                b'-' => shape.dash = true,
+                b'/' | b'\\' => shape.slash = true,
+                _ => {}
+            }
+        }
+        shape
+    }
 }
 
 fn owned(text: Cow<'_, str>) -> Option<String> {
@@ -109,6 +150,21 @@ impl<'a> Rewrite<'a> {
         }
         self.out.push_str(&self.text[self.copied..span.start]);
         self.out.push_str(REDACTED);
+        self.copied = span.end;
+    }
+
+    /// `span` replaced by `with` (a part of the text redacted on its own), under the
+    /// same conditions as [`redact`](Self::redact).
+    pub(super) fn replace(&mut self, span: Range<usize>, with: &str) {
+        if span.start < self.copied
+            || span.end > self.text.len()
+            || !self.text.is_char_boundary(span.start)
+            || !self.text.is_char_boundary(span.end)
+        {
+            return;
+        }
+        self.out.push_str(&self.text[self.copied..span.start]);
+        self.out.push_str(with);
         self.copied = span.end;
     }
 
@@ -227,13 +283,14 @@ fn name_before(text: &str, at: usize, sep: Sep, after: Option<u8>) -> Option<Cow
     }
     let (start, boundary) = match quote_before(bytes, name_end) {
         Some(quote) => {
-            // A quoted name: from its opening quote, which must be there.
+            // A quoted name: from its opening quote, or judged by its last
+            // `MAX_NAME` bytes when it is longer.
             let close = name_end - quote.len();
             let open = (floor..close).rev().find(|&p| {
                 p + quote.len() <= close && bytes[p..p + quote.len()].eq_ignore_ascii_case(quote)
-            })?;
+            });
             name_end = close;
-            (open + quote.len(), true)
+            (open.map_or(floor, |open| open + quote.len()), true)
         }
         None => {
             // After a colon, brackets and `%` end a name: `passwd[12]: …` is a program.
@@ -284,22 +341,51 @@ fn name_before(text: &str, at: usize, sep: Sep, after: Option<u8>) -> Option<Cow
     (!last.trim().is_empty()).then_some(last)
 }
 
-/// `Authorization` or `Proxy-Authorization`, any spelling.
+/// A header name ending in `Authorization` (`Proxy-Authorization`,
+/// `X-Forwarded-Authorization`), any spelling.
 fn is_authorization(name: &str) -> bool {
-    name.len() <= 24
-        && with_folded(name, |f| {
-            matches!(f, "authorization" | "proxyauthorization" | "xauthorization")
-        })
+    name.len() <= 40 && with_folded(name, |f| f.ends_with("authorization"))
 }
 
+/// HTTP authentication schemes (IANA's registry, and common private ones), in lower
+/// case.
+const AUTH_SCHEMES: &[&str] = &[
+    "basic",
+    "bearer",
+    "digest",
+    "dpop",
+    "gnap",
+    "hoba",
+    "mutual",
+    "negotiate",
+    "ntlm",
+    "oauth",
+    "privatetoken",
+    "scram-sha-1",
+    "scram-sha-256",
+    "vapid",
+    "concealed",
+    "token",
+    "apikey",
+    "sharedkey",
+    "sso-key",
+    "aws4-hmac-sha256",
+    "mac",
+];
+
 /// Past an authorization scheme (`Bearer `, `Basic `, `AWS4-HMAC-SHA256 `) that opens
-/// a value at `from`, so that the scheme is kept and the credential goes.
+/// a value at `from`, so that the scheme is kept and the credential goes; a value that
+/// opens with no known scheme is the credential itself.
 fn after_auth_scheme(bytes: &[u8], from: usize) -> usize {
     let word = bytes[from..]
         .iter()
         .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
         .map_or(bytes.len(), |p| from + p);
-    if word == from || !matches!(bytes.get(word), Some(b' ' | b'\t')) {
+    let scheme = &bytes[from..word];
+    let known = AUTH_SCHEMES
+        .iter()
+        .any(|s| s.as_bytes().eq_ignore_ascii_case(scheme));
+    if !known || !matches!(bytes.get(word), Some(b' ' | b'\t')) {
         return from;
     }
     let mut next = word;
@@ -318,31 +404,22 @@ fn after_auth_scheme(bytes: &[u8], from: usize) -> usize {
 pub(super) fn value_span(bytes: &[u8], from: usize, ends: Ends) -> (Range<usize>, usize) {
     if let Some(quote) = quote_at(bytes, from) {
         let body = from + quote.len();
-        let mut p = body;
-        while p < bytes.len() {
-            let closes = bytes[p..].len() >= quote.len()
-                && bytes[p..p + quote.len()].eq_ignore_ascii_case(quote);
-            if closes {
-                // An escaped quote (`\"` inside `"…"`) or a doubled one (`''` in SQL)
-                // does not close the value.
-                let escaped = quote.len() == 1 && p > body && bytes[p - 1] == b'\\';
-                let doubled = quote == b"'" && bytes.get(p + 1) == Some(&b'\'');
-                if doubled {
-                    p += 2;
-                    continue;
-                }
-                if !escaped {
-                    return (body..p, p + quote.len());
-                }
-            }
-            p += 1;
+        if let Some(close) = closing_quote(bytes, body, quote) {
+            return (body..close, close + quote.len());
         }
-        return (body..bytes.len(), bytes.len());
+        // No closing quote on the line: the value is read as an unquoted one after
+        // the quote, so that a stray quote does not take the rest of the text (and
+        // the evidence in it) with it.
+        let end = plain_end(bytes, body, ends);
+        return (body..end, end);
     }
     if let Some(open @ (b'[' | b'{')) = bytes.get(from).copied() {
         let close = if open == b'[' { b']' } else { b'}' };
         let mut depth = 0usize;
-        for (p, b) in bytes[from..].iter().enumerate() {
+        for (p, b) in bytes[from..].iter().take(MAX_QUOTED).enumerate() {
+            if matches!(b, b'\n' | b'\r') {
+                break;
+            }
             if *b == open {
                 depth += 1;
             } else if *b == close {
@@ -353,16 +430,59 @@ pub(super) fn value_span(bytes: &[u8], from: usize, ends: Ends) -> (Range<usize>
                 }
             }
         }
-        return (from..bytes.len(), bytes.len());
     }
-    let end = match ends {
-        Ends::AtDelimiter => bytes[from..].iter().position(|b| is_value_end(*b)),
+    let end = plain_end(bytes, from, ends);
+    (from..end, end)
+}
+
+/// The longest quoted or bracketed value: a quote not closed within this many bytes
+/// (or on its line) opens no value.
+const MAX_QUOTED: usize = 4096;
+
+/// Where the quoted value whose text starts at `body` closes: the next `quote` on the
+/// line and within [`MAX_QUOTED`] bytes that is not escaped by an odd number of
+/// backslashes (`\"` inside `"…"`) nor doubled (`''` in SQL).
+fn closing_quote(bytes: &[u8], body: usize, quote: &[u8]) -> Option<usize> {
+    let limit = bytes.len().min(body.saturating_add(MAX_QUOTED));
+    let mut p = body;
+    while p < limit {
+        if matches!(bytes[p], b'\n' | b'\r') {
+            return None;
+        }
+        let closes = bytes[p..].len() >= quote.len()
+            && bytes[p..p + quote.len()].eq_ignore_ascii_case(quote);
+        if closes {
+            if quote == b"'" && bytes.get(p + 1) == Some(&b'\'') {
+                p += 2;
+                continue;
+            }
+            let backslashes = bytes[body..p]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count();
+            if quote.len() > 1 || backslashes % 2 == 0 {
+                return Some(p);
+            }
+        }
+        p += 1;
+    }
+    None
+}
+
+/// Where an unquoted value that starts at `from` ends (see [`Ends`]).
+fn plain_end(bytes: &[u8], from: usize, ends: Ends) -> usize {
+    match ends {
+        // The first byte is the value's own even when it would end another (a
+        // password may open with `<`), unless it is whitespace or `&`.
+        Ends::AtDelimiter => bytes[from..].iter().enumerate().position(|(k, b)| {
+            is_value_end(*b) && (k > 0 || b.is_ascii_whitespace() || *b == b'&')
+        }),
         Ends::AtLineEnd => bytes[from..]
             .iter()
             .position(|b| matches!(b, b'\n' | b'\r')),
     }
-    .map_or(bytes.len(), |p| from + p);
-    (from..end, end)
+    .map_or(bytes.len(), |p| from + p)
 }
 
 /// `scheme://user:password@host`: the password goes, the user stays.
@@ -436,44 +556,106 @@ fn redact_bearer(text: &str) -> Cow<'_, str> {
     rewrite.finish()
 }
 
-/// SQL's `PASSWORD 'x'` (`ALTER USER … WITH PASSWORD 'x'`, `CREATE ROLE … PASSWORD`)
-/// and `IDENTIFIED BY 'x'` (MySQL, MariaDB, Oracle): the quoted literal goes.
+/// SQL's passwords: `PASSWORD 'x'` (PostgreSQL's `ALTER USER … WITH PASSWORD`),
+/// `PASSWORD = N'x'` (SQL Server's `ALTER LOGIN`), `SET PASSWORD FOR u = 'x'` and
+/// `= PASSWORD('x')` (MySQL), `IDENTIFIED BY 'x'`, `IDENTIFIED WITH plugin BY 'x'`
+/// and Oracle's unquoted `IDENTIFIED BY x`: the literal goes.
 fn redact_sql_literals(text: &str) -> Cow<'_, str> {
-    if !text.contains(['\'', '"']) {
-        return Cow::Borrowed(text);
-    }
     let bytes = text.as_bytes();
     let mut rewrite = Rewrite::new(text);
     let mut i = 0;
     while i < bytes.len() {
-        let keyword = [&b"password"[..], b"identified by"].into_iter().find(|k| {
-            bytes[i..].len() > k.len()
-                && bytes[i..i + k.len()].eq_ignore_ascii_case(k)
-                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-                && bytes[i + k.len()].is_ascii_whitespace()
-        });
-        let Some(keyword) = keyword else {
-            i += 1;
-            continue;
-        };
-        let mut from = i + keyword.len();
-        while bytes.get(from).is_some_and(u8::is_ascii_whitespace) {
-            from += 1;
-        }
-        if matches!(bytes.get(from), Some(b'\'' | b'"')) {
-            let (inner, end) = value_span(bytes, from, Ends::AtDelimiter);
-            rewrite.redact(inner);
-            i = end;
+        // A quoted `"password"` is a name (`"password": "…"`, read as a pair).
+        let quoted = i > 0 && matches!(bytes[i - 1], b'"' | b'\'');
+        let next = if quoted {
+            None
+        } else if bytes[i] | 0x20 == b'p' && word_at(bytes, i, b"password") {
+            password_literal(bytes, i + 8)
+        } else if bytes[i] | 0x20 == b'i' && word_at(bytes, i, b"identified") {
+            identified_literal(bytes, i + 10)
         } else {
-            i = from.max(i + 1);
+            None
+        };
+        match next {
+            Some((value, end)) => {
+                rewrite.redact(value);
+                i = end.max(i + 1);
+            }
+            None => i += 1,
         }
     }
     rewrite.finish()
 }
 
-/// `<Password>x</Password>`, `<wsse:Password Type="…">x</wsse:Password>`: the text of
-/// an XML element named like a secret goes.
+/// Whether the word `word` (any case) stands at `i`, alone.
+fn word_at(bytes: &[u8], i: usize, word: &[u8]) -> bool {
+    bytes.len() >= i + word.len()
+        && bytes[i..i + word.len()].eq_ignore_ascii_case(word)
+        && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_')
+        && bytes
+            .get(i + word.len())
+            .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+}
+
+fn skip_blanks(bytes: &[u8], mut j: usize) -> usize {
+    while matches!(bytes.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    j
+}
+
+/// After `PASSWORD`: the quoted literal it sets, and where it ends.
+fn password_literal(bytes: &[u8], after: usize) -> Option<(Range<usize>, usize)> {
+    let mut j = skip_blanks(bytes, after);
+    if word_at(bytes, j, b"for") {
+        // `SET PASSWORD FOR 'u'@'h' = …`: on to the `=`.
+        let limit = bytes.len().min(j + 160);
+        j = (j..limit).find(|&p| bytes[p] == b'=')?;
+    }
+    if bytes.get(j) == Some(&b'=') {
+        j = skip_blanks(bytes, j + 1);
+    }
+    if word_at(bytes, j, b"password") {
+        j = skip_blanks(bytes, j + 8);
+    }
+    if bytes.get(j) == Some(&b'(') {
+        j = skip_blanks(bytes, j + 1);
+    }
+    if matches!(bytes.get(j), Some(b'N' | b'n')) && matches!(bytes.get(j + 1), Some(b'\'')) {
+        j += 1;
+    }
+    // Something stands between the word and its literal (`PASSWORD 'x'`,
+    // `PASSWORD=N'x'`, `PASSWORD('x')`).
+    if j == after || !matches!(bytes.get(j), Some(b'\'' | b'"')) {
+        return None;
+    }
+    Some(value_span(bytes, j, Ends::AtDelimiter))
+}
+
+/// After `IDENTIFIED`: the literal after its `BY`, quoted or not.
+fn identified_literal(bytes: &[u8], after: usize) -> Option<(Range<usize>, usize)> {
+    let limit = bytes.len().min(after + 96);
+    let by = (after..limit).find(|&p| word_at(bytes, p, b"by"))?;
+    let mut j = skip_blanks(bytes, by + 2);
+    if matches!(bytes.get(j), Some(b'N' | b'n')) && matches!(bytes.get(j + 1), Some(b'\'')) {
+        j += 1;
+    }
+    if matches!(bytes.get(j), Some(b'\'' | b'"')) {
+        return Some(value_span(bytes, j, Ends::AtDelimiter));
+    }
+    let end = bytes[j..]
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b';')
+        .map_or(bytes.len(), |p| j + p);
+    Some((j..end, end))
+}
+
+/// `<Password>x</Password>`, `<wsse:Password Type="…">x</wsse:Password>`,
+/// `<Password><![CDATA[x]]></Password>`: the text of an XML element named like a
+/// secret goes. Linear: each `<` is looked at once, and a tag's end is looked for
+/// only up to the next `<`.
 fn redact_xml_elements(text: &str) -> Cow<'_, str> {
+    const CDATA: &str = "<![CDATA[";
     if !text.contains("</") {
         return Cow::Borrowed(text);
     }
@@ -492,16 +674,32 @@ fn redact_xml_elements(text: &str) -> Cow<'_, str> {
         if local.is_empty() || !is_secret_name(local) {
             continue;
         }
-        let Some(gt) = text[name_end..].find('>').map(|q| name_end + q) else {
+        let Some(q) = bytes[name_end..]
+            .iter()
+            .position(|b| matches!(b, b'<' | b'>'))
+        else {
             break;
         };
-        if bytes[gt - 1] == b'/' {
+        let gt = name_end + q;
+        if bytes[gt] == b'<' {
+            i = gt;
             continue;
         }
-        let content = gt + 1;
-        let end = text[content..]
-            .find('<')
-            .map_or(bytes.len(), |q| content + q);
+        if bytes[gt - 1] == b'/' {
+            i = gt + 1;
+            continue;
+        }
+        let mut content = gt + 1;
+        let end = if text[content..].starts_with(CDATA) {
+            content += CDATA.len();
+            text[content..]
+                .find("]]>")
+                .map_or(bytes.len(), |q| content + q)
+        } else {
+            text[content..]
+                .find('<')
+                .map_or(bytes.len(), |q| content + q)
+        };
         rewrite.redact(content..end);
         i = end.max(i);
     }
@@ -555,8 +753,12 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%' | b'[' | b']')
 }
 
+/// What may stand before a parameter name: ASCII punctuation of the kinds listed,
+/// whitespace, or any byte of a non-ASCII character (a no-break space, `“`, `«`, `…`,
+/// an ideographic space, a word of another script).
 fn is_boundary(b: u8) -> bool {
     b.is_ascii_whitespace()
+        || !b.is_ascii()
         || matches!(
             b,
             b'?' | b'&'
@@ -574,10 +776,9 @@ fn is_boundary(b: u8) -> bool {
         )
 }
 
+/// The end of an unquoted value: whitespace, `&`, `;`, `"`, `<` or `>`. Not `,`,
+/// `#`, `?` or `'`, which password rules ask for (`--password=Abc#1`): a URL's
+/// fragment after a secret goes with it.
 pub(super) fn is_value_end(b: u8) -> bool {
-    b.is_ascii_whitespace()
-        || matches!(
-            b,
-            b'&' | b';' | b',' | b'"' | b'\'' | b'#' | b'<' | b'>' | b'?'
-        )
+    b.is_ascii_whitespace() || matches!(b, b'&' | b';' | b'"' | b'<' | b'>')
 }

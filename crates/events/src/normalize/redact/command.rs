@@ -130,7 +130,7 @@ pub(super) fn redact_command_args(text: &str) -> Cow<'_, str> {
         );
         previous = word;
     }
-    state.end(&mut rewrite);
+    state.end(&mut rewrite, text);
     rewrite.finish()
 }
 
@@ -199,7 +199,7 @@ impl<'t> State<'t> {
                 || matches!(base, "htpasswd" | "sqlplus" | "net" | "net.exe"));
         let option = word.starts_with('-');
         if known || (self.command_position && assignment.is_none() && !option) {
-            self.end(rewrite);
+            self.end(rewrite, text);
             *self = State {
                 program: base,
                 command_position: LAUNCHERS.contains(&base) || word.ends_with(';'),
@@ -215,7 +215,7 @@ impl<'t> State<'t> {
             return;
         }
         if LAUNCHERS.contains(&word) || word.ends_with(';') {
-            self.end(rewrite);
+            self.end(rewrite, text);
             self.command_position = true;
             return;
         }
@@ -230,7 +230,7 @@ impl<'t> State<'t> {
             self.login = true;
         }
         if matches!(self.program, "net" | "net.exe") {
-            self.net_user(rewrite, word, inner);
+            self.net_user(rewrite, text, word, inner);
             return;
         }
         if let Some((form, rest)) = option_form(self.program, word, self.login) {
@@ -280,7 +280,7 @@ impl<'t> State<'t> {
                     let end = text[after..inner.end]
                         .find('@')
                         .map_or(inner.end, |p| after + p);
-                    rewrite.redact(after..end);
+                    redact_part(rewrite, text, after..end);
                 }
             }
             self.last_positional = Some(inner);
@@ -289,12 +289,12 @@ impl<'t> State<'t> {
 
     /// `net user NAME PASSWORD`: the second argument after `user` (not `*`, which
     /// asks, nor a `/option`).
-    fn net_user(&mut self, rewrite: &mut Rewrite<'_>, word: &str, inner: Range<usize>) {
+    fn net_user(&mut self, rewrite: &mut Rewrite<'_>, text: &str, word: &str, inner: Range<usize>) {
         match self.net_user_args {
             None if word.eq_ignore_ascii_case("user") => self.net_user_args = Some(0),
             Some(n) if !word.starts_with('/') => {
                 if n == 1 && word != "*" {
-                    rewrite.redact(inner);
+                    redact_part(rewrite, text, inner);
                 }
                 self.net_user_args = Some(n + 1);
             }
@@ -303,12 +303,12 @@ impl<'t> State<'t> {
     }
 
     /// The command ends: `htpasswd -b`'s last argument goes.
-    fn end(&mut self, rewrite: &mut Rewrite<'_>) {
+    fn end(&mut self, rewrite: &mut Rewrite<'_>, text: &str) {
         if self.program == "htpasswd"
             && self.htpasswd_batch
             && let Some(last) = self.last_positional.take()
         {
-            rewrite.redact(last);
+            redact_part(rewrite, text, last);
         }
     }
 }
@@ -346,8 +346,17 @@ fn redact_value(rewrite: &mut Rewrite<'_>, text: &str, value: Range<usize>, form
         Form::AfterPassPrefix => held.starts_with("pass:").then_some(5),
     };
     if let Some(from) = from {
-        rewrite.redact(value.start + from..value.end);
+        redact_part(rewrite, text, value.start + from..value.end);
     }
+}
+
+/// `part` of a word redacted up to the first quote in it: quotes stay where they
+/// are, so that the words of the redacted line are the words of the line (and
+/// redacting it again finds the same ones).
+fn redact_part(rewrite: &mut Rewrite<'_>, text: &str, part: Range<usize>) {
+    let held = inner_text(text, &part);
+    let end = held.find(['"', '\'']).map_or(part.end, |q| part.start + q);
+    rewrite.redact(part.start..end);
 }
 
 fn inner_text<'t>(text: &'t str, range: &Range<usize>) -> &'t str {

@@ -510,227 +510,232 @@ mod tests {
         }
     }
 
+    /// Each text redacts to what is wanted and that to itself; each kept text stays.
+    fn check_text(cases: &[(&str, &str)], kept: &[&str]) {
+        for (text, want) in cases {
+            assert_eq!(redact_text(text), *want, "{text}");
+            assert_eq!(redact_text(want), *want, "idempotent: {want}");
+        }
+        for text in kept {
+            assert_eq!(redact_text(text), *text);
+        }
+    }
+
     /// The hostile review's free-text secrets (stop 20), and what must stay.
     #[test]
     fn free_text_secrets_are_found() {
-        for (text, want) in [
-            ("login password: S1 ok", "login password: [redacted] ok"),
-            ("password = S2", "password = [redacted]"),
-            (
-                "db_password=S3 port=5432",
-                "db_password=[redacted] port=5432",
-            ),
-            (
-                "Authorization: Bearer S4.abc",
-                "Authorization: Bearer [redacted]",
-            ),
-            (
-                "authorization: Basic dXNlcjpTNQ==",
-                "authorization: Basic [redacted]",
-            ),
-            (
-                "sent with bearer eyJhbGciOiJIUzI1NiJ9.S6",
-                "sent with bearer [redacted]",
-            ),
-            (
-                "fetch https://user:S7@host/x failed",
-                "fetch https://user:[redacted]@host/x failed",
-            ),
-            (
-                "connect postgres://app:S8@db:5432/ehr",
-                "connect postgres://app:[redacted]@db:5432/ehr",
-            ),
-            (
-                "curl -s -u admin:S9 https://h/",
-                "curl -s -u admin:[redacted] https://h/",
-            ),
-            (
-                "curl --user 'admin:S10' x",
-                "curl --user 'admin:[redacted]' x",
-            ),
-            // `|` does not end a value (a password may hold one): the rest goes too.
-            ("a|password=S11|b", "a|password=[redacted]"),
-            ("a:password=S12", "a:password=[redacted]"),
-            (
-                "COMMAND=/usr/bin/mysql -u root -pS13 ehr",
-                "COMMAND=/usr/bin/mysql -u root -p[redacted] ehr",
-            ),
-            (
-                "/usr/bin/tool --password=S14 --token S15 -v",
-                "/usr/bin/tool --password=[redacted] --token [redacted] -v",
-            ),
-            (
-                "/login?user[password]=S16&user[name]=bob",
-                "/login?user[password]=[redacted]&user[name]=bob",
-            ),
-            (
-                "/login?user%5Bpassword%5D=S17",
-                "/login?user%5Bpassword%5D=[redacted]",
-            ),
-            (
-                r#"{"a":1,"password":"S18""#,
-                r#"{"a":1,"password":"[redacted]""#,
-            ),
-            ("PGPASSWORD=S19 psql", "PGPASSWORD=[redacted] psql"),
-        ] {
-            assert_eq!(redact_text(text), want, "{text}");
-            assert_eq!(redact_text(want), want, "idempotent: {want}");
-        }
-        for kept in [
-            "bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls",
-            "passwd[4242]: pam_unix(passwd:chauthtok): password changed for bob",
-            "Failed password for invalid user admin from 10.0.0.1 port 22 ssh2",
-            "missing bearer token",
-            "mkdir -p /tmp/x && ssh -p 2222 host",
-            "sudo -u root /bin/ls",
-            "see https://example.org/a@b and mailto:x@y",
-            "token_type=bearer&expires_in=3600",
-            "at 12:00:00 token_count=3",
-        ] {
-            assert_eq!(redact_text(kept), kept);
-        }
+        check_text(
+            &[
+                ("login password: S1 ok", "login password: [redacted] ok"),
+                ("password = S2", "password = [redacted]"),
+                (
+                    "db_password=S3 port=5432",
+                    "db_password=[redacted] port=5432",
+                ),
+                (
+                    "Authorization: Bearer S4.abc",
+                    "Authorization: Bearer [redacted]",
+                ),
+                (
+                    "authorization: Basic dXNlcjpTNQ==",
+                    "authorization: Basic [redacted]",
+                ),
+                (
+                    "sent with bearer eyJhbGciOiJIUzI1NiJ9.S6",
+                    "sent with bearer [redacted]",
+                ),
+                (
+                    "fetch https://user:S7@host/x failed",
+                    "fetch https://user:[redacted]@host/x failed",
+                ),
+                (
+                    "connect postgres://app:S8@db:5432/ehr",
+                    "connect postgres://app:[redacted]@db:5432/ehr",
+                ),
+                (
+                    "curl -s -u admin:S9 https://h/",
+                    "curl -s -u admin:[redacted] https://h/",
+                ),
+                (
+                    "curl --user 'admin:S10' x",
+                    "curl --user 'admin:[redacted]' x",
+                ),
+                // `|` does not end a value (a password may hold one): the rest goes too.
+                ("a|password=S11|b", "a|password=[redacted]"),
+                ("a:password=S12", "a:password=[redacted]"),
+                (
+                    "COMMAND=/usr/bin/mysql -u root -pS13 ehr",
+                    "COMMAND=/usr/bin/mysql -u root -p[redacted] ehr",
+                ),
+                (
+                    "/usr/bin/tool --password=S14 --token S15 -v",
+                    "/usr/bin/tool --password=[redacted] --token [redacted] -v",
+                ),
+                (
+                    "/login?user[password]=S16&user[name]=bob",
+                    "/login?user[password]=[redacted]&user[name]=bob",
+                ),
+                (
+                    "/login?user%5Bpassword%5D=S17",
+                    "/login?user%5Bpassword%5D=[redacted]",
+                ),
+                (
+                    r#"{"a":1,"password":"S18""#,
+                    r#"{"a":1,"password":"[redacted]""#,
+                ),
+                ("PGPASSWORD=S19 psql", "PGPASSWORD=[redacted] psql"),
+            ],
+            &[
+                "bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls",
+                "passwd[4242]: pam_unix(passwd:chauthtok): password changed for bob",
+                "Failed password for invalid user admin from 10.0.0.1 port 22 ssh2",
+                "missing bearer token",
+                "mkdir -p /tmp/x && ssh -p 2222 host",
+                "sudo -u root /bin/ls",
+                "see https://example.org/a@b and mailto:x@y",
+                "token_type=bearer&expires_in=3600",
+                "at 12:00:00 token_count=3",
+            ],
+        );
     }
 
     /// The second hostile review's free-text cases (this session), and what it found
     /// over-redacted.
     #[test]
     fn second_review_text_cases() {
-        for (text, want) in [
-            // Nested and double encoding.
-            (
-                "/a?next=%2Fcb%253Faccess_token%253DA1&x=1",
-                "/a?next=%2Fcb%253Faccess_token%253D[redacted]&x=1",
-            ),
-            (
-                "/a?RelayState=%2Fapp%3FSAMLResponse%3DA2%26PHPSESSID%3DA3 HTTP/1.1",
-                "/a?RelayState=%2Fapp%3FSAMLResponse%3D[redacted] HTTP/1.1",
-            ),
-            (
-                "/a?q=%2526password%253DA4",
-                "/a?q=%2526password%253D[redacted]",
-            ),
-            // Escaped JSON in text.
-            (
-                r#"body={\x22user\x22:\x22bob\x22,\x22password\x22:\x22A5\x22}"#,
-                r#"body={\x22user\x22:\x22bob\x22,\x22password\x22:\x22[redacted]\x22}"#,
-            ),
-            (
-                r#"body={\"password\":\"A6\"}"#,
-                r#"body={\"password\":\"[redacted]\"}"#,
-            ),
-            // Ruby and PHP dumps, other separators.
-            (
-                r#"Parameters: {"user"=>{"email"=>"a@b.org", "password"=>"A7"}}"#,
-                r#"Parameters: {"user"=>{"email"=>"a@b.org", "password"=>"[redacted]"}}"#,
-            ),
-            (
-                "Array ( [username] => bob [password] => A8 )",
-                "Array ( [username] => bob [password] => [redacted] )",
-            ),
-            ("password => 'A9' x", "password => '[redacted]' x"),
-            ("password= A10", "password= [redacted]"),
-            ("password:=A11", "password:=[redacted]"),
-            ("&{User:bob Password:A12}", "&{User:bob Password:[redacted]"),
-            // Structured values, escaped and doubled quotes, tabs.
-            (r#""password": ["A13"], x"#, r#""password": [redacted], x"#),
-            (r#""password":{"v":"A14"}"#, r#""password":[redacted]"#),
-            (r#"password="A15\"tail" x"#, r#"password="[redacted]" x"#),
-            (
-                "Authorization: Basic\tA16xyz",
-                "Authorization: Basic\t[redacted]",
-            ),
-            // SQL and XML.
-            (
-                "ALTER USER bob WITH PASSWORD 'it''s A17';",
-                "ALTER USER bob WITH PASSWORD '[redacted]';",
-            ),
-            (
-                "CREATE USER 'a'@'%' IDENTIFIED BY 'A18'",
-                "CREATE USER 'a'@'%' IDENTIFIED BY '[redacted]'",
-            ),
-            (
-                r#"<wsse:Password Type="PasswordText">A19</wsse:Password>"#,
-                r#"<wsse:Password Type="PasswordText">[redacted]</wsse:Password>"#,
-            ),
-            // Names the list did not know.
-            (
-                "/logout?id_token_hint=eyJA20&sig=A21&code_verifier=A22",
-                "/logout?id_token_hint=[redacted]&sig=[redacted]&code_verifier=[redacted]",
-            ),
-            (
-                "/login?clearPass=A23&ticket=ST-A24",
-                "/login?clearPass=[redacted]&ticket=[redacted]",
-            ),
-            // Command lines.
-            ("sshpass -p A25 ssh h", "sshpass -p [redacted] ssh h"),
-            (
-                "sqlcmd -S h -U sa -P A26",
-                "sqlcmd -S h -U sa -P [redacted]",
-            ),
-            (
-                "ldapsearch -x -D cn=admin -w A27 -b dc=x",
-                "ldapsearch -x -D cn=admin -w [redacted] -b dc=x",
-            ),
-            (
-                "docker login -u alice -p A28 reg",
-                "docker login -u alice -p [redacted] reg",
-            ),
-            (
-                "curl -ualice:A29 https://h",
-                "curl -ualice:[redacted] https://h",
-            ),
-            (
-                "keytool -list -storepass A30",
-                "keytool -list -storepass [redacted]",
-            ),
-            (
-                "openssl pkcs12 -export -passout pass:A31",
-                "openssl pkcs12 -export -passout pass:[redacted]",
-            ),
-            (
-                "redis-cli -h r -a A32 ping",
-                "redis-cli -h r -a [redacted] ping",
-            ),
-            ("mongo -u x -p A33 db", "mongo -u x -p [redacted] db"),
-            (
-                "smbclient //h/s -U bob%A34",
-                "smbclient //h/s -U bob%[redacted]",
-            ),
-            (
-                "htpasswd -b /etc/h bob A35",
-                "htpasswd -b /etc/h bob [redacted]",
-            ),
-            ("echo bob:A36 | chpasswd", "echo bob:[redacted] | chpasswd"),
-            ("vault login -token A37", "vault login -token [redacted]"),
-            ("sqlplus app/A38@db", "sqlplus app/[redacted]@db"),
-            (
-                "mysql -u root -p'A39 x' ehr",
-                "mysql -u root -p'[redacted]' ehr",
-            ),
-            (
-                "COMMAND=/usr/bin/mysql -uroot -pA40",
-                "COMMAND=/usr/bin/mysql -uroot -p[redacted]",
-            ),
-        ] {
-            assert_eq!(redact_text(text), want, "{text}");
-            assert_eq!(redact_text(want), want, "idempotent: {want}");
-        }
-        for kept in [
-            "docker run -u 0:0 -v /:/host img",
-            "docker exec --user root:root c sh",
-            "docker run -p 8080:80 img",
-            "mysqldump ehr | ssh -p2222 backup@h",
-            "restic --password-file /etc/restic.pw backup",
-            "bob : TTY=pts/0 ; PWD=C:\\Users\\bob ; USER=root ; COMMAND=/bin/ls",
-            "New process: SID: S-1-5-21-1004336348-1177238915-682003330-512",
-            "sid=S-1-5-18 logon",
-            "audit: sessionid=4242 res=1",
-            "{user=bob, action=login, result=FAILED, src=203.0.113.9}",
-            "error=invalid_token&error_description=expired",
-            "identifier=http://hospital/mrn|12345",
-        ] {
-            assert_eq!(redact_text(kept), kept);
-        }
+        check_text(
+            &[
+                // Nested and double encoding.
+                (
+                    "/a?next=%2Fcb%253Faccess_token%253DA1&x=1",
+                    "/a?next=%2Fcb%253Faccess_token%253D[redacted]&x=1",
+                ),
+                (
+                    "/a?RelayState=%2Fapp%3FSAMLResponse%3DA2%26PHPSESSID%3DA3 HTTP/1.1",
+                    "/a?RelayState=%2Fapp%3FSAMLResponse%3D[redacted] HTTP/1.1",
+                ),
+                (
+                    "/a?q=%2526password%253DA4",
+                    "/a?q=%2526password%253D[redacted]",
+                ),
+                // Escaped JSON in text.
+                (
+                    r#"body={\x22user\x22:\x22bob\x22,\x22password\x22:\x22A5\x22}"#,
+                    r#"body={\x22user\x22:\x22bob\x22,\x22password\x22:\x22[redacted]\x22}"#,
+                ),
+                (
+                    r#"body={\"password\":\"A6\"}"#,
+                    r#"body={\"password\":\"[redacted]\"}"#,
+                ),
+                // Ruby and PHP dumps, other separators.
+                (
+                    r#"Parameters: {"user"=>{"email"=>"a@b.org", "password"=>"A7"}}"#,
+                    r#"Parameters: {"user"=>{"email"=>"a@b.org", "password"=>"[redacted]"}}"#,
+                ),
+                (
+                    "Array ( [username] => bob [password] => A8 )",
+                    "Array ( [username] => bob [password] => [redacted] )",
+                ),
+                ("password => 'A9' x", "password => '[redacted]' x"),
+                ("password= A10", "password= [redacted]"),
+                ("password:=A11", "password:=[redacted]"),
+                ("&{User:bob Password:A12}", "&{User:bob Password:[redacted]"),
+                // Structured values, escaped and doubled quotes, tabs.
+                (r#""password": ["A13"], x"#, r#""password": [redacted], x"#),
+                (r#""password":{"v":"A14"}"#, r#""password":[redacted]"#),
+                (r#"password="A15\"tail" x"#, r#"password="[redacted]" x"#),
+                (
+                    "Authorization: Basic\tA16xyz",
+                    "Authorization: Basic\t[redacted]",
+                ),
+                // SQL and XML.
+                (
+                    "ALTER USER bob WITH PASSWORD 'it''s A17';",
+                    "ALTER USER bob WITH PASSWORD '[redacted]';",
+                ),
+                (
+                    "CREATE USER 'a'@'%' IDENTIFIED BY 'A18'",
+                    "CREATE USER 'a'@'%' IDENTIFIED BY '[redacted]'",
+                ),
+                (
+                    r#"<wsse:Password Type="PasswordText">A19</wsse:Password>"#,
+                    r#"<wsse:Password Type="PasswordText">[redacted]</wsse:Password>"#,
+                ),
+                // Names the list did not know.
+                (
+                    "/logout?id_token_hint=eyJA20&sig=A21&code_verifier=A22",
+                    "/logout?id_token_hint=[redacted]&sig=[redacted]&code_verifier=[redacted]",
+                ),
+                (
+                    "/login?clearPass=A23&ticket=ST-A24",
+                    "/login?clearPass=[redacted]&ticket=[redacted]",
+                ),
+                // Command lines.
+                ("sshpass -p A25 ssh h", "sshpass -p [redacted] ssh h"),
+                (
+                    "sqlcmd -S h -U sa -P A26",
+                    "sqlcmd -S h -U sa -P [redacted]",
+                ),
+                (
+                    "ldapsearch -x -D cn=admin -w A27 -b dc=x",
+                    "ldapsearch -x -D cn=admin -w [redacted] -b dc=x",
+                ),
+                (
+                    "docker login -u alice -p A28 reg",
+                    "docker login -u alice -p [redacted] reg",
+                ),
+                (
+                    "curl -ualice:A29 https://h",
+                    "curl -ualice:[redacted] https://h",
+                ),
+                (
+                    "keytool -list -storepass A30",
+                    "keytool -list -storepass [redacted]",
+                ),
+                (
+                    "openssl pkcs12 -export -passout pass:A31",
+                    "openssl pkcs12 -export -passout pass:[redacted]",
+                ),
+                (
+                    "redis-cli -h r -a A32 ping",
+                    "redis-cli -h r -a [redacted] ping",
+                ),
+                ("mongo -u x -p A33 db", "mongo -u x -p [redacted] db"),
+                (
+                    "smbclient //h/s -U bob%A34",
+                    "smbclient //h/s -U bob%[redacted]",
+                ),
+                (
+                    "htpasswd -b /etc/h bob A35",
+                    "htpasswd -b /etc/h bob [redacted]",
+                ),
+                ("echo bob:A36 | chpasswd", "echo bob:[redacted] | chpasswd"),
+                ("vault login -token A37", "vault login -token [redacted]"),
+                ("sqlplus app/A38@db", "sqlplus app/[redacted]@db"),
+                (
+                    "mysql -u root -p'A39 x' ehr",
+                    "mysql -u root -p'[redacted]' ehr",
+                ),
+                (
+                    "COMMAND=/usr/bin/mysql -uroot -pA40",
+                    "COMMAND=/usr/bin/mysql -uroot -p[redacted]",
+                ),
+            ],
+            &[
+                "docker run -u 0:0 -v /:/host img",
+                "docker exec --user root:root c sh",
+                "docker run -p 8080:80 img",
+                "mysqldump ehr | ssh -p2222 backup@h",
+                "restic --password-file /etc/restic.pw backup",
+                "bob : TTY=pts/0 ; PWD=C:\\Users\\bob ; USER=root ; COMMAND=/bin/ls",
+                "New process: SID: S-1-5-21-1004336348-1177238915-682003330-512",
+                "sid=S-1-5-18 logon",
+                "audit: sessionid=4242 res=1",
+                "{user=bob, action=login, result=FAILED, src=203.0.113.9}",
+                "error=invalid_token&error_description=expired",
+                "identifier=http://hospital/mrn|12345",
+            ],
+        );
     }
 
     /// The second review: secrets in any field (not only the text fields listed), the
@@ -912,6 +917,20 @@ mod tests {
         assert_eq!(
             event["kubernetes"]["annotations"]["authorization.k8s.io/decision"],
             "allow"
+        );
+    }
+
+    /// What the fuzzer found: a value redacted with a quote in it changed the words
+    /// the second pass read.
+    #[test]
+    fn command_values_keep_their_quotes() {
+        let text = "curlq\0 a:ba\u{86}cu%r|rljwt -ua\":a:\u{8a}%r|\u{f2}ljw.-ua:\"a\u{86}cu%r|rljwt \
+            -ua\":a:\"a:\"t -ua\":a:\u{8a}%r|\u{f2}:\"a:<wss%r|\u{f2}ljw.-or";
+        let once = redact_text(text).into_owned();
+        assert_eq!(redact_text(&once), once.as_str());
+        assert_eq!(
+            redact_text("curl -u 'a:b\"c' x"),
+            "curl -u 'a:[redacted]\"c' x"
         );
     }
 

@@ -333,7 +333,7 @@ fn name_before(text: &str, at: usize, sep: Sep, after: Option<u8>) -> Option<Cow
     let last = match decoded
         .char_indices()
         .rev()
-        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']' | ' ')))
+        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']')))
     {
         Some((p, c)) => Cow::Owned(decoded[p + c.len_utf8()..].to_owned()),
         None => decoded,

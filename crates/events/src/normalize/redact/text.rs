@@ -470,8 +470,18 @@ fn closing_quote(bytes: &[u8], body: usize, quote: &[u8]) -> Option<usize> {
     None
 }
 
-/// Where an unquoted value that starts at `from` ends (see [`Ends`]).
+/// Where an unquoted value that starts at `from` ends (see [`Ends`]). Backslashes
+/// that end it stay out of it: one may escape the quote that follows, and redacting
+/// it would change where that quote's string ends when the text is read again.
 fn plain_end(bytes: &[u8], from: usize, ends: Ends) -> usize {
+    let mut end = plain_end_with_escapes(bytes, from, ends);
+    while end > from && bytes[end - 1] == b'\\' {
+        end -= 1;
+    }
+    end
+}
+
+fn plain_end_with_escapes(bytes: &[u8], from: usize, ends: Ends) -> usize {
     match ends {
         // The first byte is the value's own even when it would end another (a
         // password may open with `<`), unless it is whitespace or `&`.

@@ -939,6 +939,11 @@ mod tests {
             redact_text("curl -u 'a:b\"c' x"),
             "curl -u 'a:[redacted]\"c' x"
         );
+        // A `Bearer` inside what is not a token is looked at (the fuzzer's fourth).
+        let text =
+            "sshpass -pDm -pl:Q\0e>x</\0Ha:bearer h\u{fffd}:bearer h\u{fffd}s\u{fffd}-p2'''/p";
+        let once = redact_text(text).into_owned();
+        assert_eq!(redact_text(&once), once.as_str());
         // A backslash that escapes a quote stays (the fuzzer's third case).
         let text =
             "sid%253D\"x ; US- PASSWORD 'x''sa?next=%2Fcb%253-|sid%253D\u{1}id%2TTY=\\\"\u{1}j";

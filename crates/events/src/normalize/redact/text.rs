@@ -71,10 +71,21 @@ pub(super) fn redact_text_ending(text: &str, ends: Ends) -> Cow<'_, str> {
             redact_command_args,
         ),
     ];
+    // What one pass redacts can uncover a secret for another (a token after a
+    // `Bearer` that a command-line value had held), so the passes run again on what
+    // changed, until nothing does (three rounds at most; a text with no secret costs
+    // one): redacting the result again then changes nothing.
     let mut out = Cow::Borrowed(text);
-    for (needed, pass) in passes {
-        if needed && let Some(new) = owned(pass(&out)) {
-            out = Cow::Owned(new);
+    for _ in 0..3 {
+        let mut changed = false;
+        for (needed, pass) in passes {
+            if needed && let Some(new) = owned(pass(&out)) {
+                out = Cow::Owned(new);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
         }
     }
     out
@@ -560,8 +571,11 @@ fn redact_bearer(text: &str) -> Cow<'_, str> {
                 }));
         if shaped {
             rewrite.redact(from..end);
+            i = end.max(i + 1);
+        } else {
+            // Not a token: a `Bearer` inside it is still looked at.
+            i += 1;
         }
-        i = end.max(i + 1);
     }
     rewrite.finish()
 }

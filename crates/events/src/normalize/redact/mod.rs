@@ -944,6 +944,16 @@ mod tests {
             "sshpass -pDm -pl:Q\0e>x</\0Ha:bearer h\u{fffd}:bearer h\u{fffd}s\u{fffd}-p2'''/p";
         let once = redact_text(text).into_owned();
         assert_eq!(redact_text(&once), once.as_str());
+        // Brackets in brackets, each redaction uncovering the next (the fuzzer's
+        // fifth case): whatever the number of rounds, a second pass changes nothing.
+        let seed = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/seeds/redact_event/fuzz-found-269616b4d4d0d9fdf04277e8363ae37916574b75"
+        ))
+        .expect("the fuzz seed");
+        let text = String::from_utf8_lossy(&seed);
+        let once = redact_text(&text).into_owned();
+        assert_eq!(redact_text(&once), once.as_str());
         // A backslash that escapes a quote stays (the fuzzer's third case).
         let text =
             "sid%253D\"x ; US- PASSWORD 'x''sa?next=%2Fcb%253-|sid%253D\u{1}id%2TTY=\\\"\u{1}j";
